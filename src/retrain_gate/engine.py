@@ -1,0 +1,121 @@
+"""The one facade both shells call: config + frame store + ledger -> `Report`.
+
+`Engine.refresh()` ingests whatever is new in the export folder and evaluates; `evaluate()`
+recomputes from the stored frames and the ledger alone (no export is read again), which is
+what runs after an approval, a pin or an ack.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from retrain_gate.config import Config
+from retrain_gate.evalset import eval_set_hash
+from retrain_gate.ledger import Ledger, human_state
+from retrain_gate.metrics import evaluate
+from retrain_gate.models import HumanState, Report
+from retrain_gate.store import FrameStore, IngestResult, ProgressFn, iter_candidates
+
+FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
+
+
+@dataclass
+class _EvalCache:
+    signature: tuple[tuple[str, int, int], ...] | None = None
+    digest: str | None = None
+
+
+def _eval_signature(path: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """Cheap fingerprint (names, sizes, mtimes) so the eval set is re-hashed only on change."""
+    try:
+        if path.is_file():
+            st = path.stat()
+            return ((path.name, st.st_size, st.st_mtime_ns),)
+        if not path.is_dir():
+            return None
+        entries = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = [d for d in dirs if not d.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue
+                full = Path(root) / name
+                st = full.stat()
+                entries.append((str(full.relative_to(path)), st.st_size, st.st_mtime_ns))
+        return tuple(sorted(entries))
+    except OSError:
+        return None
+
+
+@dataclass
+class Engine:
+    config: Config
+    persist: bool = True
+    store: FrameStore = field(init=False)
+    ledger: Ledger = field(init=False)
+    _eval: _EvalCache = field(init=False, default_factory=_EvalCache)
+
+    def __post_init__(self) -> None:
+        self.store = FrameStore(self.config.paths.state_dir, persist=self.persist)
+        self.ledger = Ledger(self.config.paths.state_dir)
+
+    # -------------------------------------------------------------- ingest
+
+    def pending_files(self) -> list[Path]:
+        export_dir = self.config.paths.export_dir
+        if not export_dir.is_dir():
+            return []
+        return [p for p in iter_candidates(export_dir) if self.store.needs_ingest(p)]
+
+    def ingest(self, path: Path, progress: ProgressFn | None = None) -> IngestResult:
+        return self.store.ingest(path, self.config, progress=progress)
+
+    def scan(
+        self,
+        progress: ProgressFn | None = None,
+        on_file: FileProgress | None = None,
+    ) -> list[IngestResult]:
+        """Ingest every new or changed file under export_dir, oldest first."""
+        pending = self.pending_files()
+        pending.sort(key=_arrival_key)
+        results = []
+        for index, path in enumerate(pending, start=1):
+            if on_file is not None:
+                on_file(path.name, index, len(pending))
+            results.append(self.ingest(path, progress))
+        return results
+
+    # -------------------------------------------------------------- evaluate
+
+    def human_state(self) -> HumanState:
+        return human_state(self.ledger.entries())
+
+    def eval_hash(self) -> str | None:
+        path = self.config.paths.eval_set
+        signature = _eval_signature(path)
+        if signature is None:
+            self._eval = _EvalCache()
+            return eval_set_hash(path)
+        if signature != self._eval.signature:
+            self._eval = _EvalCache(signature, eval_set_hash(path))
+        return self._eval.digest
+
+    def evaluate(self, human: HumanState | None = None) -> Report:
+        human = human if human is not None else self.human_state()
+        return evaluate(self.store.frames(), self.config, human, self.eval_hash())
+
+    def refresh(
+        self, progress: ProgressFn | None = None, on_file: FileProgress | None = None
+    ) -> tuple[list[IngestResult], Report]:
+        results = self.scan(progress, on_file)
+        return results, self.evaluate()
+
+
+def _arrival_key(path: Path) -> tuple[int, str]:
+    try:
+        return (path.stat().st_mtime_ns, path.name)
+    except OSError:
+        return (0, path.name)

@@ -1,0 +1,177 @@
+"""The shapes that flow through the core: the frame table, human state, and the report.
+
+Data flows one way: export file -> parsed frames (FRAME_SCHEMA) -> store -> metrics -> Report.
+Field names of `Report` are those of `check --json` in the gate semantics.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+# One row per Label Studio task (a frame), after §1-§3 of the semantics are applied to it.
+FRAME_SCHEMA: dict[str, pl.DataType] = {
+    "project": pl.Int64(),  # task.project, null when absent
+    "task_id": pl.Int64(),  # task.id
+    "stamp": pl.String(),  # greatest of task.updated_at and annotations' updated_at/created_at
+    "arrival_mtime_ns": pl.Int64(),  # the export file's mtime: ties on stamp go to the later file
+    "arrival_name": pl.String(),  # the export file's name: ties on mtime
+    "path": pl.String(),  # URL-decoded task.data[field], null when missing / not a string
+    "task_subdir": pl.String(),  # null when unmapped
+    "episode": pl.String(),  # null when unmapped
+    "episode_frames": pl.Int64(),  # task.data[frames_field] when a positive int, else null
+    "status": pl.String(),  # "reviewed" | "skipped" | "open"
+    "has_source": pl.Boolean(),  # reviewed with a source prediction (§3 cases 1-3)
+    "corrected": pl.Boolean(),
+    "correction_unknown": pl.Boolean(),
+    "release": pl.String(),  # source prediction's model_version, null when none
+    "release_created_at": pl.String(),  # source prediction's created_at, null when unknown
+}
+
+FRAME_KEY = ["project", "task_id"]
+EPISODE_KEY = ["task_subdir", "episode"]
+
+
+def empty_frames() -> pl.DataFrame:
+    return pl.DataFrame(schema=FRAME_SCHEMA)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+# ---------------------------------------------------------------- human state (from the ledger)
+
+
+class Pin(_Model):
+    hash: str
+    by: str
+    at: str  # ISO 8601 UTC
+    kind: Literal["pin", "approval"]
+
+
+class RegressionReport(_Model):
+    """A regression reported by hand (ledger kind `report`)."""
+
+    seq: int
+    by: str
+    at: str
+    note: str
+
+
+class Ack(_Model):
+    alert_key: str
+    by: str
+    at: str
+    note: str = ""
+
+
+class HumanState(_Model):
+    """Everything the ledger says that the gates depend on. Rebuilt from the ledger alone."""
+
+    approved_episodes: list[tuple[str, str]] = Field(default_factory=list)  # (task_subdir, episode)
+    approvals: int = 0
+    last_approval_at: str | None = None
+    last_approval_seq: int | None = None
+    pin: Pin | None = None
+    # Statistical alert keys ("statistics:PREV->CUR") ended by an approval: never raised again.
+    ended_alert_keys: list[str] = Field(default_factory=list)
+    open_reports: list[RegressionReport] = Field(
+        default_factory=list
+    )  # reports with no approval after them
+    acks: list[Ack] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- the report (`check --json`)
+
+
+class EvalStatus(_Model):
+    status: Literal["missing", "unpinned", "pinned", "drifted"]
+    current_hash: str | None
+    pinned_hash: str | None
+    pinned_by: str | None = None
+    pinned_at: str | None = None
+    path: str = ""
+
+
+class ReleaseStats(_Model):
+    model_version: str
+    episodes: int
+    corrected_frames: int
+    cpe: float | None
+    first_seen: str | None = None  # earliest created_at among its source predictions
+
+
+class Regression(_Model):
+    active: bool
+    source: Literal["statistics", "report"] | None
+    previous: str | None
+    current: str | None
+    p_value: float | None
+    acknowledged_by: str | None
+    acknowledged_at: str | None = None
+    state: Literal["regression", "no_regression", "insufficient_data", "fewer_than_two_releases"]
+    detail: str = ""
+    alert_key: str | None = None
+    reported_by: str | None = None
+    report_note: str | None = None
+    previous_cpe: float | None = None
+    current_cpe: float | None = None
+
+
+class FrameCounts(_Model):
+    total: int
+    reviewed: int
+    skipped: int
+    corrected: int
+    unmapped: int
+    correction_unknown: int
+
+
+class EpisodeCounts(_Model):
+    total: int
+    harvested: int
+
+
+class Gate(_Model):
+    name: Literal["delta", "spread", "eval", "regression"]
+    passed: bool
+    value: float | str | None
+    threshold: float | str | None
+    detail: str
+
+
+class Backlog(_Model):
+    """Work a new model would invalidate: not-yet-harvested episodes pre-annotated by the newest
+    release (their open frames would need new pre-annotations)."""
+
+    release: str | None
+    episodes: int
+    frames: int
+
+
+class Report(_Model):
+    ready: bool
+    reason: str
+    corpus_episodes: int
+    delta_episodes: int
+    needed_episodes: int
+    delta_fraction: float | None
+    task_counts: dict[str, int]
+    task_gini: float
+    top_task_share: float
+    eval: EvalStatus
+    releases: list[ReleaseStats]
+    regression: Regression
+    frames: FrameCounts
+    episodes: EpisodeCounts
+    gates: list[Gate]
+    # extras
+    decision: Literal["READY", "WAIT", "REGRESSION"]
+    top_task: str | None = None
+    spread_tasks: list[str] = Field(default_factory=list)
+    backlog: Backlog | None = None
+    approvals: int = 0
+    last_approval_at: str | None = None

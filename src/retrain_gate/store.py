@@ -1,0 +1,302 @@
+"""The frame store in `state_dir`: the latest version of every frame, and what was ingested.
+
+`frames.parquet` holds one row per frame (the merge of every export by §1's stamp rule), so
+a recompute never re-reads an export. `ingested.json` remembers each file by path, size and
+mtime (so an unchanged file is not read again) and by content hash (so the same content under
+another name counts once). Both are written atomically (temp file, fsync, rename), frames
+first: a crash between the two only means a file is merged again, which changes nothing.
+Everything here is rebuildable from the exports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from retrain_gate.config import Config
+from retrain_gate.errors import ExportRefused, StateError
+from retrain_gate.exports import read_bytes, read_export
+from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
+
+FRAMES_FILE = "frames.parquet"
+REGISTRY_FILE = "ingested.json"
+REGISTRY_VERSION = 1
+# Refused files are remembered (so an unchanged bad file is not parsed again), but a folder
+# that keeps receiving junk must not grow the registry forever.
+MAX_REFUSED_RECORDS = 2000
+
+Outcome = Literal["ingested", "duplicate", "unchanged", "refused"]
+ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    path: Path
+    outcome: Outcome
+    frames: int = 0  # frames in the file
+    changed_frames: int = 0  # frames whose kept version changed
+    reason: str = ""
+    duplicate_of: str | None = None
+
+    @property
+    def message(self) -> str:
+        name = str(self.path)
+        if self.outcome == "ingested":
+            return (
+                f"ingested {name}: {self.frames:,} frames, {self.changed_frames:,} new or updated"
+            )
+        if self.outcome == "duplicate":
+            return f"skipped {name}: same content as {self.duplicate_of}, already ingested"
+        if self.outcome == "refused":
+            return f"refused {name}: {self.reason}"
+        return f"unchanged {name}"
+
+
+@dataclass
+class FileRecord:
+    size: int
+    mtime_ns: int
+    sha256: str
+    outcome: Outcome
+    reason: str = ""
+    frames: int = 0
+    at: float = field(default_factory=time.time)
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        with tmp.open("rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StateError(
+            f"{path}: cannot write the state ({exc.strerror}); check free space and permissions "
+            "of the state folder. Nothing recorded so far was lost."
+        ) from None
+
+
+def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
+    """§1: per frame keep the greatest stamp; ties go to the later-arriving file."""
+    merged = incoming if current.is_empty() else pl.concat([current, incoming], how="vertical")
+    return (
+        merged.sort(["stamp", "arrival_mtime_ns", "arrival_name"])
+        .unique(subset=FRAME_KEY, keep="last", maintain_order=True)
+        .sort(FRAME_KEY, nulls_last=False)
+    )
+
+
+def iter_candidates(export_dir: Path) -> Iterator[Path]:
+    """Visible files under export_dir, sorted (hidden and temporary names are skipped)."""
+    from retrain_gate.watcher import classify_name
+
+    found: list[Path] = []
+    for root, dirs, files in os.walk(export_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root) / name
+            if classify_name(path) == "candidate":
+                found.append(path)
+    yield from sorted(found)
+
+
+class FrameStore:
+    """Merged frames and the ingest registry of one state folder.
+
+    With `persist=False` nothing is written (a reader beside another process that holds the
+    writer lock): new files are merged in memory only.
+    """
+
+    def __init__(self, state_dir: Path, *, persist: bool = True) -> None:
+        self.state_dir = state_dir
+        self.persist = persist
+        self._frames: pl.DataFrame | None = None
+        self._registry: dict[str, FileRecord] | None = None
+
+    # -------------------------------------------------------------- loading
+
+    @property
+    def frames_path(self) -> Path:
+        return self.state_dir / FRAMES_FILE
+
+    @property
+    def registry_path(self) -> Path:
+        return self.state_dir / REGISTRY_FILE
+
+    def frames(self) -> pl.DataFrame:
+        if self._frames is None:
+            self._frames = self._load_frames()
+        return self._frames
+
+    def _load_frames(self) -> pl.DataFrame:
+        if not self.frames_path.exists():
+            self._registry = {}  # the registry alone would claim files whose frames are gone
+            return empty_frames()
+        try:
+            frames = pl.read_parquet(self.frames_path)
+        except Exception:  # a damaged cache is rebuilt from the exports, never fatal
+            self._registry = {}
+            return empty_frames()
+        if frames.schema != pl.Schema(FRAME_SCHEMA):
+            self._registry = {}
+            return empty_frames()
+        return frames
+
+    def registry(self) -> dict[str, FileRecord]:
+        if self._registry is None:
+            self.frames()  # a damaged frames file empties the registry too
+        if self._registry is None:
+            self._registry = self._load_registry()
+        return self._registry
+
+    def _load_registry(self) -> dict[str, FileRecord]:
+        try:
+            data = json.loads(self.registry_path.read_text(encoding="utf-8"))
+            if data.get("version") != REGISTRY_VERSION:
+                return {}
+            return {key: FileRecord(**value) for key, value in data["files"].items()}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            # Missing or damaged: files are read again, and merging them again changes nothing.
+            return {}
+
+    def reload(self) -> None:
+        self._frames = None
+        self._registry = None
+
+    # -------------------------------------------------------------- ingest
+
+    def known(self, path: Path, size: int, mtime_ns: int) -> FileRecord | None:
+        record = self.registry().get(str(path))
+        if record is not None and record.size == size and record.mtime_ns == mtime_ns:
+            return record
+        return None
+
+    def needs_ingest(self, path: Path) -> bool:
+        try:
+            stat = path.stat()
+        except OSError:
+            return False
+        return self.known(path, stat.st_size, stat.st_mtime_ns) is None
+
+    def ingest(
+        self, path: Path, config: Config, *, progress: ProgressFn | None = None
+    ) -> IngestResult:
+        """Merge one export into the store. Refusals and duplicates leave the frames as they are."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return IngestResult(path, "refused", reason="the file disappeared before it was read")
+        record = self.known(path, stat.st_size, stat.st_mtime_ns)
+        if record is not None:
+            return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
+        try:
+            raw, mtime_ns = read_bytes(path, config)
+        except ExportRefused as exc:
+            return self._record_refusal(path, stat.st_size, stat.st_mtime_ns, "", exc.reason)
+        if progress:
+            progress("hashing", 0, 1)
+        digest = hashlib.sha256(raw).hexdigest()
+        registry = self.registry()
+        twin = next(
+            (
+                name
+                for name, rec in registry.items()
+                if rec.sha256 == digest and rec.outcome == "ingested"
+            ),
+            None,
+        )
+        if twin is not None:
+            registry[str(path)] = FileRecord(len(raw), mtime_ns, digest, "duplicate")
+            self._save_registry()
+            return IngestResult(path, "duplicate", duplicate_of=twin)
+
+        def on_task(done: int, total: int) -> None:
+            if progress:
+                progress("reading tasks", done, total)
+
+        try:
+            parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
+        except ExportRefused as exc:
+            return self._record_refusal(path, len(raw), mtime_ns, digest, exc.reason)
+        del raw
+        if progress:
+            progress("merging", 0, 1)
+        before = self.frames()
+        merged = merge_frames(before, parsed.frames)
+        changed = _changed_rows(before, merged)
+        self._frames = merged
+        registry[str(path)] = FileRecord(
+            stat.st_size, mtime_ns, digest, "ingested", frames=parsed.frames.height
+        )
+        if self.persist:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            if changed:
+                _atomic_write(self.frames_path, lambda tmp: merged.write_parquet(tmp))
+            self._save_registry()
+        return IngestResult(path, "ingested", frames=parsed.frames.height, changed_frames=changed)
+
+    def _record_refusal(
+        self, path: Path, size: int, mtime_ns: int, digest: str, reason: str
+    ) -> IngestResult:
+        registry = self.registry()
+        registry[str(path)] = FileRecord(size, mtime_ns, digest, "refused", reason=reason)
+        refused = [k for k, v in registry.items() if v.outcome == "refused"]
+        for key in refused[:-MAX_REFUSED_RECORDS]:
+            del registry[key]
+        self._save_registry()
+        return IngestResult(path, "refused", reason=reason)
+
+    def forget_missing(self) -> None:
+        """Drop registry records of refused files that no longer exist (bounded history)."""
+        registry = self.registry()
+        gone = [k for k, v in registry.items() if v.outcome == "refused" and not Path(k).exists()]
+        for key in gone:
+            del registry[key]
+        if gone:
+            self._save_registry()
+
+    def refused(self) -> dict[str, str]:
+        """Files refused in their current form, with the reason (still visible until fixed)."""
+        return {
+            path: rec.reason
+            for path, rec in self.registry().items()
+            if rec.outcome == "refused" and Path(path).exists()
+        }
+
+    def _save_registry(self) -> None:
+        if not self.persist:
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        payload: dict[str, Any] = {
+            "version": REGISTRY_VERSION,
+            "files": {key: vars(rec) for key, rec in self.registry().items()},
+        }
+        text = json.dumps(payload, ensure_ascii=False, indent=0)
+        _atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _changed_rows(before: pl.DataFrame, after: pl.DataFrame) -> int:
+    if before.is_empty():
+        return after.height
+    joined = after.join(
+        before,
+        on=[*FRAME_KEY, "stamp", "arrival_mtime_ns", "arrival_name"],
+        how="anti",
+        nulls_equal=True,
+    )
+    return joined.height
