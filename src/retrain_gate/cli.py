@@ -11,8 +11,16 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrain_gate.errors import RetrainGateError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from retrain_gate.actions import Recorded
+    from retrain_gate.config import Config
+    from retrain_gate.engine import Engine
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -43,10 +51,52 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--exit-code", action="store_true", help="exit 0 when ready and 1 when waiting"
     )
+
+    approve = commands.add_parser(
+        "approve", help="record a retrain approval (starts nothing; writes the training slice)"
+    )
+    _add_config(approve)
+    approve.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
+    approve.add_argument("--note", default="", metavar="TEXT")
+    approve.add_argument(
+        "--override", action="store_true", help="approve although the gates say WAIT (needs --note)"
+    )
+
+    pin = commands.add_parser("pin-eval", help="pin the current eval set (a deliberate choice)")
+    _add_config(pin)
+    pin.add_argument("--by", required=True, metavar="NAME")
+    pin.add_argument("--note", required=True, metavar="TEXT")
+
+    report = commands.add_parser(
+        "report-regression", help="labelers say pre-annotations got worse: raise an alert"
+    )
+    _add_config(report)
+    report.add_argument("--by", required=True, metavar="NAME")
+    report.add_argument("--note", required=True, metavar="TEXT")
+
+    ack = commands.add_parser("ack", help="acknowledge the open regression alert(s)")
+    _add_config(ack)
+    ack.add_argument("--by", required=True, metavar="NAME")
+    ack.add_argument("--note", default="", metavar="TEXT")
+
+    ledger = commands.add_parser(
+        "ledger", help="the history of human decisions; `verify` checks it"
+    )
+    _add_config(ledger)
+    ledger.add_argument("action", nargs="?", choices=["verify"], help="check the whole chain")
+    fmt = ledger.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
+    fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
+
+    watch = commands.add_parser("watch", help="watch the export folder and print changes")
+    _add_config(watch)
+
+    tui = commands.add_parser("tui", help="the live dashboard")
+    _add_config(tui)
     return parser
 
 
-def _load(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _load(args: argparse.Namespace) -> Config:
     from retrain_gate.config import load_config
 
     return load_config(args.config)
@@ -61,23 +111,25 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import Engine
     from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
+    from retrain_gate.service import engine_for_command
     from retrain_gate.text import printable
 
     config = _load(args)
-    engine = Engine(config)
     progress = TerminalProgress()
-    try:
-        results, report = engine.refresh(progress, progress.set_file)
-    finally:
-        progress.close()
-    refused = engine.store.refused()
-    for result in results:
-        if result.outcome == "refused":
-            print(f"refused {printable(result.path)}: {printable(result.reason)}", file=sys.stderr)
+    with engine_for_command(config) as engine:
+        try:
+            results, report = engine.refresh(progress, progress.set_file)
+        finally:
+            progress.close()
+        refused = engine.store.refused()
     if args.json:
+        for result in results:
+            if result.outcome == "refused":
+                print(
+                    f"refused {printable(result.path)}: {printable(result.reason)}", file=sys.stderr
+                )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
         print(json.dumps(data, indent=2, ensure_ascii=False))
@@ -92,9 +144,116 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
+    from retrain_gate.service import engine_for_command
+
+    with engine_for_command(_load(args)) as engine:
+        engine.scan()  # decisions are made on the figures of every export that has landed
+        return action(engine)
+
+
+def _print_recorded(recorded: Recorded) -> None:
+    from retrain_gate.render import headline
+    from retrain_gate.text import printable
+
+    entry = recorded.entry
+    print(
+        f"recorded #{entry.seq} {entry.kind} by {printable(entry.actor)} "
+        f"({printable(entry.os_user)}@{printable(entry.host)}) at {entry.ts}"
+    )
+    if recorded.message:
+        print(printable(recorded.message))
+    print(f"now: {headline(recorded.report)}")
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import approve
+
+    recorded = _decide(
+        args, lambda e: approve(e, by=args.by, note=args.note, override=args.override)
+    )
+    _print_recorded(recorded)
+    print(f"training slice: {recorded.manifest}")
+    print(
+        "next: train on the corpus plus this slice with your usual pipeline; "
+        "retrain-gate starts nothing."
+    )
+    return 0
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import pin_eval
+
+    _print_recorded(_decide(args, lambda e: pin_eval(e, by=args.by, note=args.note)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import report_regression
+
+    _print_recorded(_decide(args, lambda e: report_regression(e, by=args.by, note=args.note)))
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import acknowledge
+
+    _print_recorded(_decide(args, lambda e: acknowledge(e, by=args.by, note=args.note)))
+    return 0
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json
+    from retrain_gate.text import printable
+
+    config = _load(args)
+    ledger = Ledger(config.paths.state_dir)
+    if args.action == "verify":
+        result = ledger.verify()
+        if result.ok:
+            print(f"ledger ok: {result.count} entries, chain intact ({ledger.path})")
+            return 0
+        print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
+        return 1
+    entries = ledger.entries()
+    if args.json:
+        print(json.dumps(entries_to_json(entries), indent=2, ensure_ascii=False))
+    elif args.csv:
+        entries_to_csv(entries, sys.stdout)
+    else:
+        if not entries:
+            print(f"the ledger is empty ({ledger.path})")
+        for entry in entries:
+            print(
+                f"#{entry.seq:<4} {entry.ts}  {entry.kind:<8} {printable(entry.actor)} "
+                f"({printable(entry.os_user)}@{printable(entry.host)})  {printable(entry.note)}"
+            )
+    return 0
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from retrain_gate.service import run_watch
+
+    return run_watch(_load(args))
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    config = _load(args)
+    from retrain_gate.tui.app import run_tui  # imported here: `check` never loads Textual
+
+    return run_tui(config)
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
+    "approve": cmd_approve,
+    "pin-eval": cmd_pin,
+    "report-regression": cmd_report,
+    "ack": cmd_ack,
+    "ledger": cmd_ledger,
+    "watch": cmd_watch,
+    "tui": cmd_tui,
 }
 
 

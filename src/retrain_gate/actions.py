@@ -1,0 +1,177 @@
+"""Human decisions: approve a retrain, pin the eval set, report a regression, acknowledge.
+
+The one implementation behind both `retrain-gate approve ...` and the TUI's modals, so an
+approval means the same thing wherever it was made. Each decision is one ledger entry; it is
+on disk (fsync) before these functions return. Nothing here starts a training.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+
+from retrain_gate.engine import Engine
+from retrain_gate.errors import RetrainGateError, StateError
+from retrain_gate.ledger import LedgerEntry, csv_cell
+from retrain_gate.metrics import delta_episodes
+from retrain_gate.models import HumanState, Report
+from retrain_gate.names import validate_name, validate_note
+
+MANIFEST_COLUMNS = ["task_subdir", "episode", "frames", "corrected_frames", "release"]
+
+
+class ActionRefused(RetrainGateError):
+    """The decision cannot be recorded as asked (and nothing was recorded)."""
+
+
+@dataclass(frozen=True)
+class Recorded:
+    entry: LedgerEntry
+    report: Report  # the figures after the decision
+    manifest: Path | None = None
+    message: str = ""
+
+
+def _name(raw: str) -> str:
+    try:
+        return validate_name(raw)
+    except ValueError as exc:
+        raise ActionRefused(f"name: {exc}") from None
+
+
+def _note(raw: str | None, *, required: bool, why: str = "") -> str:
+    try:
+        return validate_note(raw or "", required)
+    except ValueError as exc:
+        raise ActionRefused(f"note: {exc}{why}") from None
+
+
+def open_alert_keys(report: Report, human: HumanState) -> list[str]:
+    """Every alert open now: the statistical one and each manual report."""
+    keys: list[str] = []
+    regression = report.regression
+    if regression.active and regression.source == "statistics" and regression.alert_key:
+        keys.append(regression.alert_key)
+    keys.extend(f"report:{r.seq}" for r in human.open_reports)
+    return keys
+
+
+def _manifest_text(table: pl.DataFrame) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(MANIFEST_COLUMNS)
+    for row in table.select(MANIFEST_COLUMNS).iter_rows():
+        writer.writerow([csv_cell("" if value is None else value) for value in row])
+    return buffer.getvalue()
+
+
+def _write_manifest(folder: Path, text: str) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
+    path = folder / f"training-slice-{stamp}-{digest}.csv"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with path.open("x", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        raise StateError(
+            f"{path}: cannot write the training-slice manifest ({exc.strerror}); "
+            "nothing was recorded"
+        ) from None
+    return path
+
+
+def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
+    """Record an approval: the delta joins the corpus, the eval hash becomes the pin."""
+    actor = _name(by)
+    human = engine.human_state()
+    report = engine.evaluate(human)
+    against_wait = not report.ready
+    if against_wait and not override:
+        raise ActionRefused(
+            f"the gates say WAIT: {report.reason}. Approving anyway is an override: "
+            "pass --override with a --note that says why"
+        )
+    text = _note(
+        note,
+        required=against_wait,
+        why=" (a note is required when approving against a wait)" if against_wait else "",
+    )
+    table = delta_episodes(engine.store.frames(), engine.config, human)
+    manifest = _write_manifest(engine.config.paths.state_dir / "approvals", _manifest_text(table))
+    payload = {
+        "decision": report.decision,
+        "ready": report.ready,
+        "reason": report.reason,
+        "override": against_wait,
+        "note": text,
+        "approved_episodes": [list(k) for k in table.select("task_subdir", "episode").rows()],
+        "approved_frames": int(table["frames"].sum()) if table.height else 0,
+        "eval_hash": report.eval.current_hash,
+        "ended_alert_keys": open_alert_keys(report, human),
+        "manifest": str(manifest),
+        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "figures": report.model_dump(mode="json"),
+    }
+    try:
+        entry = engine.ledger.append("approval", actor, payload)
+    except Exception:
+        manifest.unlink(missing_ok=True)
+        raise
+    after = engine.evaluate()
+    return Recorded(
+        entry,
+        after,
+        manifest,
+        f"approved by {actor}: {table.height} episodes join the corpus "
+        f"({report.corpus_episodes} -> {after.corpus_episodes})",
+    )
+
+
+def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
+    actor = _name(by)
+    text = _note(note, required=True, why=" (say why the eval set changed)")
+    before = engine.evaluate()
+    current = before.eval.current_hash
+    if current is None:
+        raise ActionRefused(
+            f"the eval set is missing at {engine.config.paths.eval_set}; nothing to pin"
+        )
+    payload = {"eval_hash": current, "previous_hash": before.eval.pinned_hash, "note": text}
+    entry = engine.ledger.append("pin", actor, payload)
+    return Recorded(entry, engine.evaluate(), message=f"eval set pinned at {current[:8]}")
+
+
+def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
+    actor = _name(by)
+    text = _note(note, required=True, why=" (say what got worse)")
+    entry = engine.ledger.append("report", actor, {"note": text})
+    return Recorded(
+        entry,
+        engine.evaluate(),
+        message="regression reported: it overrides the cadence until a retrain is approved",
+    )
+
+
+def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
+    actor = _name(by)
+    text = _note(note, required=False)
+    human = engine.human_state()
+    keys = open_alert_keys(engine.evaluate(human), human)
+    if not keys:
+        raise ActionRefused("there is no open regression alert to acknowledge")
+    entry = engine.ledger.append("ack", actor, {"alert_keys": keys, "note": text})
+    return Recorded(
+        entry,
+        engine.evaluate(),
+        message=f"acknowledged by {actor}: {', '.join(keys)} (the alert stays until a retrain)",
+    )

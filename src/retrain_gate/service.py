@@ -1,0 +1,279 @@
+"""The long-running job behind `retrain-gate watch` and the TUI: watcher + engine + roles.
+
+One process per state folder is the *writer*: it watches the export folder, ingests, and
+saves the store. Any other process *follows*: it re-reads the writer's state when it changes,
+says so, and takes over when the writer goes away. Both re-evaluate when the ledger or the
+eval set changes (a person approved from another terminal, someone edited the eval set).
+
+Everything the service has to say goes through one callback, `on_update(Update)`, called
+from the service's threads; the TUI turns it into a message with `post_message`, `watch`
+prints it. The service only decides *when*; the ingest and the figures are the engine's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Literal, TypeVar
+
+from retrain_gate.config import Config
+from retrain_gate.engine import Engine
+from retrain_gate.errors import RetrainGateError
+from retrain_gate.models import Report
+from retrain_gate.store import IngestResult
+from retrain_gate.watcher import ExportWatcher, WatchEvent
+from retrain_gate.writerlock import WriterLock
+
+UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error"]
+Role = Literal["writer", "following", "starting", "stopped"]
+T = TypeVar("T")
+
+HOUSEKEEPING_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Update:
+    kind: UpdateKind
+    message: str = ""
+    report: Report | None = None
+    result: IngestResult | None = None
+    watch_status: str | None = None
+    role: Role | None = None
+    progress: tuple[str, int, int] | None = None  # (stage, done, total)
+    at: float = field(default_factory=time.time)
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
+
+
+@contextlib.contextmanager
+def engine_for_command(config: Config) -> Iterator[Engine]:
+    """An engine for a one-shot command: it saves what it ingests only when no other process
+    is the writer; otherwise it ingests in memory on top of the writer's state."""
+    lock = WriterLock(config.paths.state_dir)
+    try:
+        held = lock.try_acquire()
+    except RetrainGateError:
+        held = False  # a read-only state folder: figures are still computed, nothing saved
+    try:
+        yield Engine(config, persist=held)
+    finally:
+        if held:
+            lock.release()
+
+
+class GateService:
+    def __init__(self, config: Config, on_update: Callable[[Update], None]) -> None:
+        self.config = config
+        self._on_update = on_update
+        self._lock = threading.RLock()  # the engine is used from several threads
+        self._stop = threading.Event()
+        self._writer_lock = WriterLock(config.paths.state_dir)
+        self.engine = Engine(config, persist=False)
+        self.role: Role = "starting"
+        self._watcher: ExportWatcher | None = None
+        self._thread: threading.Thread | None = None
+        self._seen: dict[str, tuple[int, int] | None] = {}
+        self._eval_signature: object = None
+        self.last_report: Report | None = None
+        self._last_progress = 0.0
+
+    # -------------------------------------------------------------- lifecycle
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._housekeeping, name="retrain-gate-service", daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.close()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(2.0)
+        with contextlib.suppress(Exception):
+            self._writer_lock.release()
+        self.role = "stopped"
+
+    def run_locked(self, action: Callable[[Engine], T]) -> T:
+        """Run `action(engine)` while no ingest is under way (actions from the shells)."""
+        with self._lock:
+            result = action(self.engine)
+        self._publish("report")
+        return result
+
+    # -------------------------------------------------------------- internals
+
+    def _emit(self, update: Update) -> None:
+        # A broken consumer must not stop the watcher.
+        with contextlib.suppress(Exception):
+            self._on_update(update)
+
+    def _publish(self, why: str) -> None:
+        try:
+            with self._lock:
+                report = self.engine.evaluate()
+        except RetrainGateError as exc:
+            self._emit(Update("error", str(exc)))
+            return
+        except Exception as exc:
+            self._emit(Update("error", f"could not compute the figures: {exc!r}"))
+            return
+        self.last_report = report
+        self._emit(Update("report", why, report=report))
+
+    def _become_writer(self) -> None:
+        with self._lock:
+            self.engine = Engine(self.config, persist=True)
+        self.role = "writer"
+        self._emit(Update("role", f"writing {self.config.paths.state_dir}", role="writer"))
+        self._publish("loaded")
+        watch = self.config.watch
+        self._watcher = ExportWatcher(
+            self.config.paths.export_dir,
+            settle_seconds=watch.settle_seconds,
+            max_wait_seconds=watch.max_wait_seconds,
+            rescan_seconds=watch.rescan_seconds,
+            polling=watch.polling,
+            on_ready=self._on_ready,
+            on_event=self._on_watch_event,
+        )
+        self._watcher.start()
+
+    def _follow(self) -> None:
+        holder = self._writer_lock.holder() or "another process"
+        self.role = "following"
+        self._emit(
+            Update(
+                "role",
+                f"following {holder} (read-only; takes over when it stops)",
+                role="following",
+            )
+        )
+        self._publish("loaded")
+
+    def _on_ready(self, path: Path) -> None:
+        if self._stop.is_set():
+            return
+        with self._lock:
+            result = self.engine.ingest(path, progress=self._progress)
+        if result.outcome == "unchanged":
+            return
+        self._emit(Update("ingest", result.message, result=result))
+        if result.outcome == "ingested":
+            self._publish(f"ingested {path.name}")
+
+    def _progress(self, stage: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        if now - self._last_progress >= 0.1 or done == 0:
+            self._last_progress = now
+            self._emit(Update("progress", stage, progress=(stage, done, total)))
+
+    def _on_watch_event(self, event: WatchEvent) -> None:
+        self._emit(Update("watch", event.message, watch_status=event.status, at=event.at))
+
+    def _changed(self, name: str, signature: object) -> bool:
+        if self._seen.get(name, ()) == signature:
+            return False
+        self._seen[name] = signature  # type: ignore[assignment]
+        return True
+
+    def _housekeeping(self) -> None:
+        try:
+            if self._writer_lock.try_acquire():
+                self._become_writer()
+            else:
+                self._follow()
+        except RetrainGateError as exc:
+            self._emit(Update("error", str(exc)))
+            self._follow()
+        state = self.config.paths.state_dir
+        self._changed("ledger", _signature(state / "ledger.jsonl"))
+        self._changed("frames", _signature(state / "frames.parquet"))
+        while not self._stop.wait(HOUSEKEEPING_SECONDS):
+            try:
+                self._tick(state)
+            except Exception as exc:  # keep watching whatever happens
+                self._emit(Update("error", f"housekeeping failed: {exc!r}"))
+
+    def _tick(self, state: Path) -> None:
+        if self.role == "following":
+            if self._writer_lock.try_acquire():
+                self._emit(Update("role", "the writer stopped; taking over", role="writer"))
+                self._become_writer()
+                return
+            if self._changed("frames", _signature(state / "frames.parquet")):
+                with self._lock:
+                    self.engine.store.reload()
+                self._publish("the writer ingested new exports")
+        ledger_changed = self._changed("ledger", _signature(state / "ledger.jsonl"))
+        eval_changed = self._changed("eval", self.engine.eval_hash())
+        if ledger_changed or eval_changed:
+            self._publish("the ledger changed" if ledger_changed else "the eval set changed")
+
+
+# ------------------------------------------------------------------ `retrain-gate watch`
+
+
+def _stamp(at: float) -> str:
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
+def run_watch(config: Config) -> int:
+    from retrain_gate.render import gate_state, headline
+    from retrain_gate.text import printable
+
+    done = threading.Event()
+    printed: list[tuple[str, ...]] = []
+    out_lock = threading.Lock()
+
+    def say(at: float, text: str, *, err: bool = False) -> None:
+        with out_lock:
+            print(f"{_stamp(at)} {text}", file=sys.stderr if err else sys.stdout, flush=True)
+
+    def on_update(update: Update) -> None:
+        if update.kind == "report" and update.report is not None:
+            state = gate_state(update.report)
+            if printed and printed[-1] == state:
+                return
+            printed[:] = [state]
+            gates = "  ".join(f"{g.name} {'ok' if g.passed else 'no'}" for g in update.report.gates)
+            say(update.at, f"{headline(update.report)}   [{gates}]")
+        elif update.kind == "ingest" and update.result is not None:
+            say(update.at, printable(update.result.message), err=update.result.outcome == "refused")
+        elif update.kind in ("watch", "role", "error"):
+            if (
+                update.kind == "watch"
+                and update.watch_status is None
+                and "rescan" in update.message
+            ):
+                return
+            say(update.at, printable(update.message), err=update.kind == "error")
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    service = GateService(config, on_update)
+    say(time.time(), f"watching {printable(config.paths.export_dir)} (Ctrl-C to stop)")
+    service.start()
+    while not done.wait(0.2):
+        pass
+    service.close()
+    say(time.time(), "stopped")
+    return 0

@@ -1,0 +1,195 @@
+"""The real `retrain-gate` command, run as a subprocess on small hand-made folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lsbuild import ann, kp, pred, task, write_export
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["retrain-gate", *args], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+
+
+def episode_tasks(
+    task_subdir: str, episode: str, first_id: int, n: int = 2
+) -> list[dict[str, Any]]:
+    """n reviewed frames of one episode, pre-annotated by m1 and accepted unchanged."""
+    return [
+        task(
+            first_id + i,
+            f"/data/local-files/?d=eps/{task_subdir}/{episode}/f{i}.jpg",
+            predictions=[pred(first_id + i, [kp(10, 10)], version="m1")],
+            annotations=[ann(first_id + i, [kp(10, 10, origin="prediction")], parent=first_id + i)],
+        )
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """corpus 30 -> needs ceil(0.10 * 30) = 3 new episodes; 3 tasks with one episode each."""
+    tasks = [
+        *episode_tasks("pick", "e1", 1),
+        *episode_tasks("stack", "e1", 11),
+        *episode_tasks("pour", "e1", 21),
+    ]
+    write_export(tmp_path / "exports", "project-1-at-2026-11-20.json", tasks, mtime=1_000)
+    (tmp_path / "eval.txt").write_text("eval v1\n", encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\neval_set = "eval.txt"\nstate_dir = "state"\n'
+        "[gates]\ninitial_corpus_episodes = 30\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def check_json(cwd: Path) -> dict[str, Any]:
+    result = run("check", "--json", cwd=cwd)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_init_writes_a_complete_config_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "config.toml").read_text(encoding="utf-8")
+    for key in ("export_dir", "pattern", "min_delta_fraction", "alpha", "tolerance"):
+        assert key in text
+    again = run("init", cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already exists" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("toml", "needle"),
+    [
+        ("[gates]\nmin_delta_fraction = 1.5\n", "gates.min_delta_fraction"),
+        ("[gates]\nmin_delta_fraction = 0\n", "gates.min_delta_fraction"),
+        ("[gates]\nmax_tasks_share = 0.5\n", "unknown key 'max_tasks_share' in [gates]"),
+        ("[episodes]\npattern = '(?P<episode>x)'\n", "episodes.pattern"),
+        ("[regression]\nmin_episodes = 'ten'\n", "regression.min_episodes"),
+        ("[paths\n", "not valid TOML"),
+    ],
+)
+def test_a_bad_config_is_one_line_naming_the_key(tmp_path: Path, toml: str, needle: str) -> None:
+    (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 2
+    assert needle in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_config_says_what_to_do(tmp_path: Path) -> None:
+    result = run("check", "--config", "nope.toml", cwd=tmp_path)
+    assert result.returncode == 2 and "retrain-gate init" in result.stderr
+
+
+def test_check_waits_for_a_pin_then_is_ready(project: Path) -> None:
+    data = check_json(project)
+    assert (data["corpus_episodes"], data["delta_episodes"], data["needed_episodes"]) == (30, 3, 3)
+    assert data["delta_fraction"] == pytest.approx(0.1)
+    assert data["task_counts"] == {"pick": 1, "pour": 1, "stack": 1}
+    assert data["eval"]["status"] == "unpinned"
+    assert data["ready"] is False and "pin" in data["reason"]
+    assert [g["name"] for g in data["gates"]] == ["delta", "spread", "eval", "regression"]
+    human = run("check", "--exit-code", cwd=project)
+    assert human.returncode == 1
+    assert human.stdout.startswith("WAIT")
+
+    pin = run("pin-eval", "--by", "Kim", "--note", "first eval set", cwd=project)
+    assert pin.returncode == 0, pin.stderr
+    assert check_json(project)["ready"] is True
+    assert run("check", "--exit-code", cwd=project).returncode == 0
+
+
+def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
+    run("pin-eval", "--by", "Kim", "--note", "v1", cwd=project)
+    result = run("approve", "--by", "  Ana  ", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "training slice:" in result.stdout
+    manifest = Path(result.stdout.split("training slice: ")[1].splitlines()[0])
+    rows = manifest.read_text(encoding="utf-8").splitlines()
+    assert rows[0] == "task_subdir,episode,frames,corrected_frames,release"
+    assert sorted(rows[1:]) == ["pick,e1,2,0,m1", "pour,e1,2,0,m1", "stack,e1,2,0,m1"]
+    data = check_json(project)
+    # corpus 30 + 3 = 33; delta restarts at 0; needed = ceil(3.3) = 4.
+    assert (data["corpus_episodes"], data["delta_episodes"], data["needed_episodes"]) == (33, 0, 4)
+    ledger = json.loads(run("ledger", "--json", cwd=project).stdout)
+    assert [e["kind"] for e in ledger] == ["pin", "approval"]
+    assert ledger[1]["actor"] == "Ana"
+    assert run("ledger", "verify", cwd=project).returncode == 0
+
+
+def test_approving_a_wait_needs_override_and_a_note(project: Path) -> None:
+    refused = run("approve", "--by", "Ana", cwd=project)  # eval unpinned: WAIT
+    assert refused.returncode == 2 and "--override" in refused.stderr
+    no_note = run("approve", "--by", "Ana", "--override", cwd=project)
+    assert no_note.returncode == 2 and "note" in no_note.stderr
+    ok = run("approve", "--by", "Ana", "--override", "--note", "deadline", cwd=project)
+    assert ok.returncode == 0, ok.stderr
+    entry = json.loads(run("ledger", "--json", cwd=project).stdout)[0]
+    assert entry["payload"]["override"] is True and entry["payload"]["note"] == "deadline"
+
+
+def test_names_are_required_and_clean(project: Path) -> None:
+    for bad in ("", "   ", "a\x1b[31mb", "x" * 81):
+        result = run("report-regression", "--by", bad, "--note", "worse", cwd=project)
+        assert result.returncode == 2, bad
+        assert "name" in result.stderr
+    assert json.loads(run("ledger", "--json", cwd=project).stdout) == []
+
+
+def test_report_ack_and_approval_end_the_alert(project: Path) -> None:
+    assert run("ack", "--by", "Kim", cwd=project).returncode == 2  # nothing to acknowledge
+    assert (
+        run("report-regression", "--by", "Lee", "--note", "hands drift", cwd=project).returncode
+        == 0
+    )
+    data = check_json(project)
+    assert data["ready"] is True and data["regression"]["active"] is True
+    assert data["regression"]["source"] == "report"
+    assert data["regression"]["acknowledged_by"] is None
+    assert run("ack", "--by", "Kim", cwd=project).returncode == 0
+    assert check_json(project)["regression"]["acknowledged_by"] == "Kim"
+    assert run("approve", "--by", "Ana", cwd=project).returncode == 0
+    after = check_json(project)
+    assert after["regression"]["active"] is False and after["ready"] is False
+
+
+def test_ledger_verify_catches_an_edit(project: Path) -> None:
+    run("report-regression", "--by", "Lee", "--note", "hands drift", cwd=project)
+    path = project / "state" / "ledger.jsonl"
+    path.write_bytes(path.read_bytes().replace(b"hands", b"hanDs"))
+    result = run("ledger", "verify", cwd=project)
+    assert result.returncode == 1 and "1" in result.stderr
+
+
+def test_check_keeps_state_and_does_not_reparse(project: Path) -> None:
+    first = check_json(project)
+    registry = project / "state" / "ingested.json"
+    stamp = registry.stat().st_mtime_ns
+    assert check_json(project) == first
+    assert registry.stat().st_mtime_ns == stamp  # nothing new: nothing read or written
+
+
+def test_deleting_derived_state_gives_the_same_figures(project: Path) -> None:
+    run("pin-eval", "--by", "Kim", "--note", "v1", cwd=project)
+    run("approve", "--by", "Ana", cwd=project)
+    before = check_json(project)
+    for path in (project / "state").iterdir():
+        if path.name != "ledger.jsonl":
+            if path.is_dir():
+                for child in path.iterdir():
+                    child.unlink()
+                path.rmdir()
+            else:
+                path.unlink()
+    assert check_json(project) == before
