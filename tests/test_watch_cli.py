@@ -1,0 +1,140 @@
+"""`retrain-gate watch` as a real process: files dropped by cp, mv and a slow writer show up
+exactly once in `check`, a partial file never does, and SIGTERM stops it within a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lsbuild import ann, kp, task
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def export_bytes(first_id: int, subdir: str) -> bytes:
+    tasks = [
+        task(
+            first_id + i,
+            f"/data/local-files/?d=e/{subdir}/ep{first_id}/f{i}.jpg",
+            annotations=[ann(first_id + i, [kp(1, 1, origin="manual")])],
+        )
+        for i in range(3)
+    ]
+    return json.dumps(tasks).encode("utf-8")
+
+
+class Watch:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.out = (folder / "watch.out").open("w+b")
+        self.proc = subprocess.Popen(
+            ["retrain-gate", "watch"], cwd=folder, stdout=self.out, stderr=subprocess.STDOUT
+        )
+
+    def text(self) -> str:
+        return (self.folder / "watch.out").read_text(encoding="utf-8", errors="replace")
+
+    def stop(self) -> float:
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        return time.monotonic() - started
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
+        "[watch]\nsettle_seconds = 0.3\nrescan_seconds = 2\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+@pytest.fixture
+def watch(folder: Path) -> Iterator[Watch]:
+    w = Watch(folder)
+    wait_for(lambda: "WAIT" in w.text())
+    yield w
+    if w.proc.poll() is None:
+        w.stop()
+
+
+def check(folder: Path) -> dict[str, Any]:
+    result = subprocess.run(
+        ["retrain-gate", "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_cp_mv_and_a_slow_writer_each_count_once(folder: Path, watch: Watch) -> None:
+    staging = folder / "staging.json"
+    staging.write_bytes(export_bytes(100, "pick"))
+    shutil.copy(staging, folder / "exports" / "by-cp.json")
+    wait_for(lambda: "by-cp.json: 3 frames" in watch.text())
+
+    (folder / "exports" / "by-mv.json.part").write_bytes(export_bytes(200, "stack"))
+    os.rename(folder / "exports" / "by-mv.json.part", folder / "exports" / "by-mv.json")
+    wait_for(lambda: "by-mv.json: 3 frames" in watch.text())
+
+    data = export_bytes(300, "pour")
+    with (folder / "exports" / "slow.json").open("wb") as handle:
+        for start in range(0, len(data), 200):
+            handle.write(data[start : start + 200])
+            handle.flush()
+            time.sleep(0.05)
+    wait_for(lambda: "slow.json: 3 frames" in watch.text())
+
+    wait_for(lambda: "have 3" in watch.text())
+    text = watch.text()
+    for name in ("by-cp.json", "by-mv.json", "slow.json"):
+        assert text.count(f"ingested {folder / 'exports' / name}") == 1, text
+    assert ".part" not in text
+    assert "refused" not in text  # the slow file was never read half-written
+    assert watch.stop() < 1.5
+    assert check(folder)["episodes"] == {"total": 3, "harvested": 3}
+
+
+def test_a_refused_file_is_reported_and_the_watcher_keeps_going(folder: Path, watch: Watch) -> None:
+    (folder / "exports" / "bad.csv").write_text("image,choice\n", encoding="utf-8")
+    wait_for(lambda: "refused" in watch.text() and "bad.csv" in watch.text())
+    (folder / "exports" / "good.json").write_bytes(export_bytes(1, "pick"))
+    wait_for(lambda: "good.json: 3 frames" in watch.text())
+    assert watch.proc.poll() is None
+
+
+def test_a_second_watcher_follows_then_takes_over(folder: Path, watch: Watch) -> None:
+    second_out = folder / "second.out"
+    with second_out.open("wb") as out:
+        second = subprocess.Popen(
+            ["retrain-gate", "watch"], cwd=folder, stdout=out, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for(lambda: "following pid" in second_out.read_text())
+            (folder / "exports" / "a.json").write_bytes(export_bytes(1, "pick"))
+            wait_for(lambda: "have 1" in second_out.read_text())  # it follows the writer's state
+            watch.stop()
+            wait_for(lambda: "taking over" in second_out.read_text())
+            (folder / "exports" / "b.json").write_bytes(export_bytes(50, "stack"))
+            wait_for(lambda: "b.json: 3 frames" in second_out.read_text())
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(10)
