@@ -437,3 +437,19 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     with pytest.raises(ExportRefused, match="not a regular file"):
         read_export(fifo, CONFIG)
+
+
+@pytest.mark.parametrize("where", ["top", "data", "value"])
+def test_deeply_nested_json_is_refused(tmp_path: Path, where: str) -> None:
+    deep = "[" * 50_000 + "]" * 50_000
+    text = {
+        "top": deep,
+        "data": '[{"id": 1, "data": {"image": "a/b/c", "deep": ' + deep + "}}]",
+        "value": '[{"id": 1, "data": {}, "predictions": [{"id": 1, "result": [{"value": '
+        + deep
+        + '}]}], "annotations": [{"id": 1, "result": []}]}]',
+    }[where]
+    path = tmp_path / "deep.json"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ExportRefused, match="nested too deeply"):
+        read_export(path, CONFIG)

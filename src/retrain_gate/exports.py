@@ -456,10 +456,15 @@ def read_export(
         raise ExportRefused(path, by_name)
     if raw is None or mtime_ns is None:
         raw, mtime_ns = read_bytes(path, config)
-    tasks = decode_tasks(raw, path, config)
-    frames = frames_from_tasks(
-        tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress
-    )
+    try:
+        tasks = decode_tasks(raw, path, config)
+        frames = frames_from_tasks(
+            tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress
+        )
+    except RecursionError:
+        raise ExportRefused(
+            path, "the JSON is nested too deeply to be a Label Studio export; re-export it"
+        ) from None
     return ParsedExport(path, frames, len(tasks), len(tasks) - frames.height)
 
 

@@ -233,6 +233,9 @@ class FrameStore:
             parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
         except ExportRefused as exc:
             return self._record_refusal(path, len(raw), mtime_ns, digest, exc.reason)
+        except Exception as exc:  # a bug must cost one file, never the watcher or the state
+            reason = f"retrain-gate could not read this export ({exc!r}); please report it"
+            return self._record_refusal(path, len(raw), mtime_ns, digest, reason)
         del raw
         if progress:
             progress("merging", 0, 1)
