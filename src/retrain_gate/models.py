@@ -138,8 +138,8 @@ class EpisodeCounts(_Model):
 class Gate(_Model):
     name: Literal["delta", "spread", "eval", "regression"]
     passed: bool
-    value: float | str | None
-    threshold: float | str | None
+    value: int | float | str | None
+    threshold: int | float | str | None
     detail: str
 
 

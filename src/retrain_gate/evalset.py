@@ -1,0 +1,55 @@
+"""The eval set hash (§6): what a pin records and what drift is measured against.
+
+Files are streamed, never read whole: eval sets are often gigabytes of images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+
+def _file_sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_hidden(name: str) -> bool:
+    # Editors, git and Finder drop dot files next to data; they must not count as drift.
+    return name.startswith(".")
+
+
+def _directory_files(root: Path) -> list[tuple[str, Path]]:
+    """(relative posix path, path) of every visible regular file under `root`, sorted by path."""
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [name for name in dirnames if not _is_hidden(name)]
+        for name in filenames:
+            path = Path(dirpath, name)
+            # Sockets, fifos and broken symlinks have no bytes to hash.
+            if not _is_hidden(name) and path.is_file():
+                found.append((path.relative_to(root).as_posix(), path))
+    found.sort()
+    return found
+
+
+def _directory_sha256(root: Path) -> str:
+    digest = hashlib.sha256()
+    for relative, path in _directory_files(root):
+        digest.update(f"{relative}\0{_file_sha256(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def eval_set_hash(path: Path) -> str | None:
+    """sha256 of the eval set (a file or a directory); None when the path does not exist.
+
+    A directory hashes the sorted lines "{relative/posix/path}\\0{sha256 of the file}\\n", so
+    renaming, adding, removing or editing any visible file changes the hash, while the order
+    the file system lists them in does not.
+    """
+    if path.is_file():
+        return _file_sha256(path)
+    if path.is_dir():
+        return _directory_sha256(path)
+    return None
