@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import polars as pl
@@ -26,20 +26,33 @@ from retrain_gate.models import FRAME_SCHEMA
 # ---------------------------------------------------------------- typed shapes
 
 
+_NULL = msgspec.Raw(b"null")
+
+
 class Region(msgspec.Struct, frozen=True):
+    """What the origin rule reads of a result region; values are skipped, not decoded."""
+
     id: Any = None
     type: Any = None
     origin: Any = None
+
+
+class FullRegion(msgspec.Struct, frozen=True):
+    """A region for the geometric comparison, decoded only when that comparison runs."""
+
+    id: Any = None
+    type: Any = None
     from_name: Any = None
     to_name: Any = None
-    value: msgspec.Raw = msgspec.Raw(b"null")
+    value: Any = None
 
 
 class Prediction(msgspec.Struct, frozen=True):
     id: Any = None
     model_version: Any = None
     created_at: Any = None
-    result: list[Region] | None = None
+    # Raw: most predictions are never a frame's source, so their results are never decoded.
+    result: msgspec.Raw = _NULL
 
 
 class Annotation(msgspec.Struct, frozen=True):
@@ -48,10 +61,19 @@ class Annotation(msgspec.Struct, frozen=True):
     ground_truth: bool | None = False
     created_at: str | None = None
     updated_at: str | None = None
-    result: list[Region] | None = None
+    result: msgspec.Raw = _NULL
     parent_prediction: int | None = None
     # Inline copy of the source prediction: a full object in snapshots, `{}` in Community exports.
     prediction: Prediction | None = None
+
+
+_REGIONS = msgspec.json.Decoder(list[Region] | None)
+_FULL_REGIONS = msgspec.json.Decoder(list[FullRegion] | None)
+
+
+def _known(result: msgspec.Raw) -> bool:
+    view = memoryview(result)
+    return len(view) > 0 and view[:4] != b"null"
 
 
 PredictionRef = int | Prediction
@@ -146,6 +168,8 @@ def _describe_value(raw: bytes) -> str:
     return f"a JSON {type(top).__name__}, not a list of Label Studio tasks; {EXPORT_AS_JSON}"
 
 
+R = TypeVar("R", Region, FullRegion)
+
 _PATH_INDEX = re.compile(r"^\$\[(\d+)\]")
 
 
@@ -215,49 +239,40 @@ def _explain_decode_error(raw: bytes, message: str) -> str:
 # ---------------------------------------------------------------- §1-§3 per frame
 
 
-def _number_free(value: Any) -> Any:
-    """The value's structure with every number blanked (dict keys sorted)."""
-    if isinstance(value, dict):
-        return tuple((key, _number_free(value[key])) for key in sorted(value))
-    if isinstance(value, list):
-        return tuple(_number_free(item) for item in value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+def _shape(value: Any, numbers: list[float]) -> Any:
+    """The value with every number blanked (dict keys sorted); the numbers go to `numbers`
+    in reading order. One pass, since this runs for every region without an `origin`."""
+    kind = type(value)
+    if kind is float or kind is int:  # exact types: a bool is not a number here
+        numbers.append(float(value))
         return "#"
+    if kind is dict:
+        return tuple([(key, _shape(value[key], numbers)) for key in sorted(value)])
+    if kind is list:
+        return tuple([_shape(item, numbers) for item in value])
     return value
 
 
-def _numbers(value: Any, out: list[float]) -> list[float]:
-    if isinstance(value, dict):
-        for key in sorted(value):
-            _numbers(value[key], out)
-    elif isinstance(value, list):
-        for item in value:
-            _numbers(item, out)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        out.append(float(value))
-    return out
+def _hashable(value: Any) -> Any:
+    return _shape(value, []) if isinstance(value, (dict, list)) else value
 
 
-def _region_groups(regions: Iterable[Region]) -> dict[Any, list[list[float]]]:
+def _region_groups(regions: Iterable[FullRegion]) -> dict[Any, list[list[float]]]:
     groups: dict[Any, list[list[float]]] = {}
     for region in regions:
-        value = msgspec.json.decode(region.value)
+        numbers: list[float] = []
         key = (
             _hashable(region.from_name),
             _hashable(region.to_name),
             _hashable(region.type),
-            _number_free(value),
+            _shape(region.value, numbers),
         )
-        groups.setdefault(key, []).append(_numbers(value, []))
+        groups.setdefault(key, []).append(numbers)
     return groups
 
 
-def _hashable(value: Any) -> Any:
-    return _number_free(value) if isinstance(value, (dict, list)) else value
-
-
 def geometrically_changed(
-    annotation: Iterable[Region], source: Iterable[Region], tolerance: float
+    annotation: Iterable[FullRegion], source: Iterable[FullRegion], tolerance: float
 ) -> bool:
     """§3 comparison for results without `origin`: keys, counts, then paired numbers."""
     mine, theirs = _region_groups(annotation), _region_groups(source)
@@ -273,7 +288,7 @@ def geometrically_changed(
     return False
 
 
-def _live(regions: list[Region] | None) -> list[Region]:
+def _live(regions: list[R] | None) -> list[R]:
     return [r for r in regions or () if r.type != "relation"]
 
 
@@ -294,7 +309,7 @@ def choose_annotation(annotations: list[Annotation]) -> Annotation | None:
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    result: list[Region] | None  # None: unknown content
+    result: msgspec.Raw | None  # None: unknown content
     model_version: Any
     created_at: Any
 
@@ -314,7 +329,7 @@ def find_source(annotation: Annotation | None, predictions: list[PredictionRef])
     inline = annotation.prediction if annotation is not None else None
     if (
         inline is not None
-        and inline.result is not None
+        and _known(inline.result)
         and (inline.id is None or parent is None or inline.id == parent)
     ):
         return Source(inline.result, inline.model_version, inline.created_at)
@@ -329,74 +344,124 @@ def find_source(annotation: Annotation | None, predictions: list[PredictionRef])
 _CHANGED_ORIGINS = frozenset({"prediction-changed", "manual"})
 
 
+def _ids(regions: list[Region]) -> set[Any]:
+    try:
+        return {r.id for r in regions}
+    except TypeError:  # an id that is a list or an object: compare by structure
+        return {_hashable(r.id) for r in regions}
+
+
 def correction(chosen: Annotation, source: Source, tolerance: float) -> bool | None:
     """True corrected, False accepted, None when it cannot be told."""
-    regions = _live(chosen.result)
-    if any(r.origin is not None for r in regions):
-        if any(r.origin in _CHANGED_ORIGINS for r in regions):
+    regions = _live(_REGIONS.decode(chosen.result))
+    origins = {_hashable(r.origin) for r in regions}
+    origins.discard(None)
+    if origins:
+        if not origins.isdisjoint(_CHANGED_ORIGINS):
             return True
         if source.result is not None:
-            kept = {_hashable(r.id) for r in regions}
-            return any(_hashable(r.id) not in kept for r in _live(source.result))
+            theirs = _live(_REGIONS.decode(source.result))
+            return not _ids(theirs) <= _ids(regions)
         return False
     if source.result is not None:
-        return geometrically_changed(regions, _live(source.result), tolerance)
+        return geometrically_changed(
+            _live(_FULL_REGIONS.decode(chosen.result)),
+            _live(_FULL_REGIONS.decode(source.result)),
+            tolerance,
+        )
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class Mapper:
-    pattern: re.Pattern[str]
+class TaskProblem(Exception):
+    """One task of the file is malformed; the whole file is refused, naming the task."""
 
-    def map(self, raw_path: Any) -> tuple[str | None, str | None, str | None]:
-        if not isinstance(raw_path, str):
-            return None, None, None
-        path = urllib.parse.unquote(raw_path)
-        match = self.pattern.search(path)
-        if match is None:
-            return path, None, None
-        return path, match.group("task_subdir"), match.group("episode")
+    def __init__(self, index: int, task_id: Any, detail: str) -> None:
+        super().__init__(f"task #{index + 1} in the file (id {task_id}): {detail}")
 
 
-def frame_row(task: Any, mapper: Mapper, tolerance: float, frames_field: bool) -> dict[str, Any]:
+def _check_results(annotations: list[Annotation]) -> None:
+    for number, annotation in enumerate(annotations):
+        view = memoryview(annotation.result)
+        if view[:1] != b"[" and view[:4] != b"null":
+            raise ValueError(f"annotations[{number}].result must be a list of regions")
+
+
+# Per-frame verdicts, columns of the frame table in this order.
+_ROW_COLUMNS = (
+    "stamp",
+    "status",
+    "has_source",
+    "corrected",
+    "correction_unknown",
+    "release",
+    "release_created_at",
+)
+
+
+def frame_verdict(task: Any, tolerance: float) -> tuple[Any, ...]:
+    """§1 stamp and §3 status, source and correction of one task (see _ROW_COLUMNS)."""
     annotations: list[Annotation] = task.annotations or task.completions or []
     predictions: list[PredictionRef] = task.predictions or []
-    stamps = [task.updated_at or ""] + [_stamp_of(a) for a in annotations]
-    chosen = choose_annotation(annotations)
-    if chosen is not None:
-        status = "reviewed"
-    elif annotations:
-        status = "skipped"
-    else:
-        status = "open"
+    _check_results(annotations)
+    stamp = task.updated_at or ""
+    for annotation in annotations:
+        other = annotation.updated_at or annotation.created_at or ""
+        if other > stamp:
+            stamp = other
+    chosen = choose_annotation(annotations) if annotations else None
+    status = "reviewed" if chosen is not None else ("skipped" if annotations else "open")
     source = find_source(chosen, predictions)
+    if source is None:
+        return (stamp, status, False, False, False, None, None)
     corrected = unknown = False
-    if chosen is not None and source is not None:
+    if chosen is not None:
         verdict = correction(chosen, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
-    release = source.model_version if source is not None else None
-    created = source.created_at if source is not None else None
-    path, task_subdir, episode = mapper.map(task.data.path)
-    episode_frames = None
-    if frames_field:
-        value = task.data.frames if hasattr(task.data, "frames") else task.data.path
-        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
-            episode_frames = value
-    return {
-        "project": task.project,
-        "task_id": task.id,
-        "stamp": max(stamps),
-        "path": path,
-        "task_subdir": task_subdir,
-        "episode": episode,
-        "episode_frames": episode_frames,
-        "status": status,
-        "has_source": chosen is not None and source is not None,
-        "corrected": corrected,
-        "correction_unknown": unknown,
-        "release": release if isinstance(release, str) and release else None,
-        "release_created_at": created if isinstance(created, str) else None,
-    }
+    release = source.model_version
+    created = source.created_at
+    return (
+        stamp,
+        status,
+        chosen is not None,
+        corrected,
+        unknown,
+        release if isinstance(release, str) and release else None,
+        created if isinstance(created, str) else None,
+    )
+
+
+def _decoded_paths(values: list[Any]) -> list[str | None]:
+    # unquote only where there is something to decode: most paths have no '%'
+    return [
+        (urllib.parse.unquote(v) if "%" in v else v) if isinstance(v, str) else None for v in values
+    ]
+
+
+def _map_episodes(paths: list[str | None], pattern: str) -> tuple[list[Any], list[Any]]:
+    """§2: task_subdir and episode of each path (None when unmapped)."""
+    column = pl.Series("path", paths, dtype=pl.String)
+    try:
+        groups = column.str.extract_groups(pattern)
+        return groups.struct.field("task_subdir").to_list(), groups.struct.field(
+            "episode"
+        ).to_list()
+    except pl.exceptions.ComputeError:
+        pass  # a Python-only regex feature (look-around, back-reference): use `re`
+    compiled = re.compile(pattern)
+    subdirs: list[Any] = []
+    episodes: list[Any] = []
+    for path in paths:
+        match = compiled.search(path) if path is not None else None
+        subdirs.append(match.group("task_subdir") if match else None)
+        episodes.append(match.group("episode") if match else None)
+    return subdirs, episodes
+
+
+def _positive_ints(values: list[Any]) -> list[int | None]:
+    return [
+        v if type(v) is int and v > 0 else None  # bool is not a frame count
+        for v in values
+    ]
 
 
 @dataclass(frozen=True)
@@ -418,17 +483,32 @@ def frames_from_tasks(
     arrival_name: str,
     progress: Progress | None = None,
 ) -> pl.DataFrame:
-    mapper = Mapper(re.compile(config.episodes.pattern))
     tolerance = config.corrections.tolerance
-    frames_field = config.episodes.frames_field is not None
-    rows = []
+    verdicts: list[tuple[Any, ...]] = []
     step = max(1, len(tasks) // 50)
     for index, task in enumerate(tasks):
-        rows.append(frame_row(task, mapper, tolerance, frames_field))
+        try:
+            verdicts.append(frame_verdict(task, tolerance))
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+            raise TaskProblem(index, task.id, str(exc)) from None
         if progress is not None and index % step == 0:
             progress(index, len(tasks))
-    frame = pl.DataFrame(rows, schema={k: v for k, v in FRAME_SCHEMA.items() if k in rows[0]})
-    frame = frame.with_columns(
+    transposed = zip(*verdicts, strict=True)
+    columns: dict[str, list[Any]] = dict(zip(_ROW_COLUMNS, map(list, transposed), strict=True))
+    paths = _decoded_paths([t.data.path for t in tasks])
+    columns["path"] = paths
+    columns["task_subdir"], columns["episode"] = _map_episodes(paths, config.episodes.pattern)
+    frames_field = config.episodes.frames_field
+    if frames_field is None:
+        columns["episode_frames"] = [None] * len(tasks)
+    elif frames_field == config.episodes.field:
+        columns["episode_frames"] = _positive_ints([t.data.path for t in tasks])
+    else:
+        columns["episode_frames"] = _positive_ints([t.data.frames for t in tasks])
+    columns["project"] = [t.project for t in tasks]
+    columns["task_id"] = [t.id for t in tasks]
+    schema = {name: dtype for name, dtype in FRAME_SCHEMA.items() if name in columns}
+    frame = pl.DataFrame(columns, schema=schema).with_columns(
         pl.lit(arrival_mtime_ns, dtype=pl.Int64).alias("arrival_mtime_ns"),
         pl.lit(arrival_name, dtype=pl.String).alias("arrival_name"),
         pl.int_range(pl.len(), dtype=pl.Int64).alias("_position"),
@@ -465,6 +545,8 @@ def read_export(
         raise ExportRefused(
             path, "the JSON is nested too deeply to be a Label Studio export; re-export it"
         ) from None
+    except TaskProblem as exc:
+        raise ExportRefused(path, f"not a usable Label Studio JSON export ({exc})") from None
     return ParsedExport(path, frames, len(tasks), len(tasks) - frames.height)
 
 
