@@ -72,8 +72,8 @@ _FULL_REGIONS = msgspec.json.Decoder(list[FullRegion] | None)
 
 
 def _known(result: msgspec.Raw) -> bool:
-    view = memoryview(result)
-    return len(view) > 0 and view[:4] != b"null"
+    head = bytes(memoryview(result)[:4])
+    return bool(head) and head != b"null"
 
 
 PredictionRef = int | Prediction
@@ -381,8 +381,8 @@ class TaskProblem(Exception):
 
 def _check_results(annotations: list[Annotation]) -> None:
     for number, annotation in enumerate(annotations):
-        view = memoryview(annotation.result)
-        if view[:1] != b"[" and view[:4] != b"null":
+        head = bytes(memoryview(annotation.result)[:4])
+        if head[:1] != b"[" and head != b"null":
             raise ValueError(f"annotations[{number}].result must be a list of regions")
 
 

@@ -116,6 +116,15 @@ class GateService:
         self._publish("report")
         return result
 
+    def read(self, query: Callable[[Engine], T]) -> T:
+        """Run `query(engine)` while no ingest is under way, publishing nothing.
+
+        For figures a shell derives from a report (the TUI's outlook): going through
+        `run_locked` would publish a new report, which would ask for the figures again.
+        """
+        with self._lock:
+            return query(self.engine)
+
     # -------------------------------------------------------------- internals
 
     def _emit(self, update: Update) -> None:
