@@ -211,7 +211,9 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     if args.action == "verify":
         result = ledger.verify()
         if result.ok:
-            print(f"ledger ok: {result.count} entries, chain intact ({ledger.path})")
+            print(f"ledger ok: {printable(result.message)}")
+            if result.last_hash:
+                print(f"last hash {result.last_hash} (keep a copy elsewhere to detect truncation)")
             return 0
         print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
         return 1
