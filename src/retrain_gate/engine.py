@@ -79,6 +79,7 @@ class Engine:
         on_file: FileProgress | None = None,
     ) -> list[IngestResult]:
         """Ingest every new or changed file under export_dir, oldest first."""
+        self.store.forget_missing()  # refusals of files since removed are no longer news
         pending = self.pending_files()
         pending.sort(key=_arrival_key)
         results = []

@@ -231,8 +231,9 @@ def _explain_decode_error(raw: bytes, message: str) -> str:
         if b"," in first_line:
             return f"this looks like a CSV export: it has no predictions; {EXPORT_AS_JSON}"
         return f"not JSON ({message}); {EXPORT_AS_JSON}"
-    if "NaN" in message or "Infinity" in message:
-        return f"not valid JSON ({message}): NaN/Infinity are not JSON numbers"
+    at = re.search(r"\(byte (\d+)\)", message)
+    if at and raw[int(at.group(1)) :].lstrip(b"-").startswith((b"NaN", b"Infinity")):
+        return f"not valid JSON ({message}): NaN and Infinity are not JSON numbers; re-export"
     return f"not valid JSON ({message}); export again from Label Studio"
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -187,27 +188,24 @@ class FrameStore:
         return None
 
     def needs_ingest(self, path: Path) -> bool:
-        try:
-            stat = path.stat()
-        except OSError:
-            return False
-        return self.known(path, stat.st_size, stat.st_mtime_ns) is None
+        signature = _signature(path)
+        return signature is not None and self.known(path, *signature) is None
 
     def ingest(
         self, path: Path, config: Config, *, progress: ProgressFn | None = None
     ) -> IngestResult:
         """Merge one export into the store. Refusals and duplicates leave the frames as they are."""
-        try:
-            stat = path.stat()
-        except OSError:
+        signature = _signature(path)
+        if signature is None:
             return IngestResult(path, "refused", reason="the file disappeared before it was read")
-        record = self.known(path, stat.st_size, stat.st_mtime_ns)
+        size, mtime_ns = signature
+        record = self.known(path, size, mtime_ns)
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
         try:
             raw, mtime_ns = read_bytes(path, config)
         except ExportRefused as exc:
-            return self._record_refusal(path, stat.st_size, stat.st_mtime_ns, "", exc.reason)
+            return self._record_refusal(path, size, mtime_ns, "", exc.reason)
         if progress:
             progress("hashing", 0, 1)
         digest = hashlib.sha256(raw).hexdigest()
@@ -244,7 +242,7 @@ class FrameStore:
         changed = _changed_rows(before, merged)
         self._frames = merged
         registry[str(path)] = FileRecord(
-            stat.st_size, mtime_ns, digest, "ingested", frames=parsed.frames.height
+            size, mtime_ns, digest, "ingested", frames=parsed.frames.height
         )
         if self.persist:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -267,7 +265,7 @@ class FrameStore:
     def forget_missing(self) -> None:
         """Drop registry records of refused files that no longer exist (bounded history)."""
         registry = self.registry()
-        gone = [k for k, v in registry.items() if v.outcome == "refused" and not Path(k).exists()]
+        gone = [k for k, v in registry.items() if v.outcome == "refused" and not os.path.lexists(k)]
         for key in gone:
             del registry[key]
         if gone:
@@ -278,7 +276,7 @@ class FrameStore:
         return {
             path: rec.reason
             for path, rec in self.registry().items()
-            if rec.outcome == "refused" and Path(path).exists()
+            if rec.outcome == "refused" and os.path.lexists(path)
         }
 
     def _save_registry(self) -> None:
@@ -291,6 +289,26 @@ class FrameStore:
         }
         text = json.dumps(payload, ensure_ascii=False, indent=0)
         _atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of a file, or of the link itself when it cannot be followed (a loop,
+    a dangling link), so such a name is refused once with a reason instead of skipped."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        try:
+            st = path.lstat()
+        except OSError:
+            return None
+        if not stat.S_ISLNK(st.st_mode):
+            return None
+    except OSError:
+        try:
+            st = path.lstat()
+        except OSError:
+            return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _changed_rows(before: pl.DataFrame, after: pl.DataFrame) -> int:

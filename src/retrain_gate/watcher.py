@@ -178,6 +178,7 @@ class ExportWatcher:
         self._fallback_polling = False
         self._tracks: dict[Path, _Track] = {}
         self._handed: dict[Path, Signature] = {}
+        self._specials: set[Path] = set()  # reported once each; pruned by complete rescans
         self._last_loop_error: str | None = None
 
     # -- public ---------------------------------------------------------------------------------
@@ -374,6 +375,7 @@ class ExportWatcher:
         """Queue every candidate not yet handed over in its current state; prune the record."""
         now = time.monotonic()
         seen: set[Path] = set()
+        specials: set[Path] = set()
         failed: list[OSError] = []
         queued = 0
         for dirpath, dirnames, filenames in os.walk(self.export_dir, onerror=failed.append):
@@ -389,6 +391,8 @@ class ExportWatcher:
                 except OSError:
                     continue
                 if not stat.S_ISREG(st.st_mode):
+                    specials.add(path)
+                    self._report_special(path)
                     continue
                 seen.add(path)
                 sig = (st.st_size, st.st_mtime_ns)
@@ -400,12 +404,25 @@ class ExportWatcher:
         if not failed:
             for path in [p for p in self._handed if p not in seen]:
                 del self._handed[path]
+            self._specials &= specials
         if queued:
             if reason == "catch-up":
                 message = f"catching up: {queued} file(s) in {self.export_dir} to check"
             else:
                 message = f"rescan found {queued} new or changed file(s) that events missed"
             self._emit(WatchEvent("rescan", None, message))
+
+    def _report_special(self, path: Path) -> None:
+        """A FIFO, socket or device in the folder: say so once (reading a FIFO would block)."""
+        if path not in self._specials:
+            self._specials.add(path)
+            self._emit(
+                WatchEvent(
+                    "error",
+                    path,
+                    f"refused {path}: not a regular file (a FIFO, socket or device); remove it",
+                )
+            )
 
     def _drain_hints(self) -> None:
         with self._lock:
@@ -456,6 +473,7 @@ class ExportWatcher:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 del self._tracks[path]
+                self._report_special(path)
                 continue
             sig = (st.st_size, st.st_mtime_ns)
             if sig != track.sig:
