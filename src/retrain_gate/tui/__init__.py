@@ -1,0 +1,1 @@
+"""The Textual dashboard (`retrain-gate tui`). The core never imports this package."""

@@ -1,0 +1,444 @@
+"""`retrain-gate tui`: the live dashboard.
+
+The app owns a `GateService` (watcher, writer/follower role, ledger polling), started on mount
+and closed on unmount. The service calls `_on_service_update` from its own threads; that
+method only turns each update into a typed message and posts it, so the UI thread never waits
+on an ingest. Figures the report does not hold (the delta's history and forecast) are read in
+a thread worker after each report. Decisions are written by the modals' thread workers
+through `GateService.run_locked` and the same `actions` functions as the CLI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Grid, VerticalScroll
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, RichLog
+from textual.worker import Worker, WorkerState
+
+from retrain_gate.actions import Recorded, acknowledge, approve, pin_eval, report_regression
+from retrain_gate.config import Config
+from retrain_gate.engine import Engine
+from retrain_gate.history import Outlook, engine_outlook
+from retrain_gate.models import Report
+from retrain_gate.service import GateService, Update
+from retrain_gate.tui import figures
+from retrain_gate.tui.messages import (
+    Activity,
+    IngestProgress,
+    OutlookReady,
+    ReportReady,
+    RoleChanged,
+    WatchState,
+)
+from retrain_gate.tui.modals import (
+    AckModal,
+    ApproveModal,
+    Decided,
+    DecisionModal,
+    DecisionRequest,
+    PinModal,
+    ReportModal,
+)
+from retrain_gate.tui.screens import HelpScreen, LedgerScreen
+from retrain_gate.tui.widgets import (
+    CostPanel,
+    CoveragePanel,
+    DecisionBanner,
+    DeltaPanel,
+    EvalPanel,
+    Panel,
+    RegressionPanel,
+    StatusBar,
+)
+
+Clock = Callable[[], float]
+ServiceFactory = Callable[[Config, Callable[[Update], None]], GateService]
+
+ACTIVITY_LINES = 500  # a days-long session must not grow the log without bound
+BUSY_CLEAR_SECONDS = 3.0
+
+
+class RetrainGateApp(App[int]):
+    TITLE = "retrain-gate"
+    ENABLE_COMMAND_PALETTE = True
+    # Below 100 columns the panels stack; below 34 rows the activity log shrinks.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Textual's type)
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "approve", "approve", id="approve", tooltip="Record a retrain approval"),
+        Binding("a", "acknowledge", "ack", id="acknowledge", tooltip="Acknowledge the alert"),
+        Binding("p", "pin_eval", "pin eval", id="pin_eval", tooltip="Pin the eval set"),
+        Binding(
+            "x",
+            "report_regression",
+            "report",
+            id="report_regression",
+            tooltip="Report a regression by hand",
+        ),
+        Binding("l", "ledger", "ledger", id="ledger", tooltip="Every recorded decision"),
+        Binding("question_mark", "help", "help", id="help", key_display="?"),
+        Binding("q", "quit", "quit", id="quit"),
+    ]
+
+    CSS = """
+    Screen { layout: vertical; }
+    #banner { height: auto; }
+    Screen.-tall #banner { padding: 1 1; }
+    #body { height: 1fr; }
+    #panels {
+        layout: grid; grid-size: 2; grid-columns: 1fr 1fr; grid-rows: auto; height: auto;
+    }
+    Screen.-narrow #panels { grid-size: 1; grid-columns: 1fr; }
+    #panels > Panel { height: 100%; }
+    RegressionPanel.-alert { border: round $error; }
+    #activity {
+        height: 5; border: round $primary 40%; padding: 0 1;
+        /* Lines are wrapped when written; a scrollbar appearing later would clip them. */
+        scrollbar-gutter: stable;
+        border-title-color: $text; border-title-style: bold;
+    }
+    /* With room to spare the panels take what they need and the log gets the rest. */
+    Screen.-tall #body { height: auto; max-height: 75%; }
+    Screen.-tall #activity { height: 1fr; min-height: 5; }
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        live: bool = True,
+        clock: Clock | None = None,
+        service_factory: ServiceFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.live = live
+        self.clock: Clock = clock or time.time
+        self._service_factory = service_factory or GateService
+        self.service: GateService | None = None
+        self.report: Report | None = None
+        self.outlook: Outlook | None = None
+        self._alerted: str | None = None  # the alert already announced with bell + notify
+        self._acked: str | None = None
+        self._pulse: Timer | None = None
+        self._busy_timer: Timer | None = None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(self.config, id="status")
+        yield DecisionBanner(id="banner")
+        with VerticalScroll(id="body"):
+            with Grid(id="panels"):
+                yield DeltaPanel("Delta since the last training", self.config, id="delta")
+                yield CoveragePanel("Task coverage of the new episodes", self.config, id="tasks")
+                yield EvalPanel("Eval set", self.config, id="eval")
+                yield RegressionPanel(
+                    "Pre-annotation quality: corrections per episode", self.config, id="releases"
+                )
+            # Outside the grid: a spanning cell there is measured at one column's width.
+            yield CostPanel("If you retrained now", self.config, id="cost")
+        log = RichLog(
+            id="activity",
+            max_lines=ACTIVITY_LINES,
+            wrap=True,
+            markup=False,
+            highlight=False,
+            min_width=20,  # the default (78) would clip wrapped lines on an 80-column screen
+        )
+        log.border_title = "Activity"
+        log.can_focus = False
+        yield log
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(DecisionBanner).show(None)
+        if not self.live:
+            self.query_one(StatusBar).set(watcher_state="off")
+            return
+        self.service = self._service_factory(self.config, self._on_service_update)
+        self.log_line(
+            f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
+        )
+        self.service.start()
+
+    def on_unmount(self) -> None:
+        if self.service is not None:
+            self.service.close()
+
+    # ------------------------------------------------------------ service -> messages
+
+    def _on_service_update(self, update: Update) -> None:
+        """Called from the service's threads: post messages, touch nothing else."""
+        post = self.post_message
+        if update.kind == "report" and update.report is not None:
+            post(ReportReady(update.report, update.message, update.at))
+        elif update.kind == "progress" and update.progress is not None:
+            post(IngestProgress(*update.progress))
+        elif update.kind == "ingest" and update.result is not None:
+            result = update.result
+            level = "warning" if result.outcome == "refused" else "info"
+            post(
+                Activity(
+                    result.message,
+                    update.at,
+                    level=level,
+                    ingested=result.outcome == "ingested",
+                    ingest_done=True,
+                )
+            )
+        elif update.kind == "watch":
+            if update.watch_status is not None:
+                post(WatchState(update.watch_status, update.message, update.at))
+            level = "error" if update.watch_status == "error" else "info"
+            post(Activity(update.message, update.at, level=level))
+        elif update.kind == "role" and update.role is not None:
+            post(RoleChanged(update.role, update.message, update.at))
+        elif update.kind == "error":
+            post(Activity(update.message, update.at, level="error", ingest_done=True))
+
+    # ------------------------------------------------------------ message handlers
+
+    @on(ReportReady)
+    def _report_ready(self, message: ReportReady) -> None:
+        self.show_report(message.report)
+        if self.service is not None:
+            self._read_outlook(message.report)
+
+    @on(OutlookReady)
+    def _outlook_ready(self, message: OutlookReady) -> None:
+        self.outlook = message.outlook
+        status = self.query_one(StatusBar)
+        if message.outlook.last_ingest_at is not None and status.last_ingest is None:
+            status.set(last_ingest=message.outlook.last_ingest_at)
+        self._refresh_panels()
+
+    @on(IngestProgress)
+    def _progress(self, message: IngestProgress) -> None:
+        self.query_one(StatusBar).set(busy=(message.stage, message.done, message.total))
+        # An unchanged file ends without an ingest update; do not leave the indicator on.
+        if self._busy_timer is not None:
+            self._busy_timer.stop()
+        self._busy_timer = self.set_timer(BUSY_CLEAR_SECONDS, self._clear_busy)
+
+    def _clear_busy(self) -> None:
+        self.query_one(StatusBar).set(busy=None)
+
+    @on(Activity)
+    def _activity(self, message: Activity) -> None:
+        style = {"warning": "yellow", "error": "bold red"}.get(message.level, "")
+        self.log_line(message.text, at=message.at, style=style)
+        status = self.query_one(StatusBar)
+        if message.ingest_done:
+            status.set(busy=None)
+        if message.ingested:
+            status.set(last_ingest=message.at)
+        if message.level == "error":
+            self.notify(figures.safe(message.text, 300), severity="error", markup=False)
+
+    @on(WatchState)
+    def _watch_state(self, message: WatchState) -> None:
+        self.query_one(StatusBar).set(watcher_state=message.status, watcher_text=message.text)
+
+    @on(RoleChanged)
+    def _role_changed(self, message: RoleChanged) -> None:
+        self.query_one(StatusBar).set(role=message.role, role_text=message.text)
+        self.log_line(message.text, at=message.at, style="cyan")
+
+    # ------------------------------------------------------------ drawing
+
+    def show_report(self, report: Report) -> None:
+        self.report = report
+        self.query_one(DecisionBanner).show(report)
+        self._refresh_panels()
+        self._alert(report)
+        if isinstance(self.screen, DecisionModal):
+            self.screen.update_report(report)
+
+    def _refresh_panels(self) -> None:
+        for panel in self.query(Panel):
+            panel.show(self.report, self.outlook)
+
+    def log_line(self, text: str, *, at: float | None = None, style: str = "") -> None:
+        line = Text(figures.clock(self.clock() if at is None else at) + " ", style="dim")
+        # File names read better relative to the watched folder, as the header shows it.
+        folder = str(self.config.paths.export_dir)
+        text = text.replace(folder + "/", "").replace(folder, "the export folder")
+        line.append(figures.safe(text, 600), style=style)
+        # expand: measured alone, a long line is capped at the console's default width (80).
+        self.query_one("#activity", RichLog).write(line, expand=True)
+
+    def _alert(self, report: Report) -> None:
+        regression = report.regression
+        if not regression.active:
+            self._alerted = self._acked = None
+            self._stop_pulse()
+            return
+        key = regression.alert_key or f"{regression.source}:{regression.current}"
+        if regression.acknowledged_by:
+            self._stop_pulse()
+            self.clear_notifications()  # the alert toast has done its job
+            if self._acked != key:
+                self._acked = key
+                self._alerted = key  # an alert acknowledged before this start is not news
+                self.log_line(
+                    f"alert acknowledged by {regression.acknowledged_by} "
+                    f"at {figures.when(regression.acknowledged_at)}",
+                    style="yellow",
+                )
+            return
+        if self._alerted != key:
+            self._alerted = key
+            self.bell()
+            self.notify(
+                figures.safe(report.reason, 300) + "\nPress a to acknowledge.",
+                title="Regression alert",
+                severity="error",
+                timeout=600,
+                markup=False,
+            )
+            self.log_line(f"ALERT {report.reason}", style="bold red")
+        if self.live and self._pulse is None:
+            self._pulse = self.set_interval(1.0, self._toggle_pulse)
+
+    def _toggle_pulse(self) -> None:
+        self.query_one(DecisionBanner).toggle_class("-pulse")
+
+    def _stop_pulse(self) -> None:
+        if self._pulse is not None:
+            self._pulse.stop()
+            self._pulse = None
+        self.query_one(DecisionBanner).remove_class("-pulse")
+
+    # ------------------------------------------------------------ workers
+
+    @work(thread=True, exclusive=True, group="outlook", exit_on_error=False)
+    def _read_outlook(self, report: Report) -> None:
+        service = self.service
+        if service is None:
+            return
+        outlook = service.read(lambda engine: engine_outlook(engine, report))
+        self.post_message(OutlookReady(outlook))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR and event.worker.group == "outlook":
+            self.log_line(
+                f"could not read the delta's history: {event.worker.error!r}", style="yellow"
+            )
+
+    # ------------------------------------------------------------ actions
+
+    def _submit(self, request: DecisionRequest) -> Recorded:
+        """Runs in a modal's thread worker: the write holds the service's lock, not the UI."""
+        service = self.service
+        if service is None:
+            raise RuntimeError("no live service: this dashboard is read-only")
+
+        def act(engine: Engine) -> Recorded:
+            if request.kind == "approve":
+                return approve(engine, by=request.by, note=request.note, override=request.override)
+            if request.kind == "ack":
+                return acknowledge(engine, by=request.by, note=request.note)
+            if request.kind == "pin":
+                return pin_eval(engine, by=request.by, note=request.note)
+            return report_regression(engine, by=request.by, note=request.note)
+
+        return service.run_locked(act)
+
+    def _open(self, modal: type[DecisionModal]) -> None:
+        if self.report is None:
+            self.notify("the figures are not ready yet", severity="warning")
+            return
+        if self.service is None:
+            self.notify("this dashboard is read-only (no live service)", severity="warning")
+            return
+        # The alert toast would cover the form; the banner keeps saying it.
+        self.clear_notifications()
+        self.push_screen(modal(self.report, self._submit), self._decided)
+
+    def _decided(self, decided: Decided | None) -> None:
+        if decided is None:
+            self.log_line("cancelled: nothing recorded", style="dim")
+            return
+        recorded = decided.recorded
+        self.log_line(recorded.message, style="bold green")
+        if recorded.manifest is not None:
+            self.log_line(f"training slice: {recorded.manifest}")
+        self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
+        self.show_report(recorded.report)
+
+    def action_approve(self) -> None:
+        self._open(ApproveModal)
+
+    def action_acknowledge(self) -> None:
+        report = self.report
+        if report is not None and not report.regression.active:
+            self.notify("there is no open regression alert to acknowledge")
+            return
+        self._open(AckModal)
+
+    def action_pin_eval(self) -> None:
+        self._open(PinModal)
+
+    def action_report_regression(self) -> None:
+        self._open(ReportModal)
+
+    def action_ledger(self) -> None:
+        self.push_screen(LedgerScreen(self.config.paths.state_dir))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"approve", "acknowledge", "pin_eval", "report_regression", "ledger", "help", "quit"}
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
+        # open a second decision or quit with a decision half-typed.
+        on_dashboard = self.screen is self.screen_stack[0]
+        return on_dashboard or action not in self.DASHBOARD_ACTIONS
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Approve a retrain", "record who approved, and what (r)", self.action_approve
+        )
+        yield SystemCommand(
+            "Acknowledge the alert", "record that you saw it (a)", self.action_acknowledge
+        )
+        yield SystemCommand(
+            "Pin the eval set", "compare models on the eval set as it is (p)", self.action_pin_eval
+        )
+        yield SystemCommand(
+            "Report a regression", "labelers say it got worse (x)", self.action_report_regression
+        )
+        yield SystemCommand("Ledger history", "every recorded decision (l)", self.action_ledger)
+        yield SystemCommand("Help", "what the figures mean (?)", self.action_help)
+
+
+def make_app(
+    config: Config,
+    *,
+    live: bool = True,
+    clock: Clock | None = None,
+    service_factory: ServiceFactory | None = None,
+) -> RetrainGateApp:
+    """The app for `config`. With `live=False` no service runs (snapshots feed messages)."""
+    return RetrainGateApp(config, live=live, clock=clock, service_factory=service_factory)
+
+
+def run_tui(config: Config) -> int:
+    app = make_app(config)
+    app.run()
+    return app.return_code or 0

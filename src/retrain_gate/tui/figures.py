@@ -1,0 +1,400 @@
+"""The dashboard's panels as `rich.text.Text`, built from a `Report` (and an `Outlook`).
+
+Every figure is the core's; this module only lays them out. Strings that come from exports,
+file names or typed names are appended as plain `Text` (never parsed as markup) after going
+through `printable`, so a task called `[red]x` or one holding escape sequences shows literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.text import Text
+
+from retrain_gate.config import Config
+from retrain_gate.history import Outlook, describe_days, parse_stamp
+from retrain_gate.models import Report
+from retrain_gate.text import printable
+
+FULL = "█"
+EMPTY = "░"
+SPARKS = "▁▂▃▄▅▆▇█"
+OK = "✓"
+NO = "✗"
+
+MAX_TASK_ROWS = 8
+MAX_RELEASE_ROWS = 5
+
+
+def safe(text: object, limit: int = 200) -> str:
+    """Untrusted text made visible (escapes shown) and bounded, for use in a plain `Text`."""
+    return printable(text, limit=limit)
+
+
+def clip(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def bar(fraction: float, width: int) -> str:
+    width = max(width, 1)
+    fraction = min(max(fraction, 0.0), 1.0)
+    filled = round(fraction * width)
+    # A small but nonzero share must not look like nothing at all.
+    if fraction > 0 and filled == 0:
+        filled = 1
+    return FULL * filled + EMPTY * (width - filled)
+
+
+def sparkline(values: Sequence[int]) -> str:
+    if not values:
+        return ""
+    top = max(values)
+    if top <= 0:
+        return SPARKS[0] * len(values)
+    return "".join(SPARKS[min(len(SPARKS) - 1, round(v / top * (len(SPARKS) - 1)))] for v in values)
+
+
+def pct(value: float, digits: int = 1) -> str:
+    text = f"{value * 100:.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}%"
+
+
+def short_hash(value: str | None) -> str:
+    return value[:8] if value else "—"
+
+
+def clock(at: float) -> str:
+    """Local wall-clock time of day for an epoch time."""
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
+def when(iso: str | None) -> str:
+    """A ledger time (ISO UTC) in local time, to the minute."""
+    parsed = parse_stamp(iso)
+    if parsed is None:
+        return safe(iso or "?", 40)
+    return parsed.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def relative_path(path: Path, config: Config) -> str:
+    """Paths as the person wrote them in the config (relative to it) when possible."""
+    base = config.source.parent if config.source is not None else None
+    if base is not None:
+        try:
+            return str(path.relative_to(base.resolve()))
+        except ValueError:
+            pass
+    return str(path)
+
+
+# ---------------------------------------------------------------- decision banner
+
+
+def banner(report: Report | None) -> tuple[str, Text]:
+    """(css class, text) of the decision banner."""
+    if report is None:
+        return "-pending", Text("  …  reading the exports and the ledger", style="bold")
+    decision = report.decision
+    text = Text()
+    text.append(f" {decision} ", style="bold reverse")
+    text.append("  ")
+    text.append(safe(report.reason, 300), style="bold")
+    text.append("\n")
+    regression = report.regression
+    if decision == "REGRESSION":
+        if regression.acknowledged_by:
+            text.append(
+                f"acknowledged by {safe(regression.acknowledged_by, 80)} "
+                f"at {when(regression.acknowledged_at)}"
+            )
+            text.append(" · it stays until a retrain (r)")
+        else:
+            text.append("NOT ACKNOWLEDGED", style="bold reverse")
+            text.append(" press a to acknowledge · r to approve a retrain")
+    elif decision == "READY":
+        text.append("every gate passes · press r to record an approval (it starts nothing)")
+    else:
+        failing = [g.name for g in report.gates if not g.passed and g.name != "regression"]
+        text.append("waiting on: " + ", ".join(failing) if failing else "waiting")
+        text.append(" · r approves anyway, with a note")
+    return f"-{decision.lower()}", text
+
+
+# ---------------------------------------------------------------- delta
+
+
+def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
+    delta, needed = report.delta_episodes, report.needed_episodes
+    if delta < needed:
+        label = f"  {delta:,} of {needed:,} episodes"
+    else:
+        label = f"  {delta:,} episodes, {needed:,} needed"
+    bar_width = max(width - len(label), 8)
+    out = Text()
+    fraction = delta / needed if needed else 1.0
+    out.append(bar(fraction, bar_width), style="green" if delta >= needed else "yellow")
+    out.append(label, style="bold")
+    out.append("\n")
+    if report.delta_fraction is None:
+        out.append(
+            f"no corpus yet: a first training needs {needed:,} harvested episodes",
+        )
+    else:
+        need = pct(needed / report.corpus_episodes) if report.corpus_episodes else "?"
+        out.append(
+            f"{pct(report.delta_fraction)} of a {report.corpus_episodes:,}-episode corpus"
+            f" · need {need}"
+        )
+    mark = OK if delta >= needed else NO
+    out.append(f"  {mark}", style="green" if delta >= needed else "yellow")
+    out.append("\n")
+    if outlook is None or outlook.as_of is None:
+        out.append("history: no labeling activity yet", style="dim")
+        out.append("\n\n")
+    else:
+        spark = sparkline(outlook.daily_delta)
+        out.append(spark, style="cyan")
+        out.append(f"  delta over the {len(outlook.daily_delta)} days to ", style="dim")
+        out.append(outlook.as_of.astimezone(UTC).strftime("%b %d"), style="dim")
+        out.append("\n")
+        out.append(_forecast(report, outlook))
+        out.append("\n")
+    e, f = report.episodes, report.frames
+    line = f"{e.harvested:,} of {e.total:,} episodes harvested · {f.total:,} frames"
+    out.append(clip(line, max(width, 20)), style="dim")
+    if f.unmapped:
+        # §2: unmapped frames count nowhere else, so say how many there are.
+        out.append("\n")
+        out.append(
+            clip(
+                f"{f.unmapped:,} frames unmapped: their path does not match [episodes] pattern",
+                max(width, 20),
+            ),
+            style="yellow",
+        )
+    return out
+
+
+def _forecast(report: Report, outlook: Outlook) -> str:
+    rate = outlook.rate_per_day
+    if report.delta_episodes >= report.needed_episodes:
+        return "enough new episodes for a retrain"
+    if rate is None or rate <= 0:
+        return f"no episodes harvested in the last {outlook.rate_days:.0f} days: no forecast"
+    days = outlook.days_to_ready
+    per_day = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
+    if days is None:
+        return f"at ~{per_day} episodes/day"
+    return f"at ~{per_day} episodes/day: enough in {describe_days(days)}"
+
+
+# ---------------------------------------------------------------- spread
+
+
+def coverage_panel(report: Report, config: Config, width: int) -> Text:
+    out = Text()
+    counts = sorted(report.task_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    delta = report.delta_episodes
+    if not counts:
+        out.append("no tasks with work flowing yet", style="dim")
+    name_width = min(max((len(safe(name, 40)) for name, _ in counts), default=8), 22)
+    tail = 11  # "  1,234 100%"
+    bar_width = max(width - name_width - tail - 1, 4)
+    top = report.top_task
+    for name, count in counts[:MAX_TASK_ROWS]:
+        share = count / delta if delta else 0.0
+        shown = clip(safe(name, 40), name_width).ljust(name_width)
+        out.append(shown, style="bold" if name == top and count else "")
+        out.append(" ")
+        out.append(bar(share, bar_width), style="magenta")
+        out.append(f" {count:>5,} {pct(share, 0):>4}")
+        out.append("\n")
+    if len(counts) > MAX_TASK_ROWS:
+        rest = counts[MAX_TASK_ROWS:]
+        out.append(
+            f"+{len(rest)} more tasks with {sum(c for _, c in rest):,} episodes\n", style="dim"
+        )
+    gini_max, share_max = config.gates.max_task_gini, config.gates.max_task_share
+    gini_ok = report.task_gini <= gini_max
+    share_ok = report.top_task_share <= share_max
+    out.append(f"Gini {report.task_gini:.2f} {'≤' if gini_ok else '>'} {gini_max:.2f}")
+    out.append(f" {OK if gini_ok else NO}", style="green" if gini_ok else "red")
+    out.append(f"   top share {pct(report.top_task_share, 0)} {'≤' if share_ok else '>'} ")
+    out.append(f"{pct(share_max, 0)}")
+    out.append(f" {OK if share_ok else NO}", style="green" if share_ok else "red")
+    gate = next((g for g in report.gates if g.name == "spread"), None)
+    if gate is not None:
+        out.append("\n")
+        verdict = "spread gate passes" if gate.passed else "spread gate fails"
+        out.append(verdict, style="green" if gate.passed else "bold red")
+        tasks = len(report.spread_tasks) or len(counts)
+        if tasks < 2 and gate.detail:
+            out.append(": " + safe(gate.detail, 300), style="dim")
+        elif not gini_ok and delta < 2 * tasks:
+            # §5: a few episodes over many tasks give a high Gini by construction.
+            out.append(f": {delta} episodes over {tasks} tasks is uneven by construction")
+    return out
+
+
+# ---------------------------------------------------------------- eval pin
+
+
+def eval_panel(report: Report, config: Config) -> Text:
+    ev = report.eval
+    out = Text()
+    good = ev.status == "pinned"
+    out.append(f"{OK if good else NO} {ev.status}", style="bold green" if good else "bold red")
+    if ev.status == "missing":
+        out.append("  the eval set is not at ")
+        out.append(safe(relative_path(config.paths.eval_set, config), 120))
+        out.append("\n")
+        out.append("the eval gate fails until it is back", style="dim")
+        return out
+    pad = " " * (len(ev.status) + 2)
+    if ev.pinned_hash is not None:
+        out.append(f"  {'' if good else 'pinned '}{short_hash(ev.pinned_hash)}")
+        if ev.pinned_by:
+            out.append(f"  by {safe(ev.pinned_by, 60)}, {when(ev.pinned_at)}")
+        out.append(f"\n{pad}")
+    out.append("  current ")
+    out.append(short_hash(ev.current_hash), style="" if good else "bold red")
+    if good:
+        out.append(" (the same)", style="dim")
+    out.append("\n")
+    if ev.status == "drifted":
+        out.append("the eval set changed since it was pinned: check it, then pin it with p")
+    elif ev.status == "unpinned":
+        out.append("never pinned: pin it with p (or an approval pins it)")
+    else:
+        out.append("models are compared on the same eval set", style="dim")
+    return out
+
+
+# ---------------------------------------------------------------- regression
+
+
+def regression_panel(report: Report, width: int) -> Text:
+    out = Text()
+    releases = report.releases[-MAX_RELEASE_ROWS:]
+    if len(report.releases) > MAX_RELEASE_ROWS:
+        out.append(f"{len(report.releases) - MAX_RELEASE_ROWS} older releases not shown\n")
+    reg = report.regression
+    top = max((r.cpe or 0.0 for r in releases), default=0.0)
+    name_width = min(max((len(safe(r.model_version, 40)) for r in releases), default=8), 20)
+    tail = 22  # "  7.9  15 episodes +165%"
+    bar_width = max(width - name_width - tail - 1, 4)
+    previous_cpe: float | None = None
+    for release in releases:
+        name = clip(safe(release.model_version, 40), name_width).ljust(name_width)
+        is_current = reg.current is not None and release.model_version == reg.current
+        out.append(name, style="bold" if is_current else "")
+        out.append(" ")
+        cpe = release.cpe
+        style = "red" if reg.active and is_current else "blue"
+        out.append(bar((cpe or 0.0) / top if top else 0.0, bar_width), style=style)
+        out.append(f" {cpe:>5.2f}" if cpe is not None else "     —")
+        out.append(f" {release.episodes:>4,} ep", style="dim")
+        if cpe is not None and previous_cpe:
+            change = (cpe - previous_cpe) / previous_cpe
+            out.append(f" {change * 100:+.0f}%", style="red" if change > 0 else "green")
+        previous_cpe = cpe
+        out.append("\n")
+    if not releases:
+        out.append("no pre-annotated episodes harvested yet\n", style="dim")
+    out.append("corrections per harvested episode, per release\n", style="dim")
+    out.append_text(regression_state(report))
+    return out
+
+
+def regression_state(report: Report) -> Text:
+    reg = report.regression
+    out = Text()
+    p = f"p = {reg.p_value:.3g}" if reg.p_value is not None else None
+    if reg.active:
+        if reg.source == "report":
+            out.append("▲ REPORTED", style="bold reverse red")
+            out.append(f" by {safe(reg.reported_by or '?', 60)}")
+            if reg.report_note:
+                out.append(": ")
+                out.append(safe(reg.report_note, 200))
+        else:
+            out.append("▲ REGRESSION", style="bold reverse red")
+            if p:
+                out.append(f"  {p}")
+        out.append("\n")
+        if reg.acknowledged_by:
+            out.append(
+                f"acknowledged by {safe(reg.acknowledged_by, 60)} at {when(reg.acknowledged_at)}",
+                style="yellow",
+            )
+        else:
+            out.append("not acknowledged: press a", style="bold red")
+        return out
+    if reg.state == "insufficient_data":
+        out.append("insufficient data", style="bold yellow")
+        if reg.detail:
+            out.append(": " + safe(reg.detail, 300), style="yellow")
+        return out
+    if reg.state == "fewer_than_two_releases":
+        out.append("one release so far: nothing to compare", style="dim")
+        return out
+    out.append(f"{OK} no regression", style="green")
+    if p:
+        out.append(f"  {p}", style="dim")
+    if reg.detail:
+        out.append("\n" + safe(reg.detail, 300), style="dim")
+    return out
+
+
+# ---------------------------------------------------------------- cost
+
+
+def cost_panel(report: Report, outlook: Outlook | None, config: Config) -> Text:
+    out = Text()
+    backlog = report.backlog
+    if backlog is None or backlog.release is None:
+        out.append("no pre-annotated backlog: a new model would invalidate nothing open")
+    elif backlog.episodes == 0:
+        out.append("nothing pre-annotated by ")
+        out.append(safe(backlog.release, 60), style="bold")
+        out.append(" is still open: a new model would invalidate no work")
+    else:
+        out.append(f"{backlog.episodes:,} episodes ({backlog.frames:,} open frames)", style="bold")
+        out.append(" pre-annotated by ")
+        out.append(safe(backlog.release, 60), style="bold")
+        out.append(" and not yet harvested would need new pre-annotations")
+    out.append("\n")
+    cost = config.cost
+    if cost.gpu_hours_per_cycle is None:
+        out.append("set [cost] gpu_hours_per_cycle in the config to see what a cycle costs")
+        out.append(_avoided(report, outlook, None))
+        return out
+    hours = cost.gpu_hours_per_cycle
+    out.append(f"~{hours:g} GPU h")
+    money: float | None = None
+    if cost.cost_per_gpu_hour is not None:
+        money = hours * cost.cost_per_gpu_hour
+        out.append(f" · ~{safe(cost.currency, 8)}{money:,.0f} a cycle")
+    else:
+        out.append(" a cycle")
+    out.append(_avoided(report, outlook, money, currency=safe(cost.currency, 8)))
+    return out
+
+
+def _avoided(
+    report: Report, outlook: Outlook | None, money: float | None, currency: str = ""
+) -> str:
+    if outlook is None or outlook.exports_since_approval is None:
+        return ""
+    n = outlook.exports_since_approval
+    since = "since the last approval" if report.last_approval_at else "so far"
+    text = f" · {n:,} exports {since}"
+    if n and money is not None:
+        text += f": retraining after each would have cost ~{currency}{n * money:,.0f}"
+    return text

@@ -1,0 +1,377 @@
+"""The decision modals: approve, acknowledge, pin eval, report a regression.
+
+Each one shows what will be recorded, asks for a typed name (never prefilled: the ledger
+attributes the decision to whoever typed it) and a note where one is required, and writes
+through the same core function as the CLI, in a thread worker. A failed write keeps the form
+and what was typed; Escape before confirming records nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+from textual.worker import Worker, WorkerState
+
+from retrain_gate.actions import Recorded
+from retrain_gate.errors import RetrainGateError
+from retrain_gate.models import Report
+from retrain_gate.names import validate_name, validate_note
+from retrain_gate.tui import figures
+
+DecisionKind = Literal["approve", "ack", "pin", "report"]
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    kind: DecisionKind
+    by: str
+    note: str
+    override: bool = False
+
+
+# The approval's request type, named for what it is.
+ApprovalRequest = DecisionRequest
+
+
+@dataclass(frozen=True)
+class Decided:
+    """What a modal returns once its decision is in the ledger."""
+
+    request: DecisionRequest
+    recorded: Recorded
+
+
+Submit = Callable[[DecisionRequest], Recorded]
+
+
+class DecisionModal(ModalScreen[Decided | None]):
+    """Base: a name, a note, an explicit confirm. Subclasses say what is being decided."""
+
+    kind: ClassVar[DecisionKind]
+    heading: ClassVar[str]
+    confirm_label: ClassVar[str]
+    footnote: ClassVar[str] = ""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "cancel", id="modal.cancel"),
+        Binding("ctrl+s", "confirm", "confirm", id="modal.confirm", priority=True),
+    ]
+
+    DEFAULT_CSS = """
+    DecisionModal { align: center middle; background: $background 60%; }
+    DecisionModal #dialog {
+        width: 76; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1;
+    }
+    DecisionModal #title { text-style: bold; padding: 0 0 1 0; }
+    DecisionModal #figures { height: auto; max-height: 14; }
+    DecisionModal.-short #figures { max-height: 6; }
+    DecisionModal.-short #title { padding: 0; }
+    DecisionModal #intro { height: auto; }
+    DecisionModal .field { height: 3; margin: 0; }
+    DecisionModal .field Label { width: 11; padding: 1 0 0 0; }
+    DecisionModal .field Input { width: 1fr; }
+    DecisionModal #error { color: $error; text-style: bold; height: auto; }
+    DecisionModal #done { height: auto; color: $success; }
+    DecisionModal #foot { color: $text-muted; height: auto; }
+    DecisionModal #buttons { height: auto; align-horizontal: right; }
+    DecisionModal #buttons Button { margin-left: 2; }
+    DecisionModal.-wait #dialog { border: thick $warning; }
+    DecisionModal.-regression #dialog { border: thick $error; }
+    """
+
+    def __init__(self, report: Report, submit: Submit) -> None:
+        super().__init__()
+        self.report = report
+        self._submit = submit
+        self._busy = False
+        self._decided: Decided | None = None
+
+    # ------------------------------------------------------------ what subclasses say
+
+    def intro(self, report: Report) -> Text:
+        raise NotImplementedError
+
+    def note_required(self, report: Report) -> bool:
+        return True
+
+    def note_placeholder(self, report: Report) -> str:
+        return "required: say why" if self.note_required(report) else "optional"
+
+    def request(self, by: str, note: str) -> DecisionRequest:
+        return DecisionRequest(self.kind, by, note)
+
+    def done_text(self, decided: Decided) -> Text | None:
+        """Text to show after success; None closes the modal at once."""
+        return None
+
+    # ------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Static(Text(self.heading), id="title")
+            with VerticalScroll(id="figures"):
+                yield Static(self.intro(self.report), id="intro")
+            with Horizontal(classes="field"):
+                yield Label("Your name")
+                yield Input(placeholder="who is deciding (required)", id="name")
+            with Horizontal(classes="field"):
+                yield Label("Note")
+                yield Input(placeholder=self.note_placeholder(self.report), id="note")
+            yield Static("", id="error")
+            yield Static("", id="done")
+            yield Static(Text(self.footnote), id="foot")
+            with Horizontal(id="buttons"):
+                yield Button("Cancel  esc", id="cancel")
+                yield Button(f"{self.confirm_label}  ctrl+s", id="confirm", variant="primary")
+
+    def on_mount(self) -> None:
+        self._style_for(self.report)
+        self.query_one("#done", Static).display = False
+        self.query_one("#error", Static).display = False
+        self.query_one("#name", Input).focus()
+
+    def _style_for(self, report: Report) -> None:
+        self.set_class(report.decision == "WAIT", "-wait")
+        self.set_class(report.decision == "REGRESSION", "-regression")
+
+    def update_report(self, report: Report) -> None:
+        """New figures arrived while the modal was open: show what would now be recorded."""
+        if self._decided is not None or self._busy:
+            # While our own write is under way, the figures it produces must not replace the
+            # ones the person confirmed: the modal would then read as if it had not happened.
+            return
+        self.report = report
+        self._style_for(report)
+        self.query_one("#intro", Static).update(self.intro(report))
+        self.query_one("#note", Input).placeholder = self.note_placeholder(report)
+
+    # ------------------------------------------------------------ actions
+
+    def action_cancel(self) -> None:
+        if self._busy:
+            return  # the write is under way; its outcome is shown when it ends
+        self.dismiss(self._decided)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    @on(Button.Pressed, "#confirm")
+    def _confirm_pressed(self) -> None:
+        self.action_confirm()
+
+    @on(Input.Submitted, "#name")
+    def _name_entered(self) -> None:
+        self.query_one("#note", Input).focus()
+
+    @on(Input.Submitted, "#note")
+    def _note_entered(self) -> None:
+        # Enter moves to the button rather than confirming: confirming stays a deliberate act.
+        self.query_one("#confirm", Button).focus()
+
+    def _error(self, message: str) -> None:
+        error = self.query_one("#error", Static)
+        error.update(Text(figures.safe(message, 600)))
+        error.display = bool(message)
+
+    def action_confirm(self) -> None:
+        if self._decided is not None:
+            self.dismiss(self._decided)
+            return
+        if self._busy:
+            return
+        name_input = self.query_one("#name", Input)
+        note_input = self.query_one("#note", Input)
+        try:
+            by = validate_name(name_input.value)
+        except ValueError as exc:
+            self._error(str(exc))
+            name_input.focus()
+            return
+        try:
+            note = validate_note(note_input.value, self.note_required(self.report))
+        except ValueError as exc:
+            self._error(f"note: {exc}")
+            note_input.focus()
+            return
+        self._error("")
+        self._set_busy(True)
+        self._record(self.request(by, note))
+
+    def _set_busy(self, busy: bool) -> None:
+        self._busy = busy
+        for widget_id in ("#confirm", "#cancel", "#name", "#note"):
+            self.query_one(widget_id).disabled = busy
+        if busy:
+            self.query_one("#error", Static).display = True
+            self.query_one("#error", Static).update(Text("recording…", style="bold"))
+
+    @work(thread=True, exclusive=True, group="decision", exit_on_error=False)
+    def _record(self, request: DecisionRequest) -> Decided:
+        return Decided(request, self._submit(request))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "decision":
+            return
+        if event.state == WorkerState.SUCCESS:
+            self._set_busy(False)
+            decided = event.worker.result
+            assert isinstance(decided, Decided)
+            self._finish(decided)
+        elif event.state == WorkerState.ERROR:
+            self._set_busy(False)
+            error = event.worker.error
+            if isinstance(error, RetrainGateError):
+                message = str(error)
+            else:
+                message = f"could not record it: {error!r}"
+            self._error(f"{message} (nothing was recorded; your text is kept)")
+            self.query_one("#confirm", Button).focus()
+        elif event.state == WorkerState.CANCELLED:
+            self._set_busy(False)
+
+    def _finish(self, decided: Decided) -> None:
+        self._decided = decided
+        text = self.done_text(decided)
+        if text is None:
+            self.dismiss(decided)
+            return
+        self._error("")
+        done = self.query_one("#done", Static)
+        done.update(text)
+        done.display = True
+        for widget_id in ("#name", "#note", "#cancel"):
+            self.query_one(widget_id).disabled = True
+        confirm = self.query_one("#confirm", Button)
+        confirm.label = "Close  enter"
+        confirm.variant = "success"
+        confirm.focus()
+
+
+def _gate_lines(report: Report) -> Text:
+    out = Text()
+    for gate in report.gates:
+        if gate.name == "regression":
+            verdict, style = ("ok", "green") if gate.passed else ("ALERT", "bold red")
+        else:
+            verdict, style = ("pass", "green") if gate.passed else ("FAIL", "bold red")
+        out.append(f"  {gate.name:<11}")
+        out.append(f"{verdict:<6}", style=style)
+        out.append(figures.safe(gate.detail, 200))
+        out.append("\n")
+    return out
+
+
+class ApproveModal(DecisionModal):
+    kind = "approve"
+    heading = "Approve a retrain"
+    confirm_label = "Approve"
+    footnote = "This starts nothing. It records who approved, and what."
+
+    def note_required(self, report: Report) -> bool:
+        return not report.ready
+
+    def note_placeholder(self, report: Report) -> str:
+        if not report.ready:
+            return "required: why approve against the gates"
+        return "optional"
+
+    def request(self, by: str, note: str) -> DecisionRequest:
+        return DecisionRequest("approve", by, note, override=not self.report.ready)
+
+    def intro(self, report: Report) -> Text:
+        out = Text()
+        reason = figures.safe(report.reason, 300)
+        if not report.ready:
+            out.append(
+                f"The gates say WAIT: {reason}. Approving anyway is an override and needs "
+                "a note.\n",
+                style="bold yellow",
+            )
+        elif report.decision == "REGRESSION":
+            out.append(f"Now: REGRESSION · {reason}\n", style="bold red")
+            out.append("Approving ends the alert.\n")
+        else:
+            out.append("Now: READY · every gate passes\n", style="bold green")
+        corpus, delta = report.corpus_episodes, report.delta_episodes
+        out.append("Recorded with your name: ")
+        out.append(
+            f"delta {delta:,} episodes → corpus {corpus:,} → {corpus + delta:,}, "
+            f"eval {figures.short_hash(report.eval.current_hash)} ({report.eval.status}), "
+            "the decision and every gate and figure as shown:\n"
+        )
+        out.append_text(_gate_lines(report))
+        out.append(f"Training slice: {delta:,} episodes → a manifest CSV in the state folder")
+        return out
+
+    def done_text(self, decided: Decided) -> Text | None:
+        recorded = decided.recorded
+        out = Text(f"Recorded as ledger entry #{recorded.entry.seq}. ", style="bold")
+        out.append(figures.safe(recorded.message, 300))
+        if recorded.manifest is not None:
+            out.append("\nTraining slice: ")
+            out.append(figures.safe(recorded.manifest, 300), style="bold")
+        return out
+
+
+class AckModal(DecisionModal):
+    kind = "ack"
+    heading = "Acknowledge the regression alert"
+    confirm_label = "Acknowledge"
+    footnote = "Acknowledging records that you saw it; the alert ends when a retrain is approved."
+
+    def note_required(self, report: Report) -> bool:
+        return False
+
+    def intro(self, report: Report) -> Text:
+        out = Text("Alert: ", style="bold red")
+        out.append(figures.safe(report.reason, 300))
+        out.append("\n")
+        out.append_text(figures.regression_state(report))
+        return out
+
+
+class PinModal(DecisionModal):
+    kind = "pin"
+    heading = "Pin the eval set"
+    confirm_label = "Pin"
+    footnote = "From now on models are compared on the eval set as it is now."
+
+    def intro(self, report: Report) -> Text:
+        ev = report.eval
+        out = Text(f"Eval set: {ev.status}\n", style="bold")
+        out.append(f"  pinned   {figures.short_hash(ev.pinned_hash)}")
+        if ev.pinned_by:
+            out.append(f"  by {figures.safe(ev.pinned_by, 60)}, {figures.when(ev.pinned_at)}")
+        out.append(f"\n  current  {figures.short_hash(ev.current_hash)}\n")
+        if ev.status == "pinned":
+            out.append("It is already pinned at this hash; pinning again only records it.")
+        else:
+            out.append("Pinning records the current hash as the one to compare models on.")
+        return out
+
+
+class ReportModal(DecisionModal):
+    kind = "report"
+    heading = "Report a regression"
+    confirm_label = "Report"
+    footnote = "The alert holds until a retrain is approved, whatever the statistics say."
+
+    def intro(self, report: Report) -> Text:
+        out = Text(
+            "Labelers say this release's pre-annotations are worse. Reporting raises a "
+            "regression alert: the decision becomes REGRESSION until a retrain is approved.\n"
+        )
+        out.append("What the statistics say now: ", style="dim")
+        out.append_text(figures.regression_state(report))
+        return out

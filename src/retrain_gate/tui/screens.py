@@ -1,0 +1,152 @@
+"""The ledger history and the help screen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import Worker, WorkerState
+
+from retrain_gate.ledger import Ledger, LedgerEntry
+from retrain_gate.tui import figures
+
+
+def entry_summary(entry: LedgerEntry) -> str:
+    """One line per decision: what it did, in words."""
+    p: dict[str, Any] = entry.payload
+    if entry.kind == "approval":
+        episodes = p.get("approved_episodes")
+        count = len(episodes) if isinstance(episodes, list) else "?"
+        head = "approved against WAIT (override)" if p.get("override") else "approved"
+        manifest = p.get("manifest")
+        tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
+        return f"{head}: {count} episodes{tail}"
+    if entry.kind == "pin":
+        value = p.get("eval_hash")
+        shown = figures.short_hash(value if isinstance(value, str) else None)
+        return f"pinned the eval set at {shown}"
+    if entry.kind == "report":
+        return "reported a regression"
+    if entry.kind == "ack":
+        keys = p.get("alert_keys")
+        shown = ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
+        return f"acknowledged {shown}"
+    return entry.kind
+
+
+class LedgerScreen(Screen[None]):
+    """Every recorded decision, newest first. Read in a worker: the ledger can be long."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,l,q", "close", "back", id="ledger.close"),
+    ]
+
+    DEFAULT_CSS = """
+    LedgerScreen #ledger-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
+    LedgerScreen DataTable { height: 1fr; }
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__()
+        self.state_dir = state_dir
+
+    def compose(self) -> ComposeResult:
+        yield Static(Text("Ledger: every recorded decision, newest first"), id="ledger-title")
+        yield DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("#", "when", "by", "what", "note")
+        table.loading = True
+        self._load()
+
+    @work(thread=True, exclusive=True, group="ledger", exit_on_error=False)
+    def _load(self) -> list[LedgerEntry]:
+        return Ledger(self.state_dir).entries()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "ledger":
+            return
+        table = self.query_one(DataTable)
+        if event.state == WorkerState.SUCCESS:
+            table.loading = False
+            entries = event.worker.result
+            assert isinstance(entries, list)
+            for entry in reversed(entries):
+                table.add_row(
+                    Text(str(entry.seq)),
+                    Text(figures.when(entry.ts)),
+                    Text(figures.safe(entry.actor, 40)),
+                    Text(figures.safe(entry_summary(entry), 80)),
+                    Text(figures.safe(entry.note, 120)),
+                    key=str(entry.seq),
+                )
+            if not entries:
+                self.query_one("#ledger-title", Static).update(
+                    Text("Ledger: no decisions recorded yet")
+                )
+        elif event.state == WorkerState.ERROR:
+            table.loading = False
+            self.query_one("#ledger-title", Static).update(
+                Text(f"Ledger: cannot read it: {figures.safe(event.worker.error, 300)}")
+            )
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+HELP = """\
+The decision (top banner)
+  READY       every gate passes: a retrain is worth it. Press r to record an approval.
+  WAIT        a gate fails; the banner says which and by how much.
+  REGRESSION  the newest release pre-annotates worse than the one before (or a person said
+              so): retrain now, whatever the cadence. Press a to acknowledge the alert.
+
+The gates
+  delta       harvested episodes not yet in a training, against a share of the corpus.
+  spread      the new episodes must not all come from one task (Gini and top share).
+              With two tasks only the share test can fail; a few episodes over many tasks
+              give a high Gini by construction.
+  eval        the eval set must be the pinned one, so models are compared fairly.
+  regression  corrections per episode, newest release against the previous one, with a
+              one-sided Mann-Whitney test; below the minimum episodes it says
+              "insufficient data".
+
+Keys
+  r  approve a retrain (records who and what; starts nothing)
+  a  acknowledge the regression alert (it stays until a retrain is approved)
+  p  pin the eval set as it is now
+  x  report a regression by hand (labelers say pre-annotations got worse)
+  l  the ledger: every recorded decision
+  ?  this help          q  quit          ctrl+p  every command
+
+Nothing here starts a training. Every decision lands in the ledger with the name typed.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "close", "close", id="help.close"),
+    ]
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; background: $background 60%; }
+    HelpScreen #help { width: 96; max-width: 100%; height: auto; max-height: 100%;
+        border: thick $primary; background: $surface; padding: 0 1; }
+    HelpScreen VerticalScroll { height: auto; max-height: 100%; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="help"), VerticalScroll():
+            yield Static(Text(HELP))
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,185 @@
+"""The dashboard's widgets. Each panel renders `Text` from figures.py at its current width."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from retrain_gate.config import Config
+from retrain_gate.history import Outlook
+from retrain_gate.models import Report
+from retrain_gate.tui import figures
+
+
+class StatusBar(Widget):
+    """One line: what is watched and how, the last ingest, and a busy indicator."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; background: $panel; color: $text; }
+    """
+
+    def __init__(self, config: Config, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.config = config
+        self.role = "starting"
+        self.role_text = ""
+        self.watcher_state = "starting"
+        self.watcher_text = ""
+        self.last_ingest: float | None = None
+        self.busy: tuple[str, int, int] | None = None
+
+    def set(self, **changes: object) -> None:
+        for key, value in changes.items():
+            setattr(self, key, value)
+        self.refresh()
+
+    def state_text(self, *, short: bool = False) -> tuple[str, str]:
+        """(words, style) for the watcher state; `short` names the folder without its path."""
+        export_dir = self.config.paths.export_dir
+        shown = export_dir.name if short else figures.relative_path(export_dir, self.config)
+        folder = figures.safe(shown, 60)
+        if self.role == "following":
+            return "following another writer (read-only)", "bold cyan"
+        if self.role == "stopped":
+            return "stopped", "bold red"
+        if self.watcher_state == "live":
+            return f"watching {folder} (live)", "bold green"
+        if self.watcher_state == "polling":
+            return f"watching {folder} (polling)", "bold green"
+        if self.watcher_state == "folder_missing":
+            return f"waiting for the folder {folder}", "bold yellow"
+        if self.watcher_state == "error":
+            return f"error watching {folder}: {figures.safe(self.watcher_text, 80)}", "bold red"
+        if self.watcher_state == "off":
+            return "not watching (snapshot)", "dim"
+        return f"starting: {folder}", "yellow"
+
+    def render(self) -> Text:
+        width = self.content_size.width or 80
+        left = self._left(short=False)
+        if left.cell_len > width:
+            left = self._left(short=True)
+        state = figures.safe(figures.relative_path(self.config.paths.state_dir, self.config), 40)
+        right = Text(f"state {state} ", style="dim")
+        if left.cell_len + right.cell_len + 1 <= width:
+            left.append(" " * (width - left.cell_len - right.cell_len))
+            left.append_text(right)
+        left.truncate(width, overflow="ellipsis")
+        return left
+
+    def _left(self, *, short: bool) -> Text:
+        words, style = self.state_text(short=short)
+        left = Text(" retrain-gate · ", style="bold")
+        left.append(words, style=style)
+        if self.last_ingest is not None:
+            left.append(f" · last ingest {figures.clock(self.last_ingest)}")
+        if self.busy is not None:
+            stage, done, total = self.busy
+            share = f" {done * 100 // total}%" if total else ""
+            left.append("  ")
+            left.append(f" ⟳ ingesting: {figures.safe(stage, 30)}{share} ", style="bold reverse")
+        return left
+
+
+class DecisionBanner(Widget):
+    DEFAULT_CSS = """
+    DecisionBanner {
+        height: auto; padding: 0 1; margin: 0 0 0 0;
+        background: $panel; color: $text;
+        &.-ready { background: $success 70%; color: $text; }
+        &.-wait { background: $warning 60%; color: $text; }
+        &.-regression { background: $error 80%; color: $text; }
+        &.-regression.-pulse { background: $error 50%; }
+        &.-acked { background: $error 45%; }
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.report: Report | None = None
+
+    def show(self, report: Report | None) -> None:
+        self.report = report
+        css, _ = figures.banner(report)
+        for name in ("-pending", "-ready", "-wait", "-regression"):
+            self.set_class(name == css, name)
+        acked = report is not None and bool(report.regression.acknowledged_by)
+        self.set_class(css == "-regression" and acked, "-acked")
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        _, text = figures.banner(self.report)
+        text.no_wrap = False
+        return text
+
+
+class Panel(Widget):
+    """A bordered panel that redraws its figures at its current width."""
+
+    DEFAULT_CSS = """
+    Panel {
+        height: auto; border: round $primary 60%; padding: 0 1;
+        border-title-color: $text; border-title-style: bold;
+    }
+    """
+
+    def __init__(self, title: str, config: Config, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.border_title = title
+        self.config = config
+        self.report: Report | None = None
+        self.outlook: Outlook | None = None
+
+    def show(self, report: Report | None, outlook: Outlook | None) -> None:
+        self.report = report
+        self.outlook = outlook
+        self.refresh(layout=True)
+
+    def render(self) -> Text:
+        if self.report is None:
+            return Text("…", style="dim")
+        width = self.content_size.width or 40
+        text = self.figures(self.report, width)
+        text.no_wrap = True
+        text.overflow = "ellipsis"
+        return text
+
+    def figures(self, report: Report, width: int) -> Text:
+        raise NotImplementedError
+
+
+class DeltaPanel(Panel):
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.delta_panel(report, self.outlook, width)
+
+
+class CoveragePanel(Panel):
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.coverage_panel(report, self.config, width)
+
+
+class EvalPanel(Panel):
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.eval_panel(report, self.config)
+
+
+class RegressionPanel(Panel):
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.regression_panel(report, width)
+
+    def show(self, report: Report | None, outlook: Outlook | None) -> None:
+        super().show(report, outlook)
+        alert = report is not None and report.regression.active
+        self.set_class(alert, "-alert")
+
+
+class CostPanel(Panel):
+    def render(self) -> Text:
+        text = super().render()
+        # Sentences here are long; wrapping reads better than an ellipsis.
+        text.no_wrap = False
+        text.overflow = "fold"
+        return text
+
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.cost_panel(report, self.outlook, self.config)
