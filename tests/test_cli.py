@@ -193,3 +193,44 @@ def test_deleting_derived_state_gives_the_same_figures(project: Path) -> None:
             else:
                 path.unlink()
     assert check_json(project) == before
+
+
+SEMANTICS_FIELDS = {
+    "ready": None,
+    "reason": None,
+    "corpus_episodes": None,
+    "delta_episodes": None,
+    "needed_episodes": None,
+    "delta_fraction": None,
+    "task_counts": None,
+    "task_gini": None,
+    "top_task_share": None,
+    "eval": {"status", "current_hash", "pinned_hash"},
+    "releases": {"model_version", "episodes", "corrected_frames", "cpe"},
+    "regression": {"active", "source", "previous", "current", "p_value", "acknowledged_by"},
+    "frames": {"total", "reviewed", "skipped", "corrected", "unmapped", "correction_unknown"},
+    "episodes": {"total", "harvested"},
+    "gates": {"name", "passed", "value", "threshold", "detail"},
+}
+
+
+def test_check_json_on_the_demo_prints_every_field_of_the_semantics(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    config = tmp_path / "config.toml"
+    text = (repo / "config.toml").read_text(encoding="utf-8")
+    text = text.replace('"fixtures/', f'"{repo}/fixtures/').replace(
+        'state_dir = ".retrain-gate"', f'state_dir = "{tmp_path / "state"}"'
+    )
+    config.write_text(text, encoding="utf-8")
+    data = json.loads(run("check", "--json", "--config", str(config), cwd=tmp_path).stdout)
+    for field, inner in SEMANTICS_FIELDS.items():
+        assert field in data, field
+        if inner is None:
+            continue
+        items = data[field] if isinstance(data[field], list) else [data[field]]
+        assert items, field
+        for item in items:
+            assert inner <= set(item), (field, inner - set(item))
+    assert [g["name"] for g in data["gates"]] == ["delta", "spread", "eval", "regression"]
+    versions = [r["model_version"] for r in data["releases"]]
+    assert versions == ["hand-kp-2026.09", "hand-kp-2026.10", "hand-kp-2026.11"]  # oldest first
