@@ -50,6 +50,14 @@ def _eval_signature(path: Path) -> tuple[tuple[str, int, int], ...] | None:
         return None
 
 
+def _file_signature(path: Path) -> tuple[int, int, int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
 @dataclass
 class Engine:
     config: Config
@@ -57,6 +65,9 @@ class Engine:
     store: FrameStore = field(init=False)
     ledger: Ledger = field(init=False)
     _eval: _EvalCache = field(init=False, default_factory=_EvalCache)
+    # The ledger replayed, keyed by the file's identity: every append changes its size, so a
+    # recompute re-reads the ledger only when it changed (cost flat in the ledger's length).
+    _human: tuple[object, HumanState] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.store = FrameStore(self.config.paths.state_dir, persist=self.persist)
@@ -92,7 +103,12 @@ class Engine:
     # -------------------------------------------------------------- evaluate
 
     def human_state(self) -> HumanState:
-        return human_state(self.ledger.entries())
+        signature = _file_signature(self.ledger.path)
+        if signature is not None and self._human is not None and self._human[0] == signature:
+            return self._human[1]
+        state = human_state(self.ledger.entries())
+        self._human = (signature, state) if signature is not None else None
+        return state
 
     def eval_hash(self) -> str | None:
         path = self.config.paths.eval_set

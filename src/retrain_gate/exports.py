@@ -355,7 +355,10 @@ def _ids(regions: list[Region]) -> set[Any]:
 def correction(chosen: Annotation, source: Source, tolerance: float) -> bool | None:
     """True corrected, False accepted, None when it cannot be told."""
     regions = _live(_REGIONS.decode(chosen.result))
-    origins = {_hashable(r.origin) for r in regions}
+    try:
+        origins = {r.origin for r in regions}  # strings (or None) in every real export
+    except TypeError:  # an origin that is a list or an object: compare by structure
+        origins = {_hashable(r.origin) for r in regions}
     origins.discard(None)
     if origins:
         if not origins.isdisjoint(_CHANGED_ORIGINS):

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -208,20 +209,27 @@ class FrameStore:
             return self._record_refusal(path, size, mtime_ns, "", exc.reason)
         if progress:
             progress("hashing", 0, 1)
-        digest = hashlib.sha256(raw).hexdigest()
         registry = self.registry()
-        twin = next(
-            (
-                name
-                for name, rec in registry.items()
-                if rec.sha256 == digest and rec.outcome == "ingested"
-            ),
-            None,
+        # Only a file of the same size can have the same content. Without one, the hash (which
+        # releases the GIL) runs on another core while the export is parsed.
+        maybe_twin = any(
+            rec.size == len(raw) and rec.outcome == "ingested" for rec in registry.values()
         )
-        if twin is not None:
-            registry[str(path)] = FileRecord(len(raw), mtime_ns, digest, "duplicate")
-            self._save_registry()
-            return IngestResult(path, "duplicate", duplicate_of=twin)
+        hasher = _Digest(raw, background=not maybe_twin)
+        if maybe_twin:
+            digest = hasher.result()
+            twin = next(
+                (
+                    name
+                    for name, rec in registry.items()
+                    if rec.sha256 == digest and rec.outcome == "ingested"
+                ),
+                None,
+            )
+            if twin is not None:
+                registry[str(path)] = FileRecord(len(raw), mtime_ns, digest, "duplicate")
+                self._save_registry()
+                return IngestResult(path, "duplicate", duplicate_of=twin)
 
         def on_task(done: int, total: int) -> None:
             if progress:
@@ -230,10 +238,11 @@ class FrameStore:
         try:
             parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
         except ExportRefused as exc:
-            return self._record_refusal(path, len(raw), mtime_ns, digest, exc.reason)
+            return self._record_refusal(path, len(raw), mtime_ns, hasher.result(), exc.reason)
         except Exception as exc:  # a bug must cost one file, never the watcher or the state
             reason = f"retrain-gate could not read this export ({exc!r}); please report it"
-            return self._record_refusal(path, len(raw), mtime_ns, digest, reason)
+            return self._record_refusal(path, len(raw), mtime_ns, hasher.result(), reason)
+        digest = hasher.result()
         del raw
         if progress:
             progress("merging", 0, 1)
@@ -309,6 +318,32 @@ def _signature(path: Path) -> tuple[int, int] | None:
         except OSError:
             return None
     return (st.st_size, st.st_mtime_ns)
+
+
+class _Digest:
+    """sha256 of `data`, computed on a thread when `background` (hashlib releases the GIL)."""
+
+    def __init__(self, data: bytes, *, background: bool) -> None:
+        self._data: bytes | None = data
+        self._digest: str | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._data is not None
+        self._digest = hashlib.sha256(self._data).hexdigest()
+        self._data = None
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        elif self._digest is None:
+            self._run()
+        assert self._digest is not None
+        return self._digest
 
 
 def _changed_rows(before: pl.DataFrame, after: pl.DataFrame) -> int:
