@@ -15,6 +15,7 @@ from pathlib import Path
 from retrain_gate.config import Config
 from retrain_gate.evalset import eval_set_hash
 from retrain_gate.ledger import Ledger, human_state
+from retrain_gate.loader import IsolatedLoader, Loader, load_export
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
 from retrain_gate.store import FrameStore, IngestResult, ProgressFn, iter_candidates
@@ -62,18 +63,35 @@ def _file_signature(path: Path) -> tuple[int, int, int, int] | None:
 class Engine:
     config: Config
     persist: bool = True
+    # Parse exports in a worker process: for long-running shells, whose threads (a UI) must
+    # not wait behind a decode that holds the GIL for a whole file.
+    isolated: bool = False
     store: FrameStore = field(init=False)
     ledger: Ledger = field(init=False)
     _eval: _EvalCache = field(init=False, default_factory=_EvalCache)
+    _isolated: IsolatedLoader | None = field(init=False, default=None)
     # The ledger replayed, keyed by the file's identity: every append changes its size, so a
     # recompute re-reads the ledger only when it changed (cost flat in the ledger's length).
     _human: tuple[object, HumanState] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        self.store = FrameStore(self.config.paths.state_dir, persist=self.persist)
+        loader: Loader = load_export
+        if self.isolated:
+            self._isolated = IsolatedLoader()
+            loader = self._isolated
+        self.store = FrameStore(self.config.paths.state_dir, persist=self.persist, loader=loader)
         self.ledger = Ledger(self.config.paths.state_dir)
 
     # -------------------------------------------------------------- ingest
+
+    def warm(self) -> None:
+        """Start the worker process now (isolated engines), off the first export's path."""
+        if self._isolated is not None:
+            self._isolated.warm()
+
+    def close(self) -> None:
+        if self._isolated is not None:
+            self._isolated.close()
 
     def pending_files(self) -> list[Path]:
         export_dir = self.config.paths.export_dir

@@ -10,11 +10,9 @@ Everything here is rebuildable from the exports.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,8 +22,8 @@ from typing import Any, Literal
 import polars as pl
 
 from retrain_gate.config import Config
-from retrain_gate.errors import ExportRefused, StateError
-from retrain_gate.exports import read_bytes, read_export
+from retrain_gate.errors import StateError
+from retrain_gate.loader import KnownContent, Loader, load_export
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
 
 FRAMES_FILE = "frames.parquet"
@@ -124,9 +122,12 @@ class FrameStore:
     writer lock): new files are merged in memory only.
     """
 
-    def __init__(self, state_dir: Path, *, persist: bool = True) -> None:
+    def __init__(
+        self, state_dir: Path, *, persist: bool = True, loader: Loader = load_export
+    ) -> None:
         self.state_dir = state_dir
         self.persist = persist
+        self.loader = loader
         self._frames: pl.DataFrame | None = None
         self._registry: dict[str, FileRecord] | None = None
 
@@ -203,47 +204,28 @@ class FrameStore:
         record = self.known(path, size, mtime_ns)
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
-        try:
-            raw, mtime_ns = read_bytes(path, config)
-        except ExportRefused as exc:
-            return self._record_refusal(path, size, mtime_ns, "", exc.reason)
-        if progress:
-            progress("hashing", 0, 1)
         registry = self.registry()
-        # Only a file of the same size can have the same content. Without one, the hash (which
-        # releases the GIL) runs on another core while the export is parsed.
-        maybe_twin = any(
-            rec.size == len(raw) and rec.outcome == "ingested" for rec in registry.values()
+        ingested = [rec for rec in registry.values() if rec.outcome == "ingested"]
+        known = KnownContent(
+            frozenset(rec.size for rec in ingested), frozenset(rec.sha256 for rec in ingested)
         )
-        hasher = _Digest(raw, background=not maybe_twin)
-        if maybe_twin:
-            digest = hasher.result()
-            twin = next(
-                (
-                    name
-                    for name, rec in registry.items()
-                    if rec.sha256 == digest and rec.outcome == "ingested"
-                ),
-                None,
+        loaded = self.loader(path, config, size, mtime_ns, known, progress)
+        if loaded.refusal is not None:
+            return self._record_refusal(
+                path, loaded.size, loaded.mtime_ns, loaded.digest, loaded.refusal
             )
-            if twin is not None:
-                registry[str(path)] = FileRecord(len(raw), mtime_ns, digest, "duplicate")
-                self._save_registry()
-                return IngestResult(path, "duplicate", duplicate_of=twin)
-
-        def on_task(done: int, total: int) -> None:
-            if progress:
-                progress("reading tasks", done, total)
-
-        try:
-            parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
-        except ExportRefused as exc:
-            return self._record_refusal(path, len(raw), mtime_ns, hasher.result(), exc.reason)
-        except Exception as exc:  # a bug must cost one file, never the watcher or the state
-            reason = f"retrain-gate could not read this export ({exc!r}); please report it"
-            return self._record_refusal(path, len(raw), mtime_ns, hasher.result(), reason)
-        digest = hasher.result()
-        del raw
+        if loaded.parsed is None:  # same content as a file already ingested
+            twin = next(
+                name
+                for name, rec in registry.items()
+                if rec.sha256 == loaded.digest and rec.outcome == "ingested"
+            )
+            registry[str(path)] = FileRecord(
+                loaded.size, loaded.mtime_ns, loaded.digest, "duplicate"
+            )
+            self._save_registry()
+            return IngestResult(path, "duplicate", duplicate_of=twin)
+        parsed, digest, mtime_ns = loaded.parsed, loaded.digest, loaded.mtime_ns
         if progress:
             progress("merging", 0, 1)
         before = self.frames()
@@ -318,32 +300,6 @@ def _signature(path: Path) -> tuple[int, int] | None:
         except OSError:
             return None
     return (st.st_size, st.st_mtime_ns)
-
-
-class _Digest:
-    """sha256 of `data`, computed on a thread when `background` (hashlib releases the GIL)."""
-
-    def __init__(self, data: bytes, *, background: bool) -> None:
-        self._data: bytes | None = data
-        self._digest: str | None = None
-        self._thread: threading.Thread | None = None
-        if background:
-            self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        assert self._data is not None
-        self._digest = hashlib.sha256(self._data).hexdigest()
-        self._data = None
-
-    def result(self) -> str:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        elif self._digest is None:
-            self._run()
-        assert self._digest is not None
-        return self._digest
 
 
 def _changed_rows(before: pl.DataFrame, after: pl.DataFrame) -> int:

@@ -1,0 +1,163 @@
+"""Reading one export file: bytes, content hash, and parsed frames — in this process or another.
+
+`load_export` is everything an ingest does before the merge. The CLI calls it directly. A
+long-running shell (the TUI, `watch`) runs it in a worker process (`IsolatedLoader`): the JSON
+decode is one C call that holds the GIL for the whole file, and in-process it would freeze
+the dashboard for the length of a large export. Only the small frame table comes back.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import multiprocessing
+import threading
+from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from retrain_gate.config import Config
+from retrain_gate.errors import ExportRefused
+from retrain_gate.exports import ParsedExport, read_bytes, read_export
+
+TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class KnownContent:
+    """What the store already holds, so a duplicate is recognised before it is parsed."""
+
+    sizes: frozenset[int]
+    digests: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Loaded:
+    size: int
+    mtime_ns: int
+    digest: str  # "" when the file could not be read
+    parsed: ParsedExport | None  # None for a refusal or a duplicate
+    refusal: str | None = None
+
+
+class _Digest:
+    """sha256 of `data`, computed on a thread when `background` (hashlib releases the GIL)."""
+
+    def __init__(self, data: bytes, *, background: bool) -> None:
+        self._data: bytes | None = data
+        self._digest: str | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        assert self._data is not None
+        self._digest = hashlib.sha256(self._data).hexdigest()
+        self._data = None
+
+    def result(self) -> str:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        elif self._digest is None:
+            self._run()
+        assert self._digest is not None
+        return self._digest
+
+
+def load_export(
+    path: Path,
+    config: Config,
+    size: int,
+    mtime_ns: int,
+    known: KnownContent,
+    progress: TaskProgress | None = None,
+) -> Loaded:
+    """Read, hash and parse one export. Never raises for a bad file: it returns a refusal."""
+    try:
+        raw, mtime_ns = read_bytes(path, config)
+    except ExportRefused as exc:
+        return Loaded(size, mtime_ns, "", None, exc.reason)
+    if progress:
+        progress("hashing", 0, 1)
+    # Only a file of the same size can have the same content; otherwise the hash runs on
+    # another core while the export is parsed.
+    maybe_twin = len(raw) in known.sizes
+    hasher = _Digest(raw, background=not maybe_twin)
+    if maybe_twin and hasher.result() in known.digests:
+        return Loaded(len(raw), mtime_ns, hasher.result(), None)
+
+    def on_task(done: int, total: int) -> None:
+        if progress:
+            progress("reading tasks", done, total)
+
+    try:
+        parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
+    except ExportRefused as exc:
+        return Loaded(len(raw), mtime_ns, hasher.result(), None, exc.reason)
+    except Exception as exc:  # a bug must cost one file, never the watcher or the state
+        reason = f"retrain-gate could not read this export ({exc!r}); please report it"
+        return Loaded(len(raw), mtime_ns, hasher.result(), None, reason)
+    return Loaded(len(raw), mtime_ns, hasher.result(), parsed)
+
+
+Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], Loaded]
+
+
+class IsolatedLoader:
+    """`load_export` in one long-lived worker process (started on first use, or by `warm`)."""
+
+    def __init__(self) -> None:
+        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # spawn, not fork: the parent runs threads (watcher, UI), and a forked child
+                # could inherit a lock some other thread held.
+                context = multiprocessing.get_context("spawn")
+                self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
+            return self._pool
+
+    def warm(self) -> None:
+        """Start the worker now, so the first export does not pay for its imports."""
+        self._executor().submit(_ready)
+
+    def __call__(
+        self,
+        path: Path,
+        config: Config,
+        size: int,
+        mtime_ns: int,
+        known: KnownContent,
+        progress: TaskProgress | None = None,
+    ) -> Loaded:
+        if progress:
+            progress("reading (worker process)", 0, 1)
+        try:
+            future = self._executor().submit(load_export, path, config, size, mtime_ns, known)
+            return future.result()
+        except BrokenProcessPool:
+            with self._lock:
+                self._pool = None  # the next file gets a fresh worker
+            return Loaded(
+                size,
+                mtime_ns,
+                "",
+                None,
+                "the reader process died while reading this file (out of memory?); "
+                "it is read again when the file changes",
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _ready() -> bool:
+    return True
