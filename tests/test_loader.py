@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from retrain_gate.config import Config
@@ -40,24 +43,42 @@ def test_isolated_engine_gives_the_same_figures(tmp_path: Path) -> None:
         isolated.close()
 
 
-def test_a_worker_that_dies_costs_one_file_and_is_replaced(tmp_path: Path) -> None:
+def test_an_idle_worker_that_died_is_replaced(tmp_path: Path) -> None:
     loader = IsolatedLoader()
     try:
         loader.warm()
-        pool = loader._executor()
-        for process in list(pool._processes.values()):  # what an OOM kill would do
-            process.kill()
-            process.join()
-        path = tmp_path / "a.json"
-        path.write_text('[{"id": 1, "data": {"image": "e/p/ep/f.jpg"}}]', encoding="utf-8")
-        known = KnownContent(frozenset(), frozenset())
-        st = path.stat()
-        first = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
-        assert first.refusal is not None and "died" in first.refusal
+        worker = loader._process
+        assert worker is not None
+        worker.kill()  # what an OOM kill would do
+        worker.wait()
+        path, known, st = one_file(tmp_path)
         again = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
         assert again.refusal is None and again.parsed is not None
-        assert again.parsed.frames.equals(
-            load_export(path, Config(), st.st_size, st.st_mtime_ns, known).parsed.frames  # type: ignore[union-attr]
-        )
+        local = load_export(path, Config(), st.st_size, st.st_mtime_ns, known).parsed
+        assert local is not None and again.parsed.frames.equals(local.frames)
     finally:
         loader.close()
+
+
+def test_a_worker_dying_mid_file_costs_that_file_only(tmp_path: Path) -> None:
+    loader = IsolatedLoader()
+    try:
+        # A worker that reads the request's header and dies, as an OOM kill mid-read would.
+        loader._process = subprocess.Popen(
+            [sys.executable, "-c", "import sys; sys.stdin.buffer.read(8); sys.exit(9)"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        path, known, st = one_file(tmp_path)
+        first = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
+        assert first.refusal is not None and "died" in first.refusal
+        second = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
+        assert second.refusal is None and second.parsed is not None
+    finally:
+        loader.close()
+
+
+def one_file(folder: Path) -> tuple[Path, KnownContent, os.stat_result]:
+    path = folder / "a.json"
+    path.write_text('[{"id": 1, "data": {"image": "e/p/ep/f.jpg"}}]', encoding="utf-8")
+    return path, KnownContent(frozenset(), frozenset()), path.stat()

@@ -8,14 +8,17 @@ the dashboard for the length of a large export. Only the small frame table comes
 
 from __future__ import annotations
 
-import concurrent.futures
 import hashlib
-import multiprocessing
+import os
+import pickle
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Any
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
@@ -107,24 +110,31 @@ Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], L
 
 
 class IsolatedLoader:
-    """`load_export` in one long-lived worker process (started on first use, or by `warm`)."""
+    """`load_export` in one long-lived worker process (started on first use, or by `warm`).
+
+    A plain child process (`python -m retrain_gate.loader`) speaking length-prefixed pickles
+    over its stdin/stdout: unlike multiprocessing it needs no resource tracker and no file
+    descriptor of ours, which a UI that has redirected stdout and stderr cannot spare.
+    """
 
     def __init__(self) -> None:
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
-    def _executor(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self._lock:
-            if self._pool is None:
-                # spawn, not fork: the parent runs threads (watcher, UI), and a forked child
-                # could inherit a lock some other thread held.
-                context = multiprocessing.get_context("spawn")
-                self._pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=context)
-            return self._pool
+    def _worker(self) -> subprocess.Popen[bytes]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "retrain_gate.loader"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self._process
 
     def warm(self) -> None:
-        """Start the worker now, so the first export does not pay for its imports."""
-        self._executor().submit(_ready)
+        """Start the worker now, so the first export does not wait for its imports."""
+        with self._lock:
+            self._worker()
 
     def __call__(
         self,
@@ -137,27 +147,77 @@ class IsolatedLoader:
     ) -> Loaded:
         if progress:
             progress("reading (worker process)", 0, 1)
-        try:
-            future = self._executor().submit(load_export, path, config, size, mtime_ns, known)
-            return future.result()
-        except BrokenProcessPool:
-            with self._lock:
-                self._pool = None  # the next file gets a fresh worker
-            return Loaded(
-                size,
-                mtime_ns,
-                "",
-                None,
-                "the reader process died while reading this file (out of memory?); "
-                "it is read again when the file changes",
-            )
+        with self._lock:
+            worker = self._worker()
+            try:
+                assert worker.stdin is not None and worker.stdout is not None
+                _send(worker.stdin, (path, config, size, mtime_ns, known))
+                loaded = _receive(worker.stdout)
+            except (OSError, EOFError, pickle.UnpicklingError):
+                loaded = None
+            if isinstance(loaded, Loaded):
+                return loaded
+            self._stop_worker()  # the next file gets a fresh worker
+        return Loaded(
+            size,
+            mtime_ns,
+            "",
+            None,
+            "the reader process died while reading this file (out of memory?); "
+            "it is read again when the file changes",
+        )
+
+    def _stop_worker(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
 
     def close(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()  # it holds no state: a file it was reading is read again later
+            process.wait()
 
 
-def _ready() -> bool:
-    return True
+_LENGTH = struct.Struct("!Q")
+
+
+def _send(stream: IO[bytes], value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_LENGTH.pack(len(data)) + data)
+    stream.flush()
+
+
+def _receive(stream: IO[bytes]) -> Any:
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        raise EOFError("the worker closed its output")
+    (length,) = _LENGTH.unpack(header)
+    data = stream.read(length)
+    if len(data) < length:
+        raise EOFError("the worker closed its output")
+    return pickle.loads(data)
+
+
+def serve() -> None:
+    """The worker: one request at a time from stdin, one `Loaded` back on stdout."""
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    protocol = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    requests = sys.stdin.buffer
+    while True:
+        try:
+            request: tuple[Path, Config, int, int, KnownContent] = _receive(requests)
+        except EOFError:
+            return
+        _send(protocol, load_export(*request))
+
+
+if __name__ == "__main__":
+    # Through the imported module, so what is pickled back names `retrain_gate.loader`
+    # classes, not `__main__` ones the parent cannot resolve.
+    from retrain_gate.loader import serve as _serve
+
+    _serve()
