@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,7 @@ def test_the_reader_ingests_or_refuses_long(tmp_path: Path, raw: bytes) -> None:
 @FUZZ
 @given(raw=broken_export())
 def test_a_refusal_never_changes_the_store(tmp_path: Path, raw: bytes) -> None:
+    tmp_path = Path(tempfile.mkdtemp(dir=tmp_path))  # a fresh folder for each example
     state = tmp_path / "state"
     good = tmp_path / "good.json"
     good.write_text(

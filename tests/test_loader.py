@@ -81,4 +81,4 @@ def test_a_worker_dying_mid_file_costs_that_file_only(tmp_path: Path) -> None:
 def one_file(folder: Path) -> tuple[Path, KnownContent, os.stat_result]:
     path = folder / "a.json"
     path.write_text('[{"id": 1, "data": {"image": "e/p/ep/f.jpg"}}]', encoding="utf-8")
-    return path, KnownContent(frozenset(), frozenset()), path.stat()
+    return path, KnownContent(frozenset()), path.stat()

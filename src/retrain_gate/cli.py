@@ -114,7 +114,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
     from retrain_gate.service import engine_for_command
-    from retrain_gate.text import printable
+    from retrain_gate.text import json_safe, printable
 
     config = _load(args)
     progress = TerminalProgress()
@@ -132,7 +132,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
         print("\n".join(report_lines(report)))
         if refused:
@@ -204,7 +204,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json
-    from retrain_gate.text import printable
+    from retrain_gate.text import json_safe, printable
 
     config = _load(args)
     ledger = Ledger(config.paths.state_dir)
@@ -219,7 +219,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         return 1
     entries = ledger.entries()
     if args.json:
-        print(json.dumps(entries_to_json(entries), indent=2, ensure_ascii=False))
+        print(json_safe(json.dumps(entries_to_json(entries), indent=2, ensure_ascii=False)))
     elif args.csv:
         entries_to_csv(entries, sys.stdout)
     else:

@@ -99,8 +99,10 @@ class Engine:
             return []
         return [p for p in iter_candidates(export_dir) if self.store.needs_ingest(p)]
 
-    def ingest(self, path: Path, progress: ProgressFn | None = None) -> IngestResult:
-        return self.store.ingest(path, self.config, progress=progress)
+    def ingest(
+        self, path: Path, progress: ProgressFn | None = None, *, save: bool = True
+    ) -> IngestResult:
+        return self.store.ingest(path, self.config, progress=progress, save=save)
 
     def scan(
         self,
@@ -112,10 +114,13 @@ class Engine:
         pending = self.pending_files()
         pending.sort(key=_arrival_key)
         results = []
-        for index, path in enumerate(pending, start=1):
-            if on_file is not None:
-                on_file(path.name, index, len(pending))
-            results.append(self.ingest(path, progress))
+        try:
+            for index, path in enumerate(pending, start=1):
+                if on_file is not None:
+                    on_file(path.name, index, len(pending))
+                results.append(self.store.ingest(path, self.config, progress=progress, save=False))
+        finally:
+            self.store.flush()  # one write for the whole batch
         return results
 
     # -------------------------------------------------------------- evaluate

@@ -45,6 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
+from retrain_gate.text import json_safe
 
 logger = logging.getLogger(__name__)
 
@@ -662,7 +663,9 @@ def entries_to_csv(entries: Sequence[LedgerEntry], out: TextIO) -> None:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
-        payload = canonical_json(entry.payload).decode("utf-8")
+        # The same JSON value, with bidi overrides and C1 controls (from task names in an
+        # approval's figures) escaped: this is read in terminals and spreadsheets.
+        payload = json_safe(canonical_json(entry.payload).decode("utf-8"))
         row = (
             entry.seq,
             entry.ts,

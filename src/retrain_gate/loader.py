@@ -29,10 +29,10 @@ TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
 @dataclass(frozen=True)
 class KnownContent:
-    """What the store already holds, so a duplicate is recognised before it is parsed."""
+    """Digests of ingested files of this file's size: a duplicate is recognised before it is
+    parsed (only a file of the same size can have the same content)."""
 
-    sizes: frozenset[int]
-    digests: frozenset[str]
+    same_size_digests: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -85,11 +85,11 @@ def load_export(
         return Loaded(size, mtime_ns, "", None, exc.reason)
     if progress:
         progress("hashing", 0, 1)
-    # Only a file of the same size can have the same content; otherwise the hash runs on
+    # With no ingested file of this size there is no twin to find first: the hash runs on
     # another core while the export is parsed.
-    maybe_twin = len(raw) in known.sizes
+    maybe_twin = bool(known.same_size_digests)
     hasher = _Digest(raw, background=not maybe_twin)
-    if maybe_twin and hasher.result() in known.digests:
+    if maybe_twin and hasher.result() in known.same_size_digests:
         return Loaded(len(raw), mtime_ns, hasher.result(), None)
 
     def on_task(done: int, total: int) -> None:

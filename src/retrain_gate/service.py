@@ -90,6 +90,8 @@ class GateService:
         self._eval_signature: object = None
         self.last_report: Report | None = None
         self._last_progress = 0.0
+        self._in_memory = False  # the writer, but the state folder cannot be written
+        self._save_error: str | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -105,8 +107,12 @@ class GateService:
             self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
+        if self.role == "writer" and not self._in_memory:
+            with contextlib.suppress(RetrainGateError), self._lock:
+                self.engine.store.flush()
         with contextlib.suppress(Exception):
             self._writer_lock.release()
+        self.engine.close()
         self.role = "stopped"
 
     def run_locked(self, action: Callable[[Engine], T]) -> T:
@@ -145,11 +151,32 @@ class GateService:
         self.last_report = report
         self._emit(Update("report", why, report=report))
 
-    def _become_writer(self) -> None:
+    def _become_writer(self, *, persist: bool = True) -> None:
+        """Watch and ingest. With `persist=False` (the state folder cannot be written) the
+        figures are computed in memory and nothing is saved, as `check` does."""
+        taking_over = self._watcher is not None  # after running in memory
+        if self._watcher is not None:
+            self._watcher.close()
+            self._watcher = None
         with self._lock:
-            self.engine = Engine(self.config, persist=True)
+            self.engine.close()
+            self.engine = Engine(self.config, persist=persist, isolated=True)
+            self.engine.warm()
+            if taking_over:
+                # Save what was only in memory before showing figures, so they never go back.
+                with contextlib.suppress(RetrainGateError):
+                    self.engine.scan()
         self.role = "writer"
-        self._emit(Update("role", f"writing {self.config.paths.state_dir}", role="writer"))
+        self._in_memory = not persist
+        state_dir = self.config.paths.state_dir
+        if persist:
+            message = f"writing {state_dir}"
+        else:
+            message = (
+                f"cannot write {state_dir}: watching anyway, with the figures kept in memory "
+                "(nothing is saved; decisions cannot be recorded until it is writable)"
+            )
+        self._emit(Update("role", message, role="writer"))
         self._publish("loaded")
         watch = self.config.watch
         self._watcher = ExportWatcher(
@@ -178,8 +205,13 @@ class GateService:
     def _on_ready(self, path: Path) -> None:
         if self._stop.is_set():
             return
-        with self._lock:
-            result = self.engine.ingest(path, progress=self._progress)
+        try:
+            with self._lock:
+                # Saved by the next housekeeping tick: a burst of files costs one write.
+                result = self.engine.ingest(path, progress=self._progress, save=False)
+        except RetrainGateError as exc:
+            self._emit(Update("error", str(exc)))
+            return
         if result.outcome == "unchanged":
             return
         self._emit(Update("ingest", result.message, result=result))
@@ -208,8 +240,10 @@ class GateService:
             else:
                 self._follow()
         except RetrainGateError as exc:
+            # A read-only state folder: nobody can be the writer there, so following would
+            # wait for ever; watch and compute in memory instead (and retry the lock quietly).
             self._emit(Update("error", str(exc)))
-            self._follow()
+            self._become_writer(persist=False)
         state = self.config.paths.state_dir
         self._changed("ledger", _signature(state / "ledger.jsonl"))
         self._changed("frames", _signature(state / "frames.parquet"))
@@ -219,9 +253,35 @@ class GateService:
             except Exception as exc:  # keep watching whatever happens
                 self._emit(Update("error", f"housekeeping failed: {exc!r}"))
 
+    def _try_lock(self) -> bool:
+        try:
+            return self._writer_lock.try_acquire()
+        except RetrainGateError:
+            return False  # still not writable; said once when it started
+
+    def _save(self) -> None:
+        """Write what was ingested since the last tick; a failure is said once, then retried."""
+        try:
+            with self._lock:
+                self.engine.store.flush()
+        except RetrainGateError as exc:
+            if str(exc) != self._save_error:
+                self._save_error = str(exc)
+                self._emit(Update("error", f"{exc} (retrying every second; keep watching)"))
+            return
+        if self._save_error is not None:
+            self._save_error = None
+            self._emit(Update("role", "the state is saved again", role=self.role))
+
     def _tick(self, state: Path) -> None:
+        if self.role == "writer" and not self._in_memory:
+            self._save()
+        if self._in_memory and self._try_lock():
+            self._emit(Update("role", "the state folder is writable again", role="writer"))
+            self._become_writer()
+            return
         if self.role == "following":
-            if self._writer_lock.try_acquire():
+            if self._try_lock():
                 self._emit(Update("role", "the writer stopped; taking over", role="writer"))
                 self._become_writer()
                 return

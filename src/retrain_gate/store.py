@@ -83,22 +83,30 @@ def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
-    except OSError as exc:
+    except Exception as exc:  # polars reports a full disk as a ComputeError, not an OSError
         tmp.unlink(missing_ok=True)
+        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
         raise StateError(
-            f"{path}: cannot write the state ({exc.strerror}); check free space and permissions "
+            f"{path}: cannot write the state ({reason}); check free space and permissions "
             "of the state folder. Nothing recorded so far was lost."
         ) from None
 
 
 def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
-    """§1: per frame keep the greatest stamp; ties go to the later-arriving file."""
-    merged = incoming if current.is_empty() else pl.concat([current, incoming], how="vertical")
-    return (
-        merged.sort(["stamp", "arrival_mtime_ns", "arrival_name"])
+    """§1: per frame keep the greatest stamp; ties go to the later-arriving file.
+
+    Only the frames the incoming file holds are compared; the rest are kept as they are, so a
+    small export merged into a large store costs a join, not a sort of the whole store."""
+    keys = incoming.select(FRAME_KEY).unique()
+    touched = current.join(keys, on=FRAME_KEY, how="semi", nulls_equal=True)
+    untouched = current.join(keys, on=FRAME_KEY, how="anti", nulls_equal=True)
+    resolved = (
+        pl.concat([touched, incoming], how="vertical")
+        .sort(["stamp", "arrival_mtime_ns", "arrival_name"])
         .unique(subset=FRAME_KEY, keep="last", maintain_order=True)
         .sort(FRAME_KEY, nulls_last=False)
     )
+    return pl.concat([untouched, resolved], how="vertical")
 
 
 def iter_candidates(export_dir: Path) -> Iterator[Path]:
@@ -130,6 +138,10 @@ class FrameStore:
         self.loader = loader
         self._frames: pl.DataFrame | None = None
         self._registry: dict[str, FileRecord] | None = None
+        # digests of ingested content by size: a duplicate can only have the same size
+        self._by_size: dict[int, set[str]] | None = None
+        self._frames_dirty = False
+        self._registry_dirty = False
 
     # -------------------------------------------------------------- loading
 
@@ -180,6 +192,7 @@ class FrameStore:
     def reload(self) -> None:
         self._frames = None
         self._registry = None
+        self._by_size = None
 
     # -------------------------------------------------------------- ingest
 
@@ -194,9 +207,24 @@ class FrameStore:
         return signature is not None and self.known(path, *signature) is None
 
     def ingest(
-        self, path: Path, config: Config, *, progress: ProgressFn | None = None
+        self,
+        path: Path,
+        config: Config,
+        *,
+        progress: ProgressFn | None = None,
+        save: bool = True,
     ) -> IngestResult:
-        """Merge one export into the store. Refusals and duplicates leave the frames as they are."""
+        """Merge one export into the store. Refusals and duplicates leave the frames as they are.
+
+        With `save=False` the state is written by a later `flush()`, so a batch of files costs
+        one write instead of one per file; a crash before the flush only means the files are
+        read again (the registry is saved with the frames, never ahead of them)."""
+        result = self._ingest(path, config, progress)
+        if save:
+            self.flush()
+        return result
+
+    def _ingest(self, path: Path, config: Config, progress: ProgressFn | None) -> IngestResult:
         signature = _signature(path)
         if signature is None:
             return IngestResult(path, "refused", reason="the file disappeared before it was read")
@@ -205,10 +233,7 @@ class FrameStore:
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
         registry = self.registry()
-        ingested = [rec for rec in registry.values() if rec.outcome == "ingested"]
-        known = KnownContent(
-            frozenset(rec.size for rec in ingested), frozenset(rec.sha256 for rec in ingested)
-        )
+        known = KnownContent(frozenset(self._size_index().get(size, ())))
         loaded = self.loader(path, config, size, mtime_ns, known, progress)
         if loaded.refusal is not None:
             return self._record_refusal(
@@ -223,7 +248,7 @@ class FrameStore:
             registry[str(path)] = FileRecord(
                 loaded.size, loaded.mtime_ns, loaded.digest, "duplicate"
             )
-            self._save_registry()
+            self._registry_dirty = True
             return IngestResult(path, "duplicate", duplicate_of=twin)
         parsed, digest, mtime_ns = loaded.parsed, loaded.digest, loaded.mtime_ns
         if progress:
@@ -231,26 +256,49 @@ class FrameStore:
         before = self.frames()
         merged = merge_frames(before, parsed.frames)
         changed = _changed_rows(before, merged)
-        self._frames = merged
+        if changed:
+            self._frames = merged  # otherwise keep the stored table exactly as it is
         registry[str(path)] = FileRecord(
             size, mtime_ns, digest, "ingested", frames=parsed.frames.height
         )
-        if self.persist:
-            self.state_dir.mkdir(parents=True, exist_ok=True)
-            if changed:
-                _atomic_write(self.frames_path, lambda tmp: merged.write_parquet(tmp))
-            self._save_registry()
+        self._size_index().setdefault(size, set()).add(digest)
+        self._frames_dirty = self._frames_dirty or changed > 0
+        self._registry_dirty = True
         return IngestResult(path, "ingested", frames=parsed.frames.height, changed_frames=changed)
+
+    def flush(self) -> None:
+        """Write what changed since the last flush: frames first, then the registry."""
+        self._trim_refused()
+        if not self.persist or not (self._frames_dirty or self._registry_dirty):
+            return
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        if self._frames_dirty:
+            frames = self.frames()
+            _atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
+            self._frames_dirty = False
+        self._save_registry()
+        self._registry_dirty = False
+
+    def _size_index(self) -> dict[int, set[str]]:
+        if self._by_size is None:
+            self._by_size = {}
+            for rec in self.registry().values():
+                if rec.outcome == "ingested":
+                    self._by_size.setdefault(rec.size, set()).add(rec.sha256)
+        return self._by_size
+
+    def _trim_refused(self) -> None:
+        registry = self.registry()
+        refused = [k for k, v in registry.items() if v.outcome == "refused"]
+        for key in refused[:-MAX_REFUSED_RECORDS]:
+            del registry[key]
+            self._registry_dirty = True
 
     def _record_refusal(
         self, path: Path, size: int, mtime_ns: int, digest: str, reason: str
     ) -> IngestResult:
-        registry = self.registry()
-        registry[str(path)] = FileRecord(size, mtime_ns, digest, "refused", reason=reason)
-        refused = [k for k, v in registry.items() if v.outcome == "refused"]
-        for key in refused[:-MAX_REFUSED_RECORDS]:
-            del registry[key]
-        self._save_registry()
+        self.registry()[str(path)] = FileRecord(size, mtime_ns, digest, "refused", reason=reason)
+        self._registry_dirty = True
         return IngestResult(path, "refused", reason=reason)
 
     def forget_missing(self) -> None:
@@ -260,7 +308,8 @@ class FrameStore:
         for key in gone:
             del registry[key]
         if gone:
-            self._save_registry()
+            self._registry_dirty = True
+            self.flush()
 
     def refused(self) -> dict[str, str]:
         """Files refused in their current form, with the reason (still visible until fixed)."""

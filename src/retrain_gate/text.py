@@ -10,6 +10,10 @@ from __future__ import annotations
 import unicodedata
 
 _MAX = 400
+# Characters a terminal or a text viewer may act on, or that reorder or hide text: controls
+# (including C1 such as U+009B CSI), format characters (bidi overrides, zero-width), line and
+# paragraph separators, surrogates and private-use characters.
+_UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
 def _escape(char: str) -> str:
@@ -27,7 +31,7 @@ def printable(text: object, *, limit: int = _MAX) -> str:
     out = []
     for char in raw:
         category = unicodedata.category(char)
-        if category in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co"):
+        if category in _UNSAFE:
             out.append(_escape(char))
         else:
             out.append(char)
@@ -35,3 +39,28 @@ def printable(text: object, *, limit: int = _MAX) -> str:
     if len(shown) > limit:
         shown = shown[: limit - 1] + "…"
     return shown
+
+
+def _json_escape(char: str) -> str:
+    code = ord(char)
+    if code <= 0xFFFF:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a JSON escape of an astral character is a UTF-16 surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def json_safe(json_text: str) -> str:
+    """JSON text (from `json.dumps(..., ensure_ascii=False)`) with every unsafe character
+    written as a `\\uXXXX` escape: the same JSON value, but nothing a terminal acts on.
+
+    `json.dumps` already escapes the ASCII controls inside strings (an ASCII control left in
+    the text is indentation); this covers the rest (C1 controls such as U+009B, bidi
+    overrides, zero-width characters). Non-ASCII characters only occur inside JSON strings,
+    where an escape means the same character, so the value is unchanged.
+    """
+    if json_text.isascii():
+        return json_text
+    return "".join(
+        _json_escape(char) if not char.isascii() and unicodedata.category(char) in _UNSAFE else char
+        for char in json_text
+    )

@@ -19,6 +19,7 @@ write, and inotify drops events when its queue overflows. A file is handed over 
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import stat
@@ -75,6 +76,15 @@ def classify_name(path: Path, *, is_dir: bool = False) -> NameClass:
     if name.lower().endswith(TEMP_SUFFIXES):
         return "ignore"
     return "candidate"
+
+
+def _lsig(path: Path) -> Signature | None:
+    """(size, mtime_ns) of a symbolic link itself."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 @dataclass(frozen=True)
@@ -388,7 +398,13 @@ class ExportWatcher:
                     continue
                 try:
                     st = os.stat(path)
-                except OSError:
+                except OSError as exc:
+                    if exc.errno == errno.ELOOP:
+                        # A symlink loop: _settle hands it over once, to be refused by name.
+                        seen.add(path)
+                        if path not in self._tracks and self._handed.get(path) != _lsig(path):
+                            self._tracks[path] = _Track(first_seen=now, activity_at=now)
+                            queued += 1
                     continue
                 if not stat.S_ISREG(st.st_mode):
                     specials.add(path)
@@ -465,6 +481,15 @@ class ExportWatcher:
                 )
                 continue
             except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    # A symlink loop never becomes a file: hand it over once (keyed by the
+                    # link itself) so the caller refuses it with a reason, as `check` does,
+                    # instead of stat-ing it on every tick for ever.
+                    del self._tracks[path]
+                    link_sig = _lsig(path)
+                    if link_sig is not None and self._handed.get(path) != link_sig:
+                        ready.append((link_sig[1], path, link_sig))
+                    continue
                 # E.g. permission denied while a writer holds it; keep waiting, say so once.
                 track.sig = None
                 if not track.stat_error_reported:

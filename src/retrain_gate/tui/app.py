@@ -19,6 +19,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, RichLog
@@ -209,14 +210,27 @@ class RetrainGateApp(App[int]):
 
     # ------------------------------------------------------------ message handlers
 
+    def _dashboard_gone(self) -> bool:
+        """The service's messages keep arriving while the app shuts down (q pressed during an
+        ingest), after the dashboard's widgets are gone; they are dropped then."""
+        try:
+            self.query_one(StatusBar)
+        except NoMatches:
+            return True
+        return False
+
     @on(ReportReady)
     def _report_ready(self, message: ReportReady) -> None:
+        if self._dashboard_gone():
+            return
         self.show_report(message.report)
         if self.service is not None:
             self._read_outlook(message.report)
 
     @on(OutlookReady)
     def _outlook_ready(self, message: OutlookReady) -> None:
+        if self._dashboard_gone():
+            return
         self.outlook = message.outlook
         status = self.query_one(StatusBar)
         if message.outlook.last_ingest_at is not None and status.last_ingest is None:
@@ -225,6 +239,8 @@ class RetrainGateApp(App[int]):
 
     @on(IngestProgress)
     def _progress(self, message: IngestProgress) -> None:
+        if self._dashboard_gone():
+            return
         self.query_one(StatusBar).set(busy=(message.stage, message.done, message.total))
         # An unchanged file ends without an ingest update; do not leave the indicator on.
         if self._busy_timer is not None:
@@ -232,10 +248,14 @@ class RetrainGateApp(App[int]):
         self._busy_timer = self.set_timer(BUSY_CLEAR_SECONDS, self._clear_busy)
 
     def _clear_busy(self) -> None:
+        if self._dashboard_gone():
+            return
         self.query_one(StatusBar).set(busy=None)
 
     @on(Activity)
     def _activity(self, message: Activity) -> None:
+        if self._dashboard_gone():
+            return
         style = {"warning": "yellow", "error": "bold red"}.get(message.level, "")
         self.log_line(message.text, at=message.at, style=style)
         status = self.query_one(StatusBar)
@@ -248,10 +268,14 @@ class RetrainGateApp(App[int]):
 
     @on(WatchState)
     def _watch_state(self, message: WatchState) -> None:
+        if self._dashboard_gone():
+            return
         self.query_one(StatusBar).set(watcher_state=message.status, watcher_text=message.text)
 
     @on(RoleChanged)
     def _role_changed(self, message: RoleChanged) -> None:
+        if self._dashboard_gone():
+            return
         self.query_one(StatusBar).set(role=message.role, role_text=message.text)
         self.log_line(message.text, at=message.at, style="cyan")
 

@@ -8,10 +8,12 @@ and what was typed; Escape before confirming records nothing.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rich.highlighter import Highlighter
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -51,6 +53,33 @@ class Decided:
 
 
 Submit = Callable[[DecisionRequest], Recorded]
+
+# Control, invisible formatting (bidi, zero-width) and separator characters: never drawn raw.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+HIDDEN_MARK = "\N{REPLACEMENT CHARACTER}"
+
+
+class ShowHidden(Highlighter):
+    """Draws each control or invisible formatting character of an Input (a pasted escape
+    sequence, a bidi override) as a marked `\N{REPLACEMENT CHARACTER}` instead of sending it to
+    the terminal. The value keeps what was typed; name and note validation then refuse it with
+    a message that names the character."""
+
+    def __call__(self, text: str | Text) -> Text:
+        source = Text(text) if isinstance(text, str) else text
+        plain = source.plain
+        if not any(unicodedata.category(char) in _HIDDEN for char in plain):
+            return source
+        out = source.blank_copy()
+        for char in plain:
+            if unicodedata.category(char) in _HIDDEN:
+                out.append(HIDDEN_MARK, style="bold reverse red")
+            else:
+                out.append(char)
+        return out
+
+    def highlight(self, text: Text) -> None:  # everything happens in __call__
+        return None
 
 
 class DecisionModal(ModalScreen[Decided | None]):
@@ -123,10 +152,16 @@ class DecisionModal(ModalScreen[Decided | None]):
                 yield Static(self.intro(self.report), id="intro")
             with Horizontal(classes="field"):
                 yield Label("Your name")
-                yield Input(placeholder="who is deciding (required)", id="name")
+                yield Input(
+                    placeholder="who is deciding (required)", id="name", highlighter=ShowHidden()
+                )
             with Horizontal(classes="field"):
                 yield Label("Note")
-                yield Input(placeholder=self.note_placeholder(self.report), id="note")
+                yield Input(
+                    placeholder=self.note_placeholder(self.report),
+                    id="note",
+                    highlighter=ShowHidden(),
+                )
             yield Static("", id="error")
             yield Static("", id="done")
             yield Static(Text(self.footnote), id="foot")
