@@ -1,4 +1,4 @@
-"""`python -m bench [--size small|full] [--runs N] [--out DIR]`: see bench/README.md."""
+"""`python -m bench [--size S] [--runs N] [--out DIR] [--only tui]`: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -16,11 +16,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=Path("bench/out"), help="results and work folder"
     )
+    parser.add_argument(
+        "--only",
+        choices=("all", "tui"),
+        default="all",
+        help="tui: only the dashboard's stages (bench/tui.py), into results-SIZE-tui.*",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    results = run(args.size, args.runs, args.out.resolve(), log=lambda m: print(m, flush=True))
-    path = write(results, args.out)
+    results = run(
+        args.size,
+        args.runs,
+        args.out.resolve(),
+        log=lambda m: print(m, flush=True),
+        only=args.only,
+    )
+    path = write(results, args.out, suffix="" if args.only == "all" else f"-{args.only}")
     print()
     print(report_md(results))
     print(f"wrote {path}")

@@ -31,6 +31,20 @@ PYTHON = sys.executable
 
 
 @dataclass(frozen=True)
+class TuiSize:
+    """The dashboard's stages (bench/tui.py): key latency while a snapshot export of
+    `latency_frames` frames is ingested, and `soak_files` filtered exports (`soak_tasks` tasks
+    each) of a `soak_frames`-frame project landing after a full community export of it."""
+
+    latency_frames: int
+    soak_frames: int
+    soak_files: int = 200
+    soak_tasks: int = 300
+    checkpoint: int = 20
+    idle_pairs: int = 40
+
+
+@dataclass(frozen=True)
 class Size:
     """What one `--size` measures. `big` and `small` are the frames of the snapshot-shape and
     community-shape exports of ~180 MB and ~20 MB (5.7 KB and 2.5 KB a frame)."""
@@ -41,6 +55,7 @@ class Size:
     history: tuple[int, ...]
     filtered_tasks: int
     watch: bool = True
+    tui: TuiSize | None = None
 
 
 SIZES = {
@@ -60,6 +75,7 @@ SIZES = {
         recompute_frames=10000,
         history=(1, 10),
         filtered_tasks=200,
+        tui=TuiSize(latency_frames=3500, soak_frames=8000),
     ),
     # The issue's sizes: ~180 MB and ~20 MB files, 90k frames for the recompute.
     "full": Size(
@@ -68,6 +84,7 @@ SIZES = {
         recompute_frames=90000,
         history=(1, 10, 100),
         filtered_tasks=300,
+        tui=TuiSize(latency_frames=32000, soak_frames=90000),
     ),
 }
 
@@ -333,15 +350,100 @@ def watch_latency(
     }
 
 
+def _child(argv: list[str], what: str) -> tuple[dict[str, Any], Proc]:
+    proc = run_process([PYTHON, "-m", "bench.tui", *argv])
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.tui {what} failed (exit {proc.returncode})")
+    return json.loads(proc.stdout), proc
+
+
+def tui_latency(work: Path, tui: TuiSize, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Key latency of the live dashboard, idle and while a snapshot export is ingested (each
+    run a fresh process and state folder; samples pooled over the runs): bench/tui.py."""
+    from bench.tui import summary
+
+    export = workloads.export(work, "snapshot", tui.latency_frames)
+    docs = []
+    for run in range(runs):
+        setup = workloads.project(work / "tui-latency", [], settle_seconds=0.5)
+        argv = ["latency", str(setup.config), str(export.path)]
+        doc, _proc = _child([*argv, "--idle-pairs", str(tui.idle_pairs)], "latency")
+        docs.append(doc)
+        log(
+            f"  tui latency run {run + 1}: idle median {summary(doc['idle'])['median_ms']:.0f} ms, "
+            f"during ingest median {summary(doc['during'])['median_ms']:.0f} ms "
+            f"max {summary(doc['during'])['max_ms']:.0f} ms, "
+            f"longest UI stall {doc['ingest_loop_stall_max_ms']:.0f} ms ({doc['ingest_s']:.2f} s)"
+        )
+    idle = summary([x for d in docs for x in d["idle"]])
+    during = summary([x for d in docs for x in d["during"]])
+    worst = max(docs, key=lambda d: d["ingest_loop_stall_max_ms"])
+    return {
+        "export": export.name,
+        "bytes": export.size,
+        "runs": runs,
+        "idle": idle,
+        "during": during,
+        "after": summary([x for d in docs for x in d["after"]]),
+        "ratio_median": during["median_ms"] / idle["median_ms"],
+        "ratio_p95": during["p95_ms"] / idle["p95_ms"],
+        "ratio_max": during["max_ms"] / idle["max_ms"],
+        "ingest_s": median([d["ingest_s"] for d in docs]),
+        "loop_stall_idle_max_ms": max(d["idle_loop_stall_max_ms"] for d in docs),
+        "loop_stall_ingest_max_ms": worst["ingest_loop_stall_max_ms"],
+        "worst_run_stages": worst["stages"],
+        "worst_run_stalls": worst["ingest_stalls"],
+        "target_ms": 100,
+    }
+
+
+def tui_soak(work: Path, tui: TuiSize, log: Callable[[str], None]) -> dict[str, Any]:
+    """`soak_files` exports landing every 0.1-0.3 s with the dashboard open: RSS after the
+    `checkpoint`-th and after the last, and the sizes of what could grow: bench/tui.py."""
+    base = workloads.export(work, "community", tui.soak_frames)
+    files = workloads.filtered_exports(work, tui.soak_frames, tui.soak_files, tui.soak_tasks)
+    setup = workloads.project(work / "tui-soak", [], settle_seconds=0.5)
+    argv = ["soak", str(setup.config), "--base", str(base.path), *map(str, files)]
+    doc, proc = _child([*argv, "--checkpoint", str(tui.checkpoint)], "soak")
+    doc["peak_rss"] = proc.rss
+    doc["base_bytes"] = base.size
+    log(
+        f"  tui soak: RSS after {tui.checkpoint} {_mb(doc['rss_checkpoint'])}, after "
+        f"{doc['files']} {_mb(doc['rss_last'])} ({doc['rss_growth'] * 100:+.1f}%), "
+        f"log {doc['log_lines']} lines of {doc['log_max_lines']}"
+    )
+    return doc
+
+
+def run_tui(size: Size, runs: int, work: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    if size.tui is None:
+        return {"measured": False}
+    return {
+        "measured": True,
+        "latency": tui_latency(work, size.tui, runs, log),
+        "soak": tui_soak(work, size.tui, log),
+    }
+
+
 # ---------------------------------------------------------------- the whole run
 
 
-def run(size_name: str, runs: int, out: Path, log: Callable[[str], None] = print) -> Results:
+def run(
+    size_name: str,
+    runs: int,
+    out: Path,
+    log: Callable[[str], None] = print,
+    *,
+    only: str = "all",
+) -> Results:
     size = SIZES[size_name]
     work = out / "work"
     work.mkdir(parents=True, exist_ok=True)
     results = Results(size_name, runs, machine())
     log(f"machine: {results.machine}")
+    if only == "tui":
+        results.tui = run_tui(size, runs, work, log)
+        return results
 
     exports = []
     for group in (size.small, size.big):
@@ -366,17 +468,15 @@ def run(size_name: str, runs: int, out: Path, log: Callable[[str], None] = print
     if size.watch:
         small = workloads.export(work, "snapshot", size.small["snapshot"])
         results.watch = watch_latency(work, small, runs, log)
-    # TUI key latency under ingest and the 200-export soak: not measured yet (the TUI was
-    # being finished when this harness was written); see bench/RESULTS.md.
-    results.tui = {"measured": False}
+    results.tui = run_tui(size, runs, work, log)
     return results
 
 
-def write(results: Results, out: Path) -> Path:
+def write(results: Results, out: Path, *, suffix: str = "") -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"results-{results.size}.json"
+    path = out / f"results-{results.size}{suffix}.json"
     path.write_text(json.dumps(results.as_dict(), indent=2) + "\n", encoding="utf-8")
-    (out / f"results-{results.size}.md").write_text(report_md(results), encoding="utf-8")
+    (out / f"results-{results.size}{suffix}.md").write_text(report_md(results), encoding="utf-8")
     return path
 
 
@@ -422,6 +522,83 @@ def report_md(r: Results) -> str:
             f"watch: {w['export']} ({_mb(w['bytes'])}) shows up after {w['latency_s']:.2f} s "
             f"(target {w['target_s']:.1f} s)",
         ]
-    if r.tui:
-        lines += ["", f"tui: {json.dumps(r.tui)}"]
+    if r.tui.get("measured"):
+        lines += ["", *tui_md(r.tui)]
+    elif r.tui:
+        lines += ["", "tui: not measured at this size (`--size small` or `full`)"]
     return "\n".join(lines) + "\n"
+
+
+def tui_md(tui: dict[str, Any]) -> list[str]:
+    lat, soak = tui["latency"], tui["soak"]
+    lines = [
+        f"TUI key latency (`?` then `escape`, to the screen update showing it), "
+        f"{lat['export']} ({_mb(lat['bytes'])}), {lat['runs']} runs pooled:",
+        "",
+        "| phase | samples | median | p95 | max |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name in ("idle", "during", "after"):
+        x = lat[name]
+        if x["n"]:
+            lines.append(
+                f"| {name} | {x['n']} | {x['median_ms']:.0f} ms | {x['p95_ms']:.0f} ms "
+                f"| {x['max_ms']:.0f} ms |"
+            )
+    lines += [
+        "",
+        f"ratio during ingest / idle: median {lat['ratio_median']:.2f}x, "
+        f"p95 {lat['ratio_p95']:.2f}x, max {lat['ratio_max']:.2f}x; "
+        f"longest UI-thread stall idle {lat['loop_stall_idle_max_ms']:.0f} ms, "
+        f"during ingest {lat['loop_stall_ingest_max_ms']:.0f} ms (ingest {lat['ingest_s']:.2f} s)",
+        "",
+        *_stall_note(lat["worst_run_stalls"]),
+        "",
+        "| stage (worst run) | seconds | longest UI stall |",
+        "| --- | --- | --- |",
+    ]
+    for st in lat["worst_run_stages"]:
+        lines.append(
+            f"| {st['stage']} | {st['seconds']:.2f} s | {st['max_loop_stall_ms']:.0f} ms |"
+        )
+    first = soak["points"][str(soak["checkpoint"])]
+    last = soak["points"][str(soak["files"])]
+    lines += [
+        "",
+        f"soak: {soak['files']} exports ({_mb(soak['bytes_each'])} each, one every "
+        f"{soak['gap_s'][0]}-{soak['gap_s'][1]} s) after {soak['base']} "
+        f"({_mb(soak['base_bytes'])}), {soak['wall_s']:.0f} s:",
+        "",
+        "| after | RSS | log lines | registry | watcher handed | gc objects | threads |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for label, p in (("base", soak["points"]["start"]), (soak["checkpoint"], first)):
+        lines.append(_soak_row(str(label), p))
+    lines.append(_soak_row(str(soak["files"]), last))
+    lines += [
+        "",
+        f"RSS growth {soak['checkpoint']}th -> {soak['files']}th: "
+        f"{soak['rss_growth'] * 100:+.1f}% (target <= 15%); peak RSS {_mb(soak['peak_rss'])}; "
+        f"activity log {soak['log_lines']} lines for {soak['log_writes']} writes "
+        f"(max_lines {soak['log_max_lines']}; {soak['log_cap_lines']} after "
+        f"{soak['log_cap_writes']} more writes)",
+    ]
+    return lines
+
+
+def _stall_note(stalls: list[dict[str, Any]]) -> list[str]:
+    if not stalls:
+        return []
+    top = stalls[0]
+    return [
+        f"longest stall of the worst run: {top['stall_ms']:.0f} ms in stage "
+        f"'{top['stage']}', of which {top['ui_cpu_ms']:.0f} ms the UI thread's own CPU "
+        "(the rest it waited, for the GIL)",
+    ]
+
+
+def _soak_row(label: str, p: dict[str, Any]) -> str:
+    return (
+        f"| {label} | {_mb(p['rss'])} | {p['log_lines']} | {p['registry_records']} "
+        f"| {p.get('watcher_handed', '-')} | {p['gc_objects']} | {p['threads']} |"
+    )
