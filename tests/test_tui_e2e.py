@@ -38,15 +38,21 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", "tui")
 
-    def wait_for(self, text: str, timeout: float = 40) -> str:
+    def wait_for(self, *texts: str, timeout: float = 40) -> str:
+        """The first screen holding every one of `texts`.
+
+        One capture must hold them all: the app paints in several passes (the watcher's
+        state reaches the header a moment after the first report), so a capture taken
+        between two passes is not a failure, only a reason to look again.
+        """
         deadline = time.monotonic() + timeout
         screen = ""
         while time.monotonic() < deadline:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             time.sleep(0.2)
-        raise AssertionError(f"{text!r} did not appear; the screen was:\n{screen}")
+        raise AssertionError(f"{texts!r} did not all appear; the screen was:\n{screen}")
 
 
 @pytest.fixture
@@ -78,14 +84,13 @@ def test_tui_in_tmux_updates_when_an_export_lands(tmp_path: Path, tmux: Tmux) ->
         "TERM=xterm-256color",
         " ".join(command),
     )
-    before = tmux.wait_for("0 of 1 episodes")
-    assert "WAIT" in before
+    before = tmux.wait_for("0 of 1 episodes", "WAIT", "watching exports (")
     assert "watching exports (live)" in before or "watching exports (polling)" in before
 
     four_episodes(config.paths.export_dir)
-    after = tmux.wait_for("4 episodes, 1 needed", timeout=30)
-    assert "last ingest" in after
-    assert "ingested" in after  # the activity log names the file
+    # "ingested": the activity log names the file
+    after = tmux.wait_for("4 episodes, 1 needed", "last ingest", "ingested", timeout=30)
+    assert "4 episodes, 1 needed" in after
 
     tmux.run("send-keys", "-t", "tui", "q")
     deadline = time.monotonic() + 10
