@@ -8,9 +8,11 @@ and says what to export instead; refusal never touches the store.
 
 from __future__ import annotations
 
+import gc
 import re
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
@@ -526,6 +528,23 @@ def frames_from_tasks(
     return frame.select(list(FRAME_SCHEMA))
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cycle collector off while one export is decoded and read.
+
+    A 180 MB export allocates millions of objects that hold no reference cycles (structs,
+    strings, lists); each allocation burst set off full collections over all of them, about
+    a third of the parse's time. They are freed by reference counting when the parse ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def read_export(
     path: Path,
     config: Config,
@@ -541,10 +560,11 @@ def read_export(
     if raw is None or mtime_ns is None:
         raw, mtime_ns = read_bytes(path, config)
     try:
-        tasks = decode_tasks(raw, path, config)
-        frames = frames_from_tasks(
-            tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress
-        )
+        with _collector_paused():
+            tasks = decode_tasks(raw, path, config)
+            frames = frames_from_tasks(
+                tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress
+            )
     except RecursionError:
         raise ExportRefused(
             path, "the JSON is nested too deeply to be a Label Studio export; re-export it"
