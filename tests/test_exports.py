@@ -88,6 +88,14 @@ def test_cancelled_annotation_is_never_chosen(tmp_path: Path) -> None:
     assert (row["status"], row["corrected"]) == ("reviewed", False)
 
 
+def test_a_lone_cancelled_annotation_leaves_the_frame_skipped(tmp_path: Path) -> None:
+    p = pred(10, [kp(10, 10)])
+    t = task(1, predictions=[p], annotations=[ann(1, [kp(90, 90)], cancelled=True, parent=10)])
+    row = frame(tmp_path, t)
+    # Skipped: no chosen annotation, so nothing is corrected and nobody reviewed the source.
+    assert (row["status"], row["corrected"], row["has_source"]) == ("skipped", False, False)
+
+
 # ---------------------------------------------------------------- stamp
 
 
@@ -237,6 +245,27 @@ def test_manual_region_counts_as_corrected(tmp_path: Path) -> None:
         ],
     )
     assert frame(tmp_path, t)["corrected"] is True
+
+
+@pytest.mark.parametrize(
+    ("odd_origin", "other_origin", "corrected"),
+    [
+        ({"by": "prediction"}, "manual", True),  # a changed origin after an odd one still decides
+        (["prediction"], "prediction", False),  # odd origins compare by structure, never raise
+    ],
+)
+def test_origins_that_are_not_strings(
+    tmp_path: Path, odd_origin: Any, other_origin: str, corrected: bool
+) -> None:
+    p = pred(11, [kp(10, 10, rid="a"), kp(20, 20, rid="b")])
+    odd = kp(10, 10, rid="a")
+    odd["origin"] = odd_origin
+    t = task(
+        1,
+        predictions=[p],
+        annotations=[ann(1, [odd, kp(20, 20, rid="b", origin=other_origin)], parent=11)],
+    )
+    assert frame(tmp_path, t)["corrected"] is corrected
 
 
 def test_origin_wins_over_geometry(tmp_path: Path) -> None:

@@ -299,15 +299,19 @@ def _stamp_of(annotation: Annotation) -> str:
     return annotation.updated_at or annotation.created_at or ""
 
 
+def _choice_key(a: Annotation) -> tuple[bool, str, int]:
+    return (bool(a.ground_truth), _stamp_of(a), a.id if isinstance(a.id, int) else -1)
+
+
 def choose_annotation(annotations: list[Annotation]) -> Annotation | None:
     """Ground truth first, then the latest, then the highest id; cancelled ones never."""
+    if len(annotations) == 1:  # most frames: one reviewer
+        only = annotations[0]
+        return None if only.was_cancelled else only
     live = [a for a in annotations if not a.was_cancelled]
     if not live:
         return None
-    return max(
-        live,
-        key=lambda a: (bool(a.ground_truth), _stamp_of(a), a.id if isinstance(a.id, int) else -1),
-    )
+    return max(live, key=_choice_key)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,11 +327,10 @@ def _prediction_key(p: Prediction) -> tuple[str, int]:
 
 
 def find_source(annotation: Annotation | None, predictions: list[PredictionRef]) -> Source | None:
-    objects = [p for p in predictions if isinstance(p, Prediction)]
     parent = annotation.parent_prediction if annotation is not None else None
     if parent is not None:
-        for p in objects:
-            if p.id == parent:
+        for p in predictions:
+            if type(p) is Prediction and p.id == parent:
                 return Source(p.result, p.model_version, p.created_at)
     inline = annotation.prediction if annotation is not None else None
     if (
@@ -338,6 +341,7 @@ def find_source(annotation: Annotation | None, predictions: list[PredictionRef])
         return Source(inline.result, inline.model_version, inline.created_at)
     if parent is not None:
         return Source(None, None, None)
+    objects = [p for p in predictions if type(p) is Prediction]
     if objects:
         latest = max(objects, key=_prediction_key)
         return Source(latest.result, latest.model_version, latest.created_at)
@@ -354,15 +358,27 @@ def _ids(regions: list[Region]) -> set[Any]:
         return {_hashable(r.id) for r in regions}
 
 
+def _origins(regions: list[Region]) -> set[Any] | None:
+    """The regions' origins (None when no region has one); None-valued origins left out.
+    Stops at the first changed origin: that alone decides (returned as {"manual"})."""
+    origins: set[Any] = set()
+    for r in regions:
+        origin = r.origin
+        if origin is None:
+            continue
+        if type(origin) is not str:  # a list or an object: compare by structure
+            origin = _hashable(origin)
+        elif origin in _CHANGED_ORIGINS:
+            return {origin}
+        origins.add(origin)
+    return origins or None
+
+
 def correction(chosen: Annotation, source: Source, tolerance: float) -> bool | None:
     """True corrected, False accepted, None when it cannot be told."""
     regions = _live(_REGIONS.decode(chosen.result))
-    try:
-        origins = {r.origin for r in regions}  # strings (or None) in every real export
-    except TypeError:  # an origin that is a list or an object: compare by structure
-        origins = {_hashable(r.origin) for r in regions}
-    origins.discard(None)
-    if origins:
+    origins = _origins(regions)
+    if origins is not None:
         if not origins.isdisjoint(_CHANGED_ORIGINS):
             return True
         if source.result is not None:
@@ -385,10 +401,12 @@ class TaskProblem(Exception):
         super().__init__(f"task #{index + 1} in the file (id {task_id}): {detail}")
 
 
+_LIST_OR_NULL = frozenset(b"[n")  # a decoded JSON value starting with "n" is null
+
+
 def _check_results(annotations: list[Annotation]) -> None:
     for number, annotation in enumerate(annotations):
-        head = bytes(memoryview(annotation.result)[:4])
-        if head[:1] != b"[" and head != b"null":
+        if memoryview(annotation.result)[0] not in _LIST_OR_NULL:
             raise ValueError(f"annotations[{number}].result must be a list of regions")
 
 
