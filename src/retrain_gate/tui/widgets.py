@@ -123,25 +123,43 @@ class Panel(Widget):
     }
     """
 
+    # Long lines wrap (so a new text can change the height without changing its line count).
+    WRAPS = False
+
     def __init__(self, title: str, config: Config, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.border_title = title
         self.config = config
         self.report: Report | None = None
         self.outlook: Outlook | None = None
+        self._drawn: tuple[int, Text] | None = None  # (width, text) of the last render
 
     def show(self, report: Report | None, outlook: Outlook | None) -> None:
         self.report = report
         self.outlook = outlook
-        self.refresh(layout=True)
+        # A new report redraws every panel; re-laying out the screen for each one was most of
+        # the dashboard's stall after an ingest. A panel whose text is unchanged is left
+        # alone, and one whose height cannot have changed repaints without a layout pass.
+        drawn = self._drawn
+        if drawn is None or report is None:
+            self.refresh(layout=True)
+            return
+        width, before = drawn
+        after = self.figures(report, width)
+        if after == before and after.style == before.style:  # == compares text and spans
+            return
+        same_height = not self.WRAPS and after.plain.count("\n") == before.plain.count("\n")
+        self.refresh(layout=not same_height)
 
     def render(self) -> Text:
         if self.report is None:
+            self._drawn = None
             return Text("…", style="dim")
         width = self.content_size.width or 40
         text = self.figures(self.report, width)
-        text.no_wrap = True
-        text.overflow = "ellipsis"
+        self._drawn = (width, text.copy())
+        text.no_wrap = not self.WRAPS
+        text.overflow = "fold" if self.WRAPS else "ellipsis"
         return text
 
     def figures(self, report: Report, width: int) -> Text:
@@ -174,12 +192,7 @@ class RegressionPanel(Panel):
 
 
 class CostPanel(Panel):
-    def render(self) -> Text:
-        text = super().render()
-        # Sentences here are long; wrapping reads better than an ellipsis.
-        text.no_wrap = False
-        text.overflow = "fold"
-        return text
+    WRAPS = True  # sentences here are long; wrapping reads better than an ellipsis
 
     def figures(self, report: Report, width: int) -> Text:
         return figures.cost_panel(report, self.outlook, self.config)
