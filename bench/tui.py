@@ -173,18 +173,20 @@ class Keys:
 
     def __init__(self, app: RetrainGateApp) -> None:
         self.app = app
-        self.displays: list[tuple[float, Screen[Any]]] = []
+        # (at, screen's class): holding the screens themselves kept every help screen ever
+        # shown alive, and the app's full collections grew with them over a run.
+        self.displays: list[tuple[float, type[Screen[Any]]]] = []
         real_display = app._display
 
         def display(screen: Screen[Any], renderable: Any) -> None:
             real_display(screen, renderable)
             if renderable is not None:
-                self.displays.append((now(), screen))
+                self.displays.append((now(), type(screen)))
 
         app._display = display  # type: ignore[method-assign]
 
     async def press(
-        self, key: str, char: str | None, shown: Callable[[Screen[Any]], bool]
+        self, key: str, char: str | None, shown: Callable[[type[Screen[Any]]], bool]
     ) -> float:
         """Seconds from sending `key` to the first screen update of a screen `shown` accepts."""
         driver = self.app._driver
@@ -214,12 +216,12 @@ class Keys:
         return out
 
 
-def _is_help(screen: Screen[Any]) -> bool:
-    return isinstance(screen, HelpScreen)
+def _is_help(screen: type[Screen[Any]]) -> bool:
+    return issubclass(screen, HelpScreen)
 
 
-def _is_dashboard(screen: Screen[Any]) -> bool:
-    return not isinstance(screen, HelpScreen)
+def _is_dashboard(screen: type[Screen[Any]]) -> bool:
+    return not issubclass(screen, HelpScreen)
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:

@@ -9,6 +9,7 @@ delta's history (SPARK_DAYS points). Caches (the ledger replay, the eval hash) h
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 from textual import events
+from textual.widget import Widget
 from textual.widgets import RichLog
 
 from retrain_gate.config import load_config
@@ -190,6 +192,33 @@ async def test_the_activity_log_is_bounded(tmp_path: Path) -> None:
         log = app.query_one("#activity", RichLog)
         assert len(log.lines) == ACTIVITY_LINES
         assert f"f{3 * ACTIVITY_LINES - 1}.json" in log.lines[-1].text
+
+
+def _live_widgets() -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if isinstance(o, Widget))
+
+
+@sync
+async def test_screens_opened_and_closed_all_day_leave_no_widgets_behind(tmp_path: Path) -> None:
+    """Every modal re-composes the Footer; Textual keeps the old keys (and up to 1024 style
+    caches) alive unless the app releases them. Counted as live Widget objects, so the test
+    sees what a days-long session would keep, whatever the timer's phase."""
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    app = make_app(config, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("question_mark", "escape")
+        app.release_stale_widgets()
+        await pilot.pause()
+        before = _live_widgets()
+        for _ in range(20):
+            await pilot.press("question_mark", "escape")
+        app.release_stale_widgets()
+        await pilot.pause()
+        after = _live_widgets()
+    # Unreleased, 20 open/close pairs kept ~7 FooterKeys each (~140 widgets).
+    assert after <= before + 5, (before, after)
 
 
 def test_refused_records_are_bounded_and_forgotten_with_their_files(tmp_path: Path) -> None:

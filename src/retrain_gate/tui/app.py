@@ -17,6 +17,7 @@ from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
+from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, VerticalScroll
@@ -67,6 +68,15 @@ ServiceFactory = Callable[[Config, Callable[[Update], None]], GateService]
 
 ACTIVITY_LINES = 500  # a days-long session must not grow the log without bound
 BUSY_CLEAR_SECONDS = 3.0
+# Two things in Textual (8.2) keep widgets long gone alive, with their rendered lines: the
+# Footer's data binding of each FooterKey to its `compact` (the Footer recomposes its keys
+# whenever the bindings change, at every modal or help screen, and only prunes bindings of
+# closed keys when `compact` changes, which here is never), and `lru_cache` on the instance
+# method `StylesCache.get_inner_outer` (up to 1024 of them; Textualize/textual#6665).
+# Unpruned, every help open/close kept ~1000 objects, memory grew all day, and the full
+# collections over them grew past 150 ms on key presses. Both are released at every screen
+# change (which re-composes the Footer) and, for other binding changes, on a tick.
+RELEASE_STALE_WIDGETS_SECONDS = 5.0
 
 
 class RetrainGateApp(App[int]):
@@ -165,6 +175,8 @@ class RetrainGateApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(DecisionBanner).show(None)
+        self.set_interval(RELEASE_STALE_WIDGETS_SECONDS, self.release_stale_widgets)
+        self.screen_change_signal.subscribe(self, lambda _screen: self.release_stale_widgets())
         if not self.live:
             self.query_one(StatusBar).set(watcher_state="off")
             return
@@ -176,6 +188,15 @@ class RetrainGateApp(App[int]):
             f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
         )
         self.service.start()
+
+    def release_stale_widgets(self) -> None:
+        """Let go of widgets Textual still references after removing them (see above)."""
+        clear = getattr(StylesCache.get_inner_outer, "cache_clear", None)
+        if clear is not None:  # a Textual without the lru_cache needs nothing
+            clear()
+        # Forcing the watchers to run is how Textual prunes those of closed widgets.
+        for footer in self.query(Footer):
+            footer.mutate_reactive(Footer.compact)
 
     def on_unmount(self) -> None:
         if self.service is not None:
