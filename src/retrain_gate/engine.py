@@ -7,18 +7,21 @@ what runs after an approval, a pin or an ack.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from retrain_gate import alerts
 from retrain_gate.config import Config
+from retrain_gate.errors import StateError
 from retrain_gate.evalset import eval_set_hash
-from retrain_gate.ledger import Ledger, human_state
+from retrain_gate.ledger import Ledger, human_state, utc_now_iso
 from retrain_gate.loader import IsolatedLoader, Loader, load_export
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
-from retrain_gate.store import FrameStore, IngestResult, ProgressFn, iter_candidates
+from retrain_gate.store import FrameStore, IngestResult, ProgressFn, atomic_write, iter_candidates
 
 FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
 
@@ -73,6 +76,7 @@ class Engine:
     # The ledger replayed, keyed by the file's identity: every append changes its size, so a
     # recompute re-reads the ledger only when it changed (cost flat in the ledger's length).
     _human: tuple[object, HumanState] | None = field(init=False, default=None)
+    _alert_ends: dict[str, str] | None = field(init=False, default=None)  # alerts.py
 
     def __post_init__(self) -> None:
         loader: Loader = load_export
@@ -145,7 +149,27 @@ class Engine:
 
     def evaluate(self, human: HumanState | None = None) -> Report:
         human = human if human is not None else self.human_state()
-        return evaluate(self.store.frames(), self.config, human, self.eval_hash())
+        if self._alert_ends is None:
+            self._alert_ends = alerts.load(self.config.paths.state_dir)
+        report = evaluate(
+            self.store.frames(), self.config, human, self.eval_hash(), self._alert_ends
+        )
+        self._observe_alert_ends(report, human)
+        return report
+
+    def _observe_alert_ends(self, report: Report, human: HumanState) -> None:
+        assert self._alert_ends is not None
+        updated = alerts.observe_ends(report, human, self._alert_ends, utc_now_iso())
+        if updated is None:
+            return
+        self._alert_ends = updated
+        if self.persist:
+            path = self.config.paths.state_dir / alerts.FILE_NAME
+            text = alerts.dumps(updated)
+            # An observation, not a decision: if the state folder cannot take it (full,
+            # read-only), this process still applies it; the figures never depend on it.
+            with contextlib.suppress(StateError):
+                atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
     def refresh(
         self, progress: ProgressFn | None = None, on_file: FileProgress | None = None

@@ -7,12 +7,14 @@ loops over the handful of releases and tasks.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Literal
 
 import polars as pl
 
+from retrain_gate.alerts import ended_after
 from retrain_gate.config import Config
 from retrain_gate.models import (
     EPISODE_KEY,
@@ -393,10 +395,13 @@ def _report_text(report: RegressionReport) -> str:
     return f"regression reported by {report.by}" + (f": {report.note}" if report.note else "")
 
 
-def _ack(human: HumanState, key: str | None) -> Ack | None:
+def _ack(human: HumanState, key: str | None, alert_ends: Mapping[str, str]) -> Ack | None:
     # The ledger lists acks in the order they were made: the last one is the current one.
     matching = [ack for ack in human.acks if key is not None and ack.alert_key == key]
-    return matching[-1] if matching else None
+    if not matching or key is None:
+        return None
+    # An alert seen to end after this ack and raised again is a new alert (alerts.py).
+    return None if ended_after(matching[-1].at, alert_ends.get(key)) else matching[-1]
 
 
 def _regression_detail(stats: _Statistics, ended: bool, report: RegressionReport | None) -> str:
@@ -409,7 +414,11 @@ def _regression_detail(stats: _Statistics, ended: bool, report: RegressionReport
 
 
 def _regression(
-    episodes: pl.DataFrame, releases: list[ReleaseStats], config: Config, human: HumanState
+    episodes: pl.DataFrame,
+    releases: list[ReleaseStats],
+    config: Config,
+    human: HumanState,
+    alert_ends: Mapping[str, str],
 ) -> Regression:
     previous = releases[-2] if len(releases) >= 2 else None
     current = releases[-1] if releases else None
@@ -424,7 +433,7 @@ def _regression(
     report = _newest_report(human)
     report_key = f"report:{report.seq}" if report else None
     key = stats_key if stats_active else report_key
-    ack = _ack(human, key)
+    ack = _ack(human, key, alert_ends)
     return Regression(
         active=key is not None,
         source="statistics" if stats_active else ("report" if report else None),
@@ -509,9 +518,14 @@ def _decide(
 
 
 def evaluate(
-    frames: pl.DataFrame, config: Config, human: HumanState, eval_hash: str | None
+    frames: pl.DataFrame,
+    config: Config,
+    human: HumanState,
+    eval_hash: str | None,
+    alert_ends: Mapping[str, str] | None = None,
 ) -> Report:
-    """The gates and the decision for `frames` (FRAME_SCHEMA, one merged row per frame)."""
+    """The gates and the decision for `frames` (FRAME_SCHEMA, one merged row per frame).
+    `alert_ends`: when acknowledged statistical alerts were seen to end (alerts.py)."""
     mapped = _mapped(frames)
     order = _release_order(mapped)
     episodes = _episode_table(mapped, config, human, order)
@@ -520,7 +534,7 @@ def evaluate(
     eval_status = _eval_status(config, human, eval_hash)
     eval_gate = _eval_gate(eval_status)
     releases = _release_stats(episodes, order)
-    regression = _regression(episodes, releases, config, human)
+    regression = _regression(episodes, releases, config, human, alert_ends or {})
     decision, reason = _decide(regression, delta, spread, eval_gate, config, human)
     return Report(
         ready=decision != "WAIT",

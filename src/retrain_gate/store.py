@@ -71,7 +71,7 @@ class FileRecord:
     at: float = field(default_factory=time.time)
 
 
-def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         write(tmp)
@@ -274,7 +274,7 @@ class FrameStore:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self._frames_dirty:
             frames = self.frames()
-            _atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
+            atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
             self._frames_dirty = False
         self._save_registry()
         self._registry_dirty = False
@@ -328,7 +328,7 @@ class FrameStore:
             "files": {key: vars(rec) for key, rec in self.registry().items()},
         }
         text = json.dumps(payload, ensure_ascii=False, indent=0)
-        _atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+        atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def _signature(path: Path) -> tuple[int, int] | None:
