@@ -146,6 +146,11 @@ def tiny_project(folder: Path, *, episodes: int) -> Engine:
             )
         )
     write_export(folder / "exports", "a.json", tasks, mtime=100)
+    return scanned_engine(folder)
+
+
+def scanned_engine(folder: Path) -> Engine:
+    """An engine on `folder` (exports/, state/, eval.txt; corpus 30) that has scanned it."""
     (folder / "eval.txt").write_text("v1\n", encoding="utf-8")
     config = Config.model_validate(
         {

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from retrain_gate import alerts
 from retrain_gate.actions import acknowledge
-from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.models import Ack, HumanState, Report
 from tests.lsbuild import ann, kp, pred, task, write_export
+from tests.test_actions import scanned_engine
 
 KEY = "statistics:v1->v2"
 
@@ -96,16 +96,7 @@ def cycle_engine(folder: Path) -> Engine:
     tasks = release_tasks("v1", PREV, "2026-03-01T00:00:00Z")
     tasks += release_tasks("v2", WORSE, "2026-03-01T00:00:00Z")
     write_export(exports, "1-worse.json", tasks, mtime=100)
-    (folder / "eval.txt").write_text("v1\n", encoding="utf-8")
-    config = Config.model_validate(
-        {
-            "paths": {"export_dir": "exports", "state_dir": "state", "eval_set": "eval.txt"},
-            "gates": {"initial_corpus_episodes": 30},
-        }
-    ).resolved(folder)
-    engine = Engine(config)
-    engine.scan()
-    return engine
+    return scanned_engine(folder)
 
 
 def test_an_alert_raised_again_after_it_ended_needs_a_new_ack(tmp_path: Path) -> None:
