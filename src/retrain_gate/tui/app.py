@@ -79,6 +79,15 @@ BUSY_CLEAR_SECONDS = 3.0
 RELEASE_STALE_WIDGETS_SECONDS = 5.0
 
 
+def _alert_toast(report: Report) -> str:
+    """What the alert toast says. It stays up for minutes while more exports land, so it names
+    the releases and not figures that move (the banner and the panel keep those current)."""
+    regression = report.regression
+    if regression.source == "statistics":
+        return f"{regression.current} pre-annotates significantly worse than {regression.previous}."
+    return report.reason
+
+
 class RetrainGateApp(App[int]):
     TITLE = "retrain-gate"
     ENABLE_COMMAND_PALETTE = True
@@ -350,7 +359,7 @@ class RetrainGateApp(App[int]):
             self._alerted = key
             self.bell()
             self.notify(
-                figures.safe(report.reason, 300) + "\nPress a to acknowledge.",
+                figures.safe(_alert_toast(report), 300) + "\nPress a to acknowledge.",
                 title="Regression alert",
                 severity="error",
                 timeout=600,
