@@ -122,7 +122,7 @@ The gates
 
 Keys
   r  approve a retrain (records who and what; starts nothing)
-  a  acknowledge the regression alert (it stays until a retrain is approved)
+  a  acknowledge the regression alert (says you saw it; the alert stays open)
   p  pin the eval set as it is now
   x  report a regression by hand (labelers say pre-annotations got worse)
   l  the ledger: every recorded decision
@@ -140,12 +140,17 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; background: $background; }
     HelpScreen #help { width: 96; max-width: 100%; height: auto; max-height: 100%;
-        border: thick $primary; background: $surface; padding: 0 1; }
+        border: thick $primary; background: $surface; padding: 0 1;
+        border-title-style: bold; border-subtitle-color: $text-muted; }
     HelpScreen VerticalScroll { height: auto; max-height: 100%; }
     """
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help"), VerticalScroll():
+        # Opaque, not a dimmed overlay: compositing the whole dashboard behind it was most
+        # of the cost of opening and closing it (bench/RESULTS.md).
+        with Vertical(id="help") as box, VerticalScroll():
+            box.border_title = "retrain-gate help"
+            box.border_subtitle = "esc, ? or q closes"
             yield Static(Text(HELP))
 
     def action_close(self) -> None:
