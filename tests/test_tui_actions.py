@@ -210,6 +210,7 @@ async def test_approve_when_ready_records_and_shows_the_manifest(ready_folder: C
         await wait_for(pilot, lambda: screen.query_one("#done", Static).display)
         done = str(screen.query_one("#done", Static).render())
         assert "training-slice-" in done and ".csv" in done
+        assert not screen.query_one("#cancel").display  # recorded: nothing left to cancel
         await pilot.press("enter")
         await wait_for(pilot, lambda: not isinstance(app.screen, DecisionModal))
         await wait_for(pilot, lambda: app.report is not None and app.report.delta_episodes == 0)

@@ -285,8 +285,10 @@ class DecisionModal(ModalScreen[Decided | None]):
         done = self.query_one("#done", Static)
         done.update(text)
         done.display = True
-        for widget_id in ("#name", "#note", "#cancel"):
+        for widget_id in ("#name", "#note"):
             self.query_one(widget_id).disabled = True
+        # Recorded is recorded: a "Cancel" beside it would read as an undo.
+        self.query_one("#cancel").display = False
         confirm = self.query_one("#confirm", Button)
         confirm.label = "Close  enter"
         confirm.variant = "success"
@@ -363,7 +365,10 @@ class AckModal(DecisionModal):
     kind = "ack"
     heading = "Acknowledge the regression alert"
     confirm_label = "Acknowledge"
-    footnote = "Acknowledging records that you saw it; the alert ends when a retrain is approved."
+    footnote = (
+        "Acknowledging records that you saw it. The alert stays open until a retrain is "
+        "approved, or until the data no longer show it (if it comes back, ack it again)."
+    )
 
     def note_required(self, report: Report) -> bool:
         return False
