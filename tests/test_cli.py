@@ -126,6 +126,10 @@ def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
     assert [e["kind"] for e in ledger] == ["pin", "approval"]
     assert ledger[1]["actor"] == "Ana"
     assert run("ledger", "verify", cwd=project).returncode == 0
+    # The plain history says what each entry did, as the dashboard's ledger screen does.
+    pin_line, approval_line = run("ledger", cwd=project).stdout.splitlines()
+    assert pin_line.endswith(": v1") and "pinned the eval set at " in pin_line
+    assert f"approved: 3 episodes → {manifest.name}" in approval_line
 
 
 def test_approving_a_wait_needs_override_and_a_note(project: Path) -> None:

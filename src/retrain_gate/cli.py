@@ -203,7 +203,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json
+    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_summary
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
@@ -226,9 +226,11 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         if not entries:
             print(f"the ledger is empty ({ledger.path})")
         for entry in entries:
+            note = f": {printable(entry.note)}" if entry.note else ""
             print(
                 f"#{entry.seq:<4} {entry.ts}  {entry.kind:<8} {printable(entry.actor)} "
-                f"({printable(entry.os_user)}@{printable(entry.host)})  {printable(entry.note)}"
+                f"({printable(entry.os_user)}@{printable(entry.host)})  "
+                f"{printable(entry_summary(entry))}{note}"
             )
     return 0
 

@@ -690,3 +690,26 @@ def entries_to_jsonl(entries: Sequence[LedgerEntry], out: TextIO) -> None:
     """One canonical JSON line per entry: a copy that verifies like the ledger itself."""
     for entry in entries:
         out.write(entry.line().decode("utf-8"))
+
+
+def entry_summary(entry: LedgerEntry) -> str:
+    """One line per decision: what it did, in words."""
+    p: dict[str, Any] = entry.payload
+    if entry.kind == "approval":
+        episodes = p.get("approved_episodes")
+        count = len(episodes) if isinstance(episodes, list) else "?"
+        head = "approved against WAIT (override)" if p.get("override") else "approved"
+        manifest = p.get("manifest")
+        tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
+        return f"{head}: {count} episodes{tail}"
+    if entry.kind == "pin":
+        value = p.get("eval_hash")
+        shown = value[:8] if isinstance(value, str) and value else "—"
+        return f"pinned the eval set at {shown}"
+    if entry.kind == "report":
+        return "reported a regression"
+    if entry.kind == "ack":
+        keys = p.get("alert_keys")
+        shown = ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
+        return f"acknowledged {shown}"
+    return entry.kind

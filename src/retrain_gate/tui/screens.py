@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual import work
@@ -14,31 +14,8 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.ledger import Ledger, LedgerEntry
+from retrain_gate.ledger import Ledger, LedgerEntry, entry_summary
 from retrain_gate.tui import figures
-
-
-def entry_summary(entry: LedgerEntry) -> str:
-    """One line per decision: what it did, in words."""
-    p: dict[str, Any] = entry.payload
-    if entry.kind == "approval":
-        episodes = p.get("approved_episodes")
-        count = len(episodes) if isinstance(episodes, list) else "?"
-        head = "approved against WAIT (override)" if p.get("override") else "approved"
-        manifest = p.get("manifest")
-        tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
-        return f"{head}: {count} episodes{tail}"
-    if entry.kind == "pin":
-        value = p.get("eval_hash")
-        shown = figures.short_hash(value if isinstance(value, str) else None)
-        return f"pinned the eval set at {shown}"
-    if entry.kind == "report":
-        return "reported a regression"
-    if entry.kind == "ack":
-        keys = p.get("alert_keys")
-        shown = ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
-        return f"acknowledged {shown}"
-    return entry.kind
 
 
 class LedgerScreen(Screen[None]):
