@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.lsbuild import ann, kp, pred, task, write_export
+from tests.waiting import check_json
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -49,12 +50,6 @@ def project(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return tmp_path
-
-
-def check_json(cwd: Path) -> dict[str, Any]:
-    result = run("check", "--json", cwd=cwd)
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_init_writes_a_complete_config_and_refuses_to_overwrite(tmp_path: Path) -> None:

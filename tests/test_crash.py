@@ -7,14 +7,12 @@ run by default; `-m slow` runs hundreds.
 
 from __future__ import annotations
 
-import json
 import random
 import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -22,6 +20,7 @@ from retrain_gate.config import load_config
 from retrain_gate.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, pred, task, write_export
+from tests.waiting import check_json
 
 
 def make_project(folder: Path) -> Path:
@@ -45,14 +44,6 @@ def make_project(folder: Path) -> Path:
         encoding="utf-8",
     )
     return folder
-
-
-def check_json(folder: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["retrain-gate", "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def kill_at_random(args: list[str], cwd: Path, within: float, rng: random.Random) -> str | None:

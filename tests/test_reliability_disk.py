@@ -16,7 +16,6 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,6 +24,7 @@ from retrain_gate.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, task
 from tests.test_reliability import figures, project
+from tests.waiting import check_json
 
 
 def _mount(target: Path, options: str) -> bool:
@@ -55,13 +55,6 @@ def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["retrain-gate", *args], cwd=folder, capture_output=True, text=True, timeout=120
     )
-
-
-def check_json(folder: Path) -> dict[str, Any]:
-    out = run(folder, "check", "--json")
-    assert out.returncode == 0, out.stderr
-    assert "Traceback" not in out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def fill(state: Path) -> Path:

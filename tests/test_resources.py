@@ -12,12 +12,10 @@ import asyncio
 import gc
 import json
 import os
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 from textual import events
@@ -34,6 +32,7 @@ from retrain_gate.tui.messages import Activity
 from retrain_gate.tui.screens import HelpScreen
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from tests.test_tui_actions import four_episodes, make_config, sync, wait_for
+from tests.waiting import check_json
 
 
 def many_files(folder: Path, count: int, *, bad_every: int = 7) -> tuple[int, int]:
@@ -62,18 +61,6 @@ def write_config(folder: Path) -> None:
     (folder / "config.toml").write_text(
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n', encoding="utf-8"
     )
-
-
-def check_json(folder: Path, timeout: float = 300) -> dict[str, Any]:
-    out = subprocess.run(
-        ["retrain-gate", "check", "--json"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
 
 
 def mtimes(state: Path) -> dict[str, int]:

@@ -9,22 +9,14 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.lsbuild import ann, kp, task
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+from tests.waiting import wait_for
 
 
 def export_bytes(first_id: int, subdir: str) -> bytes:
@@ -71,7 +63,7 @@ def folder(tmp_path: Path) -> Path:
 @pytest.fixture
 def watch(folder: Path) -> Iterator[Watch]:
     w = Watch(folder)
-    wait_for(lambda: "WAIT" in w.text())
+    wait_for(lambda: "WAIT" in w.text(), timeout=20)
     yield w
     if w.proc.poll() is None:
         w.stop()
@@ -89,11 +81,11 @@ def test_cp_mv_and_a_slow_writer_each_count_once(folder: Path, watch: Watch) -> 
     staging = folder / "staging.json"
     staging.write_bytes(export_bytes(100, "pick"))
     shutil.copy(staging, folder / "exports" / "by-cp.json")
-    wait_for(lambda: "by-cp.json: 3 frames" in watch.text())
+    wait_for(lambda: "by-cp.json: 3 frames" in watch.text(), timeout=20)
 
     (folder / "exports" / "by-mv.json.part").write_bytes(export_bytes(200, "stack"))
     os.rename(folder / "exports" / "by-mv.json.part", folder / "exports" / "by-mv.json")
-    wait_for(lambda: "by-mv.json: 3 frames" in watch.text())
+    wait_for(lambda: "by-mv.json: 3 frames" in watch.text(), timeout=20)
 
     data = export_bytes(300, "pour")
     with (folder / "exports" / "slow.json").open("wb") as handle:
@@ -101,9 +93,9 @@ def test_cp_mv_and_a_slow_writer_each_count_once(folder: Path, watch: Watch) -> 
             handle.write(data[start : start + 200])
             handle.flush()
             time.sleep(0.05)
-    wait_for(lambda: "slow.json: 3 frames" in watch.text())
+    wait_for(lambda: "slow.json: 3 frames" in watch.text(), timeout=20)
 
-    wait_for(lambda: "have 3" in watch.text())
+    wait_for(lambda: "have 3" in watch.text(), timeout=20)
     text = watch.text()
     for name in ("by-cp.json", "by-mv.json", "slow.json"):
         assert text.count(f"ingested {folder / 'exports' / name}") == 1, text
@@ -115,9 +107,9 @@ def test_cp_mv_and_a_slow_writer_each_count_once(folder: Path, watch: Watch) -> 
 
 def test_a_refused_file_is_reported_and_the_watcher_keeps_going(folder: Path, watch: Watch) -> None:
     (folder / "exports" / "bad.csv").write_text("image,choice\n", encoding="utf-8")
-    wait_for(lambda: "refused" in watch.text() and "bad.csv" in watch.text())
+    wait_for(lambda: "refused" in watch.text() and "bad.csv" in watch.text(), timeout=20)
     (folder / "exports" / "good.json").write_bytes(export_bytes(1, "pick"))
-    wait_for(lambda: "good.json: 3 frames" in watch.text())
+    wait_for(lambda: "good.json: 3 frames" in watch.text(), timeout=20)
     assert watch.proc.poll() is None
 
 
@@ -128,13 +120,15 @@ def test_a_second_watcher_follows_then_takes_over(folder: Path, watch: Watch) ->
             ["retrain-gate", "watch"], cwd=folder, stdout=out, stderr=subprocess.STDOUT
         )
         try:
-            wait_for(lambda: "following pid" in second_out.read_text())
+            wait_for(lambda: "following pid" in second_out.read_text(), timeout=20)
             (folder / "exports" / "a.json").write_bytes(export_bytes(1, "pick"))
-            wait_for(lambda: "have 1" in second_out.read_text())  # it follows the writer's state
+            wait_for(
+                timeout=20, condition=lambda: "have 1" in second_out.read_text()
+            )  # it follows the writer's state
             watch.stop()
-            wait_for(lambda: "taking over" in second_out.read_text())
+            wait_for(lambda: "taking over" in second_out.read_text(), timeout=20)
             (folder / "exports" / "b.json").write_bytes(export_bytes(50, "stack"))
-            wait_for(lambda: "b.json: 3 frames" in second_out.read_text())
+            wait_for(lambda: "b.json: 3 frames" in second_out.read_text(), timeout=20)
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(10)

@@ -18,17 +18,10 @@ import pytest
 
 from retrain_gate import watcher as watcher_module
 from retrain_gate.watcher import ExportWatcher, WatchEvent, classify_name
+from tests.waiting import wait_for
 
 SETTLE = 0.25
 EXPORT = b'[{"id": 1, "data": {"image": "s3://b/task/ep1/0001.jpg"}, "annotations": []}]'
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def stays(condition: Callable[[], bool], seconds: float = SETTLE * 3) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ import pytest
 import retrain_gate
 from retrain_gate.errors import StateError
 from retrain_gate.writerlock import WriterLock
+from tests.waiting import wait_for
 
 HOLDER_SCRIPT = """
 import sys, time
@@ -23,14 +22,6 @@ lock = WriterLock(Path(sys.argv[1]))
 print("held" if lock.try_acquire() else "refused", flush=True)
 time.sleep(60)
 """
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def _src_dir() -> str:
