@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    """Poll until `condition` holds. The default deadline is generous: it only bounds a
+    failing run, and a loaded CI machine settles files and threads slowly."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
