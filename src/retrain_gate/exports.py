@@ -499,14 +499,12 @@ class ParsedExport:
 Progress = Callable[[int, int], None]
 
 
-def frames_from_tasks(
-    tasks: list[Any],
-    config: Config,
-    *,
-    arrival_mtime_ns: int,
-    arrival_name: str,
-    progress: Progress | None = None,
-) -> pl.DataFrame:
+def task_columns(
+    tasks: list[Any], config: Config, progress: Progress | None = None
+) -> dict[str, list[Any]]:
+    """The per-task columns Python computes: §1 stamp and §3 verdicts (_ROW_COLUMNS), and the
+    raw path, frame count, project and id. Plain Python, no polars: it also runs in a forked
+    child (parallel.py), where polars' thread pool does not exist."""
     tolerance = config.corrections.tolerance
     verdicts: list[tuple[Any, ...]] = []
     step = max(1, len(tasks) // 50)
@@ -519,18 +517,32 @@ def frames_from_tasks(
             progress(index, len(tasks))
     transposed = zip(*verdicts, strict=True)
     columns: dict[str, list[Any]] = dict(zip(_ROW_COLUMNS, map(list, transposed), strict=True))
-    paths = _decoded_paths([t.data.path for t in tasks])
-    columns["path"] = paths
-    columns["task_subdir"], columns["episode"] = _map_episodes(paths, config.episodes.pattern)
+    columns["raw_path"] = [t.data.path for t in tasks]
     frames_field = config.episodes.frames_field
     if frames_field is None:
-        columns["episode_frames"] = [None] * len(tasks)
+        columns["raw_frames"] = [None] * len(tasks)
     elif frames_field == config.episodes.field:
-        columns["episode_frames"] = _positive_ints([t.data.path for t in tasks])
+        columns["raw_frames"] = columns["raw_path"]
     else:
-        columns["episode_frames"] = _positive_ints([t.data.frames for t in tasks])
+        columns["raw_frames"] = [t.data.frames for t in tasks]
     columns["project"] = [t.project for t in tasks]
     columns["task_id"] = [t.id for t in tasks]
+    return columns
+
+
+def frame_table(
+    columns: dict[str, list[Any]], config: Config, *, arrival_mtime_ns: int, arrival_name: str
+) -> pl.DataFrame:
+    """The frame table (FRAME_SCHEMA) from `task_columns` of the file's tasks, in file order."""
+    columns = dict(columns)
+    paths = _decoded_paths(columns.pop("raw_path"))
+    columns["path"] = paths
+    columns["task_subdir"], columns["episode"] = _map_episodes(paths, config.episodes.pattern)
+    raw_frames = columns.pop("raw_frames")
+    if config.episodes.frames_field is None:
+        columns["episode_frames"] = raw_frames
+    else:
+        columns["episode_frames"] = _positive_ints(raw_frames)
     schema = {name: dtype for name, dtype in FRAME_SCHEMA.items() if name in columns}
     frame = pl.DataFrame(columns, schema=schema).with_columns(
         pl.lit(arrival_mtime_ns, dtype=pl.Int64).alias("arrival_mtime_ns"),
@@ -544,6 +556,22 @@ def frames_from_tasks(
         .drop("_position")
     )
     return frame.select(list(FRAME_SCHEMA))
+
+
+def frames_from_tasks(
+    tasks: list[Any],
+    config: Config,
+    *,
+    arrival_mtime_ns: int,
+    arrival_name: str,
+    progress: Progress | None = None,
+) -> pl.DataFrame:
+    return frame_table(
+        task_columns(tasks, config, progress),
+        config,
+        arrival_mtime_ns=arrival_mtime_ns,
+        arrival_name=arrival_name,
+    )
 
 
 @contextmanager
