@@ -8,6 +8,7 @@ and says what to export instead; refusal never touches the store.
 
 from __future__ import annotations
 
+import functools
 import gc
 import re
 import urllib.parse
@@ -81,6 +82,20 @@ def _known(result: msgspec.Raw) -> bool:
 PredictionRef = int | Prediction
 
 
+@functools.cache
+def _task_decoders(
+    field: str, frames_field: str | None
+) -> tuple[msgspec.json.Decoder[Any], msgspec.json.Decoder[Any]]:
+    task_type = _task_type(field, frames_field)
+    return msgspec.json.Decoder(task_type), msgspec.json.Decoder(list[task_type])  # type: ignore[valid-type]
+
+
+def task_decoder(config: Config, *, many: bool) -> msgspec.json.Decoder[Any]:
+    """A decoder of one Task (or of a list of them) with the config's `data` keys."""
+    one, listed = _task_decoders(config.episodes.field, config.episodes.frames_field)
+    return listed if many else one
+
+
 def _task_type(field: str, frames_field: str | None) -> type[msgspec.Struct]:
     """A Task struct that decodes only the two keys of `task.data` the config names."""
     data_fields: list[tuple[str, Any, Any]] = [("path", Any, None)]
@@ -124,7 +139,7 @@ _OTHER_FORMATS = {
 EXPORT_AS_JSON = 'export the project as "JSON" in Label Studio instead'
 
 
-def _refuse_by_name(path: Path) -> str | None:
+def refuse_by_name(path: Path) -> str | None:
     suffix = path.suffix.lower()
     if suffix in _TABULAR:
         return f"this is a {_TABULAR[suffix]} export: it has no predictions; {EXPORT_AS_JSON}"
@@ -133,7 +148,7 @@ def _refuse_by_name(path: Path) -> str | None:
     return None
 
 
-def _describe_value(raw: bytes) -> str:
+def _describe_value(raw: bytes | bytearray) -> str:
     """Why a JSON document that decoded is still not a list of Label Studio tasks."""
     top: Any
     try:
@@ -188,7 +203,7 @@ def _explain_validation(message: str) -> str:
     return f"{where}: {text}" if where else text
 
 
-def decode_tasks(raw: bytes, path: Path, config: Config) -> list[Any]:
+def decode_tasks(raw: bytes | bytearray, path: Path, config: Config) -> list[Any]:
     """Decode export bytes into Task structs, or raise ExportRefused saying why."""
     if raw.startswith(_BOM):
         raw = raw[len(_BOM) :]
@@ -212,7 +227,7 @@ def decode_tasks(raw: bytes, path: Path, config: Config) -> list[Any]:
     return tasks
 
 
-def _explain_decode_error(raw: bytes, message: str) -> str:
+def _explain_decode_error(raw: bytes | bytearray, message: str) -> str:
     if "truncated" in message.lower():
         return (
             "the JSON ends early (truncated): the export may still be downloading or was "
@@ -575,7 +590,7 @@ def frames_from_tasks(
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cycle collector off while one export is decoded and read.
 
     A 180 MB export allocates millions of objects that hold no reference cycles (structs,
@@ -591,22 +606,30 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
+def parsed_from_columns(
+    path: Path, columns: dict[str, list[Any]], tasks: int, config: Config, mtime_ns: int
+) -> ParsedExport:
+    """A ParsedExport from `task_columns` computed elsewhere (parallel.py)."""
+    frames = frame_table(columns, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name)
+    return ParsedExport(path, frames, tasks, tasks - frames.height)
+
+
 def read_export(
     path: Path,
     config: Config,
     *,
-    raw: bytes | None = None,
+    raw: bytes | bytearray | None = None,
     mtime_ns: int | None = None,
     progress: Progress | None = None,
 ) -> ParsedExport:
     """Parse one export file into frame rows; raise `ExportRefused` when it is not usable."""
-    by_name = _refuse_by_name(path)
+    by_name = refuse_by_name(path)
     if by_name:
         raise ExportRefused(path, by_name)
     if raw is None or mtime_ns is None:
         raw, mtime_ns = read_bytes(path, config)
     try:
-        with _collector_paused():
+        with collector_paused():
             tasks = decode_tasks(raw, path, config)
             frames = frames_from_tasks(
                 tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress
@@ -620,8 +643,10 @@ def read_export(
     return ParsedExport(path, frames, len(tasks), len(tasks) - frames.height)
 
 
-def read_bytes(path: Path, config: Config) -> tuple[bytes, int]:
-    """Read a file's bytes and mtime, refusing what is too big or unreadable."""
+def read_bytes(path: Path, config: Config) -> tuple[bytearray, int]:
+    """Read a file's bytes and mtime, refusing what is too big or unreadable.
+
+    A bytearray: parallel.py decodes halves of it in place, without a copy."""
     try:
         stat = path.stat()
         if not S_ISREG(stat.st_mode):
@@ -634,7 +659,12 @@ def read_bytes(path: Path, config: Config) -> tuple[bytes, int]:
                 f"{config.limits.max_export_mb:g}; raise the limit or export a filtered view",
             )
         with path.open("rb") as handle:
-            raw = handle.read()
+            raw = bytearray(stat.st_size)
+            got = handle.readinto(raw)
+            if got < len(raw):  # it shrank since the stat
+                del raw[got:]
+            else:  # or it grew
+                raw += handle.read()
     except FileNotFoundError:
         raise ExportRefused(path, "the file disappeared before it could be read") from None
     except IsADirectoryError:

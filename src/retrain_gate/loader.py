@@ -22,7 +22,15 @@ from typing import IO, Any
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.exports import ParsedExport, read_bytes, read_export
+from retrain_gate.exports import (
+    ParsedExport,
+    collector_paused,
+    parsed_from_columns,
+    read_bytes,
+    read_export,
+    refuse_by_name,
+)
+from retrain_gate.parallel import read_in_two
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -47,11 +55,13 @@ class Loaded:
 class _Digest:
     """sha256 of `data`, computed on a thread when `background` (hashlib releases the GIL)."""
 
-    def __init__(self, data: bytes, *, background: bool) -> None:
-        self._data: bytes | None = data
-        self._digest: str | None = None
+    def __init__(
+        self, data: bytes | bytearray, *, background: bool, known: str | None = None
+    ) -> None:
+        self._data: bytes | bytearray | None = None if known else data
+        self._digest: str | None = known
         self._thread: threading.Thread | None = None
-        if background:
+        if background and known is None:
             self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
             self._thread.start()
 
@@ -85,17 +95,23 @@ def load_export(
         return Loaded(size, mtime_ns, "", None, exc.reason)
     if progress:
         progress("hashing", 0, 1)
-    # With no ingested file of this size there is no twin to find first: the hash runs on
-    # another core while the export is parsed.
-    maybe_twin = bool(known.same_size_digests)
-    hasher = _Digest(raw, background=not maybe_twin)
-    if maybe_twin and hasher.result() in known.same_size_digests:
-        return Loaded(len(raw), mtime_ns, hasher.result(), None)
+    # A file of a size already ingested may be a twin: hashed first, so a duplicate costs
+    # only the hash. Otherwise the hash runs beside the parse (another thread or process).
+    twin_checked: str | None = None
+    if known.same_size_digests:
+        twin_checked = hashlib.sha256(raw).hexdigest()
+        if twin_checked in known.same_size_digests:
+            return Loaded(len(raw), mtime_ns, twin_checked, None)
 
     def on_task(done: int, total: int) -> None:
         if progress:
             progress("reading tasks", done, total)
 
+    if refuse_by_name(path) is None:
+        parsed_in_two = _load_in_two(path, config, raw, mtime_ns, twin_checked, on_task)
+        if parsed_in_two is not None:
+            return parsed_in_two
+    hasher = _Digest(raw, background=twin_checked is None, known=twin_checked)
     try:
         parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
     except ExportRefused as exc:
@@ -104,6 +120,27 @@ def load_export(
         reason = f"retrain-gate could not read this export ({exc!r}); please report it"
         return Loaded(len(raw), mtime_ns, hasher.result(), None, reason)
     return Loaded(len(raw), mtime_ns, hasher.result(), parsed)
+
+
+def _load_in_two(
+    path: Path,
+    config: Config,
+    raw: bytearray,
+    mtime_ns: int,
+    digest: str | None,
+    progress: Callable[[int, int], None],
+) -> Loaded | None:
+    """A large export decoded and read in two processes (parallel.py), or None: then the
+    caller reads it in this one, which also gives any refusal its ordinary message."""
+    try:
+        with collector_paused():
+            halves = read_in_two(raw, config, want_digest=digest is None, progress=progress)
+            if halves is None or (digest is None and halves.digest is None):
+                return None
+            parsed = parsed_from_columns(path, halves.columns, halves.tasks, config, mtime_ns)
+    except Exception:  # whatever went wrong, the ordinary path reads the file again
+        return None
+    return Loaded(len(raw), mtime_ns, digest or halves.digest or "", parsed)
 
 
 Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], Loaded]

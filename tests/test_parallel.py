@@ -1,0 +1,186 @@
+"""The two-process read of a large export (parallel.py) gives exactly what one process gives.
+
+Files here are small; `MIN_BYTES` is lowered so the real fork, the real split and the real
+pipe run on them. Each test compares with the ordinary in-process read of the same bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from polars.testing import assert_frame_equal
+
+from bench import workloads
+from retrain_gate import parallel
+from retrain_gate.config import Config
+from retrain_gate.exports import decode_tasks, read_bytes, task_columns
+from retrain_gate.loader import KnownContent, Loaded, load_export
+from tests.lsbuild import ann, kp, pred, task, write_export
+
+ROOT = Path(__file__).resolve().parents[1]
+LS_REAL = ROOT / "tests" / "data" / "ls_real"
+CONFIG = Config()
+NOTHING_KNOWN = KnownContent(frozenset())
+
+
+@pytest.fixture(autouse=True)
+def small_files_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parallel, "MIN_BYTES", 0)
+
+
+def generated(folder: Path, shape: str, seed: int = 5) -> Path:
+    gen = workloads.generator()
+    params = dataclasses.replace(gen.Params(), frames=600, days=1, seed=seed)
+    gen.generate(params, folder, shape)
+    (path,) = sorted(folder.glob("*.json"))
+    return path
+
+
+def in_one_process(path: Path, config: Config, monkeypatch: pytest.MonkeyPatch) -> Loaded:
+    with monkeypatch.context() as patch:
+        patch.setattr(parallel, "available", lambda: False)
+        return load_export(path, config, 0, 0, NOTHING_KNOWN)
+
+
+def assert_same(path: Path, config: Config, monkeypatch: pytest.MonkeyPatch) -> Loaded:
+    two = load_export(path, config, 0, 0, NOTHING_KNOWN)
+    one = in_one_process(path, config, monkeypatch)
+    assert (two.refusal, two.digest, two.size) == (one.refusal, one.digest, one.size)
+    if one.parsed is not None:
+        assert two.parsed is not None
+        assert_frame_equal(two.parsed.frames, one.parsed.frames)
+        assert (two.parsed.tasks, two.parsed.duplicate_ids) == (
+            one.parsed.tasks,
+            one.parsed.duplicate_ids,
+        )
+    return two
+
+
+@pytest.mark.parametrize("shape", ["snapshot", "community"])
+def test_halves_are_the_whole_file(tmp_path: Path, shape: str) -> None:
+    path = generated(tmp_path / "exports", shape)
+    raw, _mtime = read_bytes(path, CONFIG)
+    before = bytes(raw)
+    halves = parallel.read_in_two(raw, CONFIG, want_digest=True)
+    assert halves is not None, "the two-process path did not run"
+    assert bytes(raw) == before  # the boundary's comma is put back
+    whole = decode_tasks(before, path, CONFIG)
+    assert halves.tasks == len(whole)
+    assert halves.columns == task_columns(whole, CONFIG)
+    assert halves.digest == hashlib.sha256(before).hexdigest()
+
+
+@pytest.mark.parametrize("shape", ["snapshot", "community"])
+@pytest.mark.parametrize("frames_field", [None, "n_frames"])
+def test_load_export_gives_the_same_frames(
+    tmp_path: Path, shape: str, frames_field: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", shape)
+    config = Config.model_validate({"episodes": {"frames_field": frames_field}})
+    assert_same(path, config, monkeypatch)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in LS_REAL.glob("*export*.json")))
+def test_real_label_studio_exports(
+    tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(LS_REAL / name, tmp_path / name)
+    raw, _ = read_bytes(tmp_path / name, CONFIG)
+    if raw[:1] == b"[" and len(json.loads(raw)) > 1:
+        assert parallel.read_in_two(raw, CONFIG, want_digest=True) is not None
+    assert_same(tmp_path / name, CONFIG, monkeypatch)
+
+
+def nested_task_shapes(folder: Path) -> Path:
+    """Every task carries a list of task-shaped objects: boundaries that are not between
+    top-level tasks look like ones until the first half fails to decode."""
+    tasks = []
+    for tid in range(1, 41):
+        t = task(
+            tid,
+            f"/data/local-files/?d=ep/pick/ep{tid % 4}/f{tid}.jpg",
+            predictions=[pred(tid, [kp(1, 1)])],
+            annotations=[ann(tid, [kp(1, 1, origin="prediction")], parent=tid)],
+        )
+        t["data"]["history"] = [{"id": n, "data": {"image": "x"}} for n in range(30)]
+        tasks.append(t)
+    return write_export(folder, "nested.json", tasks, mtime=100)
+
+
+def test_task_shaped_objects_inside_tasks_fall_back_to_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = nested_task_shapes(tmp_path)
+    raw, _ = read_bytes(path, CONFIG)
+    before = bytes(raw)
+    # Wherever the split lands, the answer is the whole file's or None, never a wrong one.
+    for share in (0.1, 0.3, 0.5, 0.7, 0.9):
+        monkeypatch.setattr(parallel, "OWN_SHARE", share)
+        halves = parallel.read_in_two(raw, CONFIG, want_digest=False)
+        assert bytes(raw) == before
+        if halves is not None:
+            assert halves.columns == task_columns(decode_tasks(before, path, CONFIG), CONFIG)
+        assert_same(path, CONFIG, monkeypatch)
+
+
+def test_a_broken_task_in_the_childs_half_gets_the_ordinary_refusal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks: list[dict[str, Any]] = [
+        task(tid, f"/d/?d=e/pick/ep1/f{tid}.jpg", annotations=[ann(tid, [kp(1, 1)])])
+        for tid in range(1, 61)
+    ]
+    tasks[55]["annotations"][0]["result"] = {"not": "a list"}  # in the second half
+    path = write_export(tmp_path, "broken.json", tasks, mtime=100)
+    loaded = assert_same(path, CONFIG, monkeypatch)
+    assert loaded.refusal is not None and "task #56" in loaded.refusal
+
+
+def test_a_child_that_dies_costs_only_the_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", "community")
+    real_decoder = parallel.task_decoder
+
+    def dying_in_the_child(config: Config, *, many: bool) -> Any:
+        decoder = real_decoder(config, many=many)
+        parent = os.getpid()
+
+        class Dies:
+            def decode(self, data: Any) -> Any:
+                if os.getpid() != parent:
+                    os._exit(9)  # as if killed
+                return decoder.decode(data)
+
+        return Dies() if many else decoder
+
+    monkeypatch.setattr(parallel, "task_decoder", dying_in_the_child)
+    raw, _ = read_bytes(path, CONFIG)
+    assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
+    assert_same(path, CONFIG, monkeypatch)
+
+
+def test_what_is_not_a_list_of_tasks_is_read_in_one_process(tmp_path: Path) -> None:
+    single = write_export(tmp_path, "one.json", task(1), mtime=100)
+    raw, _ = read_bytes(single, CONFIG)
+    assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
+    spaced = tmp_path / "spaced.json"
+    spaced.write_bytes(b"  " + (tmp_path / "one.json").read_bytes())
+    raw, _ = read_bytes(spaced, CONFIG)
+    assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
+
+
+def test_not_used_with_other_threads_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", "snapshot")
+    raw, _ = read_bytes(path, CONFIG)
+    monkeypatch.setattr(parallel.threading, "active_count", lambda: 2)
+    assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
