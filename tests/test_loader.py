@@ -82,3 +82,16 @@ def one_file(folder: Path) -> tuple[Path, KnownContent, os.stat_result]:
     path = folder / "a.json"
     path.write_text('[{"id": 1, "data": {"image": "e/p/ep/f.jpg"}}]', encoding="utf-8")
     return path, KnownContent(frozenset()), path.stat()
+
+
+def test_the_worker_yields_the_cores_to_the_dashboard(tmp_path: Path) -> None:
+    loader = IsolatedLoader()
+    try:
+        path, known, st = one_file(tmp_path)
+        assert loader(path, Config(), st.st_size, st.st_mtime_ns, known).parsed is not None
+        worker = loader._process
+        assert worker is not None
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, mine + 10)
+    finally:
+        loader.close()

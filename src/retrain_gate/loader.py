@@ -8,6 +8,7 @@ the dashboard for the length of a large export. Only the small frame table comes
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -243,6 +244,9 @@ def serve() -> None:
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     protocol = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    # Background work: when the cores are busy, the dashboard that waits for keys goes first.
+    with contextlib.suppress(OSError):
+        os.nice(10)
     requests = sys.stdin.buffer
     while True:
         try:
