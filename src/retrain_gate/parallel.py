@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import os
 import pickle
+import signal
 import sys
 import threading
 from dataclasses import dataclass
@@ -111,6 +112,8 @@ def read_in_two(
             del tasks
         except (msgspec.DecodeError, msgspec.ValidationError, TaskProblem, RecursionError):
             mine = None
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)  # its half is of no use now
         theirs = _collect(read_fd, pid)
     finally:
         raw[comma] = _COMMA
