@@ -517,9 +517,9 @@ Progress = Callable[[int, int], None]
 def task_columns(
     tasks: list[Any], config: Config, progress: Progress | None = None
 ) -> dict[str, list[Any]]:
-    """The per-task columns Python computes: §1 stamp and §3 verdicts (_ROW_COLUMNS), and the
-    raw path, frame count, project and id. Plain Python, no polars: it also runs in a forked
-    child (parallel.py), where polars' thread pool does not exist."""
+    """The per-task columns Python computes: §1 stamp and §3 verdicts (_ROW_COLUMNS), the
+    URL-decoded path, the raw frame count, project and id. Plain Python, no polars: it also
+    runs in a forked child (parallel.py), where polars' thread pool does not exist."""
     tolerance = config.corrections.tolerance
     verdicts: list[tuple[Any, ...]] = []
     step = max(1, len(tasks) // 50)
@@ -532,12 +532,13 @@ def task_columns(
             progress(index, len(tasks))
     transposed = zip(*verdicts, strict=True)
     columns: dict[str, list[Any]] = dict(zip(_ROW_COLUMNS, map(list, transposed), strict=True))
-    columns["raw_path"] = [t.data.path for t in tasks]
+    raw_paths = [t.data.path for t in tasks]
+    columns["path"] = _decoded_paths(raw_paths)
     frames_field = config.episodes.frames_field
     if frames_field is None:
         columns["raw_frames"] = [None] * len(tasks)
     elif frames_field == config.episodes.field:
-        columns["raw_frames"] = columns["raw_path"]
+        columns["raw_frames"] = raw_paths
     else:
         columns["raw_frames"] = [t.data.frames for t in tasks]
     columns["project"] = [t.project for t in tasks]
@@ -550,9 +551,9 @@ def frame_table(
 ) -> pl.DataFrame:
     """The frame table (FRAME_SCHEMA) from `task_columns` of the file's tasks, in file order."""
     columns = dict(columns)
-    paths = _decoded_paths(columns.pop("raw_path"))
-    columns["path"] = paths
-    columns["task_subdir"], columns["episode"] = _map_episodes(paths, config.episodes.pattern)
+    columns["task_subdir"], columns["episode"] = _map_episodes(
+        columns["path"], config.episodes.pattern
+    )
     raw_frames = columns.pop("raw_frames")
     if config.episodes.frames_field is None:
         columns["episode_frames"] = raw_frames
