@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,7 @@ import pytest
 
 from tests.lsbuild import ann, kp, pred, task, write_export
 from tests.waiting import check_json
-
-
-def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["retrain-gate", *args], cwd=cwd, capture_output=True, text=True, timeout=120
-    )
+from tests.waiting import run_cli as run
 
 
 def episode_tasks(

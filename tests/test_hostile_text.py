@@ -33,6 +33,7 @@ from retrain_gate.tui.modals import DecisionModal, ReportModal
 from retrain_gate.tui.screens import LedgerScreen
 from tests.lsbuild import ann, kp, pred, task, write_export
 from tests.test_tui_actions import make_config, sync, wait_for
+from tests.waiting import run_cli
 
 # Raw bytes that must never reach a terminal: ESC, BEL, the C1 CSI and the bidi override.
 FORBIDDEN = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -85,9 +86,7 @@ def write_project(folder: Path, names: list[str]) -> None:
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(
-        ["retrain-gate", *args], cwd=folder, capture_output=True, text=True, timeout=120
-    )
+    out = run_cli(*args, cwd=folder)
     assert "Traceback" not in out.stderr, out.stderr
     return out
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.lsbuild import ann, kp, task
+from tests.waiting import check_json
 
 GOOD = [
     task(i, f"/d/?d=e/{s}/ep{i}/f.jpg", annotations=[ann(i, [kp(1, 1, origin="manual")])])
@@ -60,15 +61,6 @@ ACCEPTED: dict[str, bytes] = {
 }
 
 
-def run_check(folder: Path) -> dict[str, Any]:
-    out = subprocess.run(
-        ["retrain-gate", "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=120
-    )
-    assert out.returncode == 0, out.stderr
-    assert "Traceback" not in out.stderr
-    return json.loads(out.stdout)  # type: ignore[no-any-return]
-
-
 def project(folder: Path, with_bad: bool) -> Path:
     exports = folder / "exports"
     exports.mkdir(parents=True)
@@ -96,9 +88,9 @@ def figures(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_check_refuses_each_bad_file_and_keeps_the_figures(tmp_path: Path) -> None:
-    clean = run_check(project(tmp_path / "clean", with_bad=False))
+    clean = check_json(project(tmp_path / "clean", with_bad=False))
     dirty_folder = project(tmp_path / "dirty", with_bad=True)
-    dirty = run_check(dirty_folder)
+    dirty = check_json(dirty_folder)
     assert figures(dirty) == figures(clean)
     refused = dirty["refused_files"]
     exports = dirty_folder / "exports"
@@ -109,7 +101,7 @@ def test_check_refuses_each_bad_file_and_keeps_the_figures(tmp_path: Path) -> No
     assert "max_export_mb" in refused[str(exports / "huge.json")]
     assert not any(str(exports / name) in refused for name in ACCEPTED)
     # Refusals are remembered: a second run neither re-reads them nor loses them.
-    assert run_check(dirty_folder) == dirty
+    assert check_json(dirty_folder) == dirty
 
 
 def test_hostile_file_names_are_printed_escaped(tmp_path: Path) -> None:
@@ -126,7 +118,7 @@ def test_a_file_without_read_permission(tmp_path: Path) -> None:
     locked = folder / "exports" / "locked.json"
     locked.write_text("[]", encoding="utf-8")
     locked.chmod(0)
-    assert "permission" in run_check(folder)["refused_files"][str(locked)]
+    assert "permission" in check_json(folder)["refused_files"][str(locked)]
 
 
 def test_watch_survives_the_catalogue(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from retrain_gate.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, task
 from tests.test_reliability import figures, project
-from tests.waiting import check_json
+from tests.waiting import check_json, run_cli
 
 
 def _mount(target: Path, options: str) -> bool:
@@ -52,9 +52,7 @@ def folder(tmp_path: Path) -> Iterator[Path]:
 
 
 def run(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["retrain-gate", *args], cwd=folder, capture_output=True, text=True, timeout=120
-    )
+    return run_cli(*args, cwd=folder)
 
 
 def fill(state: Path) -> Path:
