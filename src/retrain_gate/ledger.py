@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
-from retrain_gate.text import json_safe
+from retrain_gate.text import json_safe, short_hash
 
 logger = logging.getLogger(__name__)
 
@@ -704,8 +704,7 @@ def entry_summary(entry: LedgerEntry) -> str:
         return f"{head}: {count} episodes{tail}"
     if entry.kind == "pin":
         value = p.get("eval_hash")
-        shown = value[:8] if isinstance(value, str) and value else "—"
-        return f"pinned the eval set at {shown}"
+        return f"pinned the eval set at {short_hash(value if isinstance(value, str) else None)}"
     if entry.kind == "report":
         return "reported a regression"
     if entry.kind == "ack":

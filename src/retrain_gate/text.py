@@ -64,3 +64,8 @@ def json_safe(json_text: str) -> str:
         _json_escape(char) if not char.isascii() and unicodedata.category(char) in _UNSAFE else char
         for char in json_text
     )
+
+
+def short_hash(value: str | None) -> str:
+    """The first 8 hex digits of a hash, as people compare them; a dash for none."""
+    return value[:8] if value else "—"

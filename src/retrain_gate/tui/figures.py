@@ -16,7 +16,7 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
-from retrain_gate.text import printable
+from retrain_gate.text import printable, short_hash
 
 FULL = "█"
 EMPTY = "░"
@@ -63,10 +63,6 @@ def pct(value: float, digits: int = 1) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text}%"
-
-
-def short_hash(value: str | None) -> str:
-    return value[:8] if value else "—"
 
 
 def clock(at: float) -> str:

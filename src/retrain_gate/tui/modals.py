@@ -27,6 +27,7 @@ from retrain_gate.actions import Recorded
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
 from retrain_gate.names import validate_name, validate_note
+from retrain_gate.text import short_hash
 from retrain_gate.tui import figures
 
 DecisionKind = Literal["approve", "ack", "pin", "report"]
@@ -344,7 +345,7 @@ class ApproveModal(DecisionModal):
         out.append("Recorded with your name: ")
         out.append(
             f"delta {delta:,} episodes → corpus {corpus:,} → {corpus + delta:,}, "
-            f"eval {figures.short_hash(report.eval.current_hash)} ({report.eval.status}), "
+            f"eval {short_hash(report.eval.current_hash)} ({report.eval.status}), "
             "the decision and every gate and figure as shown:\n"
         )
         out.append_text(_gate_lines(report))
@@ -390,10 +391,10 @@ class PinModal(DecisionModal):
     def intro(self, report: Report) -> Text:
         ev = report.eval
         out = Text(f"Eval set: {ev.status}\n", style="bold")
-        out.append(f"  pinned   {figures.short_hash(ev.pinned_hash)}")
+        out.append(f"  pinned   {short_hash(ev.pinned_hash)}")
         if ev.pinned_by:
             out.append(f"  by {figures.safe(ev.pinned_by, 60)}, {figures.when(ev.pinned_at)}")
-        out.append(f"\n  current  {figures.short_hash(ev.current_hash)}\n")
+        out.append(f"\n  current  {short_hash(ev.current_hash)}\n")
         if ev.status == "pinned":
             out.append("It is already pinned at this hash; pinning again only records it.")
         else:
