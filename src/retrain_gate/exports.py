@@ -96,6 +96,7 @@ def task_decoder(config: Config, *, many: bool) -> msgspec.json.Decoder[Any]:
     return listed if many else one
 
 
+@functools.cache  # one Task type per config, shared by decode_tasks and the decoders above
 def _task_type(field: str, frames_field: str | None) -> type[msgspec.Struct]:
     """A Task struct that decodes only the two keys of `task.data` the config names."""
     data_fields: list[tuple[str, Any, Any]] = [("path", Any, None)]
