@@ -21,7 +21,7 @@ from polars.testing import assert_frame_equal
 from bench import workloads
 from retrain_gate import parallel
 from retrain_gate.config import Config
-from retrain_gate.exports import decode_tasks, read_bytes, task_columns
+from retrain_gate.exports import ExportSource, decode_tasks, read_bytes, task_columns
 from retrain_gate.loader import KnownContent, Loaded, load_export
 from tests.lsbuild import ann, kp, pred, task, write_export
 
@@ -78,7 +78,7 @@ def test_halves_are_the_whole_file(tmp_path: Path, shape: str) -> None:
     whole = decode_tasks(before, path, CONFIG)
     assert halves.tasks == len(whole)
     assert halves.columns == task_columns(whole, CONFIG)
-    assert halves.digest == hashlib.sha256(before).hexdigest()
+    assert halves.digest() == hashlib.sha256(before).hexdigest()
 
 
 @pytest.mark.parametrize("shape", ["snapshot", "community"])
@@ -130,6 +130,7 @@ def test_task_shaped_objects_inside_tasks_fall_back_to_one_process(
         halves = parallel.read_in_two(raw, CONFIG, want_digest=False)
         assert bytes(raw) == before
         if halves is not None:
+            halves.close()
             assert halves.columns == task_columns(decode_tasks(before, path, CONFIG), CONFIG)
         assert_same(path, CONFIG, monkeypatch)
 
@@ -169,6 +170,97 @@ def test_a_child_that_dies_costs_only_the_speed(
     raw, _ = read_bytes(path, CONFIG)
     assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
     assert_same(path, CONFIG, monkeypatch)
+
+
+def test_a_child_that_dies_while_hashing_costs_only_the_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", "snapshot")
+    parent, real_sha256 = os.getpid(), hashlib.sha256
+
+    def dying_in_the_child(data: Any = b"") -> Any:
+        if os.getpid() != parent:
+            os._exit(9)  # after its columns were sent
+        return real_sha256(data)
+
+    monkeypatch.setattr(parallel.hashlib, "sha256", dying_in_the_child)
+    raw, _ = read_bytes(path, CONFIG)
+    halves = parallel.read_in_two(raw, CONFIG, want_digest=True)
+    assert halves is not None and halves.columns  # the columns had come back
+    assert halves.digest() is None
+    loaded = assert_same(path, CONFIG, monkeypatch)
+    assert loaded.digest == real_sha256(path.read_bytes()).hexdigest()
+
+
+def test_each_process_reads_its_own_part_of_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", "community")
+    size = path.stat().st_size
+    monkeypatch.setattr(parallel, "SEARCH_BYTES", 64 * 1024)  # a window well inside the file
+    parent, real_fill, real_read_all = os.getpid(), ExportSource.fill, ExportSource.read_all
+    ends: list[int] = []
+    whole_reads: list[int] = []
+
+    def recorded_fill(self: ExportSource, end: int) -> bool:
+        if os.getpid() == parent:  # what the child records is lost with it
+            ends.append(end)
+        return real_fill(self, end)
+
+    def recorded_read_all(self: ExportSource) -> bytearray:
+        whole_reads.append(1)
+        return real_read_all(self)
+
+    monkeypatch.setattr(ExportSource, "fill", recorded_fill)
+    monkeypatch.setattr(ExportSource, "read_all", recorded_read_all)
+    loaded = load_export(path, CONFIG, 0, 0, NOTHING_KNOWN)
+    # This process read up to its boundary window only, and never the whole file: the rest,
+    # and so the hash, came from the child.
+    assert ends == [int(size * parallel.OWN_SHARE) + 2 * parallel.SEARCH_BYTES] and ends[0] < size
+    assert whole_reads == []
+    assert loaded.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    monkeypatch.setattr(ExportSource, "fill", real_fill)
+    monkeypatch.setattr(ExportSource, "read_all", real_read_all)
+    one = in_one_process(path, CONFIG, monkeypatch)
+    assert loaded.parsed is not None and one.parsed is not None
+    assert_frame_equal(loaded.parsed.frames, one.parsed.frames)
+
+
+def test_a_file_that_grows_while_the_child_reads_is_read_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = generated(tmp_path / "exports", "snapshot")
+    real_fill, parent = ExportSource.fill, os.getpid()
+
+    def appended_first(self: ExportSource, end: int) -> bool:
+        if os.getpid() != parent:
+            with path.open("ab") as handle:  # a writer still appending to the export
+                handle.write(b"  ")
+        return real_fill(self, end)
+
+    monkeypatch.setattr(ExportSource, "fill", appended_first)
+    loaded = load_export(path, CONFIG, 0, 0, NOTHING_KNOWN)
+    monkeypatch.setattr(ExportSource, "fill", real_fill)
+    # The ordinary read of the file as it is now: trailing spaces are still a valid export.
+    assert loaded.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert loaded.size == path.stat().st_size
+    assert_same(path, CONFIG, monkeypatch)
+
+
+def test_fill_reads_parts_and_sees_a_changed_size(tmp_path: Path) -> None:
+    path = tmp_path / "x.json"
+    path.write_bytes(b"[" + b"1," * 5000 + b"1]")
+    with ExportSource(path, CONFIG) as source:
+        buffer = source.buffer()
+        assert source.fill(100) and buffer[:100] == path.read_bytes()[:100]
+        assert source.fill(source.size) and buffer[:] == path.read_bytes()
+        with path.open("ab") as handle:
+            handle.write(b" ")
+        assert not source.fill(source.size)  # it grew
+    with ExportSource(path, CONFIG) as source:
+        source.fill(10)
+        path.write_bytes(b"[1]")
+        assert not source.fill(source.size)  # it shrank
 
 
 def test_what_is_not_a_list_of_tasks_is_read_in_one_process(tmp_path: Path) -> None:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import functools
 import gc
+import mmap
+import os
 import re
 import urllib.parse
 from collections.abc import Callable, Iterable, Iterator
@@ -649,30 +651,95 @@ def read_bytes(path: Path, config: Config) -> tuple[bytearray, int]:
     """Read a file's bytes and mtime, refusing what is too big or unreadable.
 
     A bytearray: parallel.py decodes halves of it in place, without a copy."""
-    try:
-        stat = path.stat()
-        if not S_ISREG(stat.st_mode):
-            raise ExportRefused(path, "not a regular file (a FIFO, socket or device); remove it")
-        limit = config.limits.max_export_mb * 1024 * 1024
-        if stat.st_size > limit:
-            raise ExportRefused(
-                path,
-                f"{stat.st_size / 2**20:,.0f} MB is over [limits] max_export_mb = "
-                f"{config.limits.max_export_mb:g}; raise the limit or export a filtered view",
-            )
-        with path.open("rb") as handle:
-            raw = bytearray(stat.st_size)
-            got = handle.readinto(raw)
+    with ExportSource(path, config) as source:
+        return source.read_all(), source.mtime_ns
+
+
+class ExportSource:
+    """An export file opened for reading, its checks passed; its bytes read whole
+    (`read_all`) or in parts into one buffer (`buffer`, `fill`) for parallel.py."""
+
+    def __init__(self, path: Path, config: Config) -> None:
+        self.path = path
+        self._buffer: mmap.mmap | None = None
+        self._filled = 0
+        try:
+            stat = path.stat()
+            if not S_ISREG(stat.st_mode):
+                raise ExportRefused(
+                    path, "not a regular file (a FIFO, socket or device); remove it"
+                )
+            limit = config.limits.max_export_mb * 1024 * 1024
+            if stat.st_size > limit:
+                raise ExportRefused(
+                    path,
+                    f"{stat.st_size / 2**20:,.0f} MB is over [limits] max_export_mb = "
+                    f"{config.limits.max_export_mb:g}; raise the limit or export a filtered view",
+                )
+            self._handle = path.open("rb", buffering=0)
+        except OSError as exc:
+            raise _unreadable(path, exc) from None
+        self.size = stat.st_size
+        self.mtime_ns = stat.st_mtime_ns
+
+    def __enter__(self) -> ExportSource:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._handle.close()
+
+    def read_all(self) -> bytearray:
+        """The whole file as it is now (it may have grown or shrunk since the stat)."""
+        try:
+            self._handle.seek(0)
+            raw = bytearray(self.size)
+            got = self._handle.readinto(raw) or 0
             if got < len(raw):  # it shrank since the stat
                 del raw[got:]
             else:  # or it grew
-                raw += handle.read()
-    except FileNotFoundError:
-        raise ExportRefused(path, "the file disappeared before it could be read") from None
-    except IsADirectoryError:
-        raise ExportRefused(path, "this is a folder, not an export file") from None
-    except PermissionError:
-        raise ExportRefused(path, "no permission to read this file; fix its permissions") from None
-    except OSError as exc:
-        raise ExportRefused(path, f"cannot read the file ({exc.strerror})") from None
-    return raw, stat.st_mtime_ns
+                raw += self._handle.read() or b""
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from None
+        return raw
+
+    def buffer(self) -> mmap.mmap:
+        """A buffer of the file's size that `fill` reads into. An anonymous private mapping:
+        its pages cost nothing until read into (a bytearray is zeroed whole first), and a
+        forked child's part lands in pages of its own."""
+        if self._buffer is None:
+            self._buffer = mmap.mmap(
+                -1, max(self.size, 1), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+            )
+        return self._buffer
+
+    def drop_buffer(self) -> None:
+        self._buffer, self._filled = None, 0  # unmapped once nothing refers to it
+
+    def fill(self, end: int) -> bool:
+        """Make `buffer()[:end]` hold the file's bytes; False when the file is no longer the
+        size it was (the caller then reads it the ordinary way). `end` = size also checks
+        that nothing was appended."""
+        view = memoryview(self.buffer())
+        try:
+            while self._filled < min(end, self.size):
+                got = os.preadv(self._handle.fileno(), [view[self._filled : end]], self._filled)
+                if got <= 0:
+                    return False
+                self._filled += got
+            if end >= self.size and os.pread(self._handle.fileno(), 1, self.size):
+                return False
+        except OSError:
+            return False
+        finally:
+            view.release()
+        return True
+
+
+def _unreadable(path: Path, exc: OSError) -> ExportRefused:
+    if isinstance(exc, FileNotFoundError):
+        return ExportRefused(path, "the file disappeared before it could be read")
+    if isinstance(exc, IsADirectoryError):
+        return ExportRefused(path, "this is a folder, not an export file")
+    if isinstance(exc, PermissionError):
+        return ExportRefused(path, "no permission to read this file; fix its permissions")
+    return ExportRefused(path, f"cannot read the file ({exc.strerror})")

@@ -24,14 +24,14 @@ from typing import IO, Any
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 from retrain_gate.exports import (
+    ExportSource,
     ParsedExport,
     collector_paused,
     parsed_from_columns,
-    read_bytes,
     read_export,
     refuse_by_name,
 )
-from retrain_gate.parallel import read_in_two
+from retrain_gate.parallel import read_in_two, worth_splitting
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -91,15 +91,28 @@ def load_export(
 ) -> Loaded:
     """Read, hash and parse one export. Never raises for a bad file: it returns a refusal."""
     try:
-        raw, mtime_ns = read_bytes(path, config)
+        source = ExportSource(path, config)
     except ExportRefused as exc:
         return Loaded(size, mtime_ns, "", None, exc.reason)
-    if progress:
-        progress("hashing", 0, 1)
+    with source:
+        return _load(source, config, known, progress)
+
+
+def _load(
+    source: ExportSource, config: Config, known: KnownContent, progress: TaskProgress | None
+) -> Loaded:
+    path, mtime_ns = source.path, source.mtime_ns
+    raw: bytearray | None = None
     # A file of a size already ingested may be a twin: hashed first, so a duplicate costs
     # only the hash. Otherwise the hash runs beside the parse (another thread or process).
     twin_checked: str | None = None
     if known.same_size_digests:
+        if progress:
+            progress("hashing", 0, 1)
+        try:
+            raw = source.read_all()
+        except ExportRefused as exc:
+            return Loaded(source.size, mtime_ns, "", None, exc.reason)
         twin_checked = hashlib.sha256(raw).hexdigest()
         if twin_checked in known.same_size_digests:
             return Loaded(len(raw), mtime_ns, twin_checked, None)
@@ -109,9 +122,14 @@ def load_export(
             progress("reading tasks", done, total)
 
     if refuse_by_name(path) is None:
-        parsed_in_two = _load_in_two(path, config, raw, mtime_ns, twin_checked, on_task)
+        parsed_in_two = _load_in_two(source, config, raw, twin_checked, on_task)
         if parsed_in_two is not None:
             return parsed_in_two
+    if raw is None:
+        try:
+            raw = source.read_all()
+        except ExportRefused as exc:
+            return Loaded(source.size, mtime_ns, "", None, exc.reason)
     hasher = _Digest(raw, background=twin_checked is None, known=twin_checked)
     try:
         parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
@@ -124,24 +142,44 @@ def load_export(
 
 
 def _load_in_two(
-    path: Path,
+    source: ExportSource,
     config: Config,
-    raw: bytearray,
-    mtime_ns: int,
+    raw: bytearray | None,
     digest: str | None,
     progress: Callable[[int, int], None],
 ) -> Loaded | None:
     """A large export decoded and read in two processes (parallel.py), or None: then the
-    caller reads it in this one, which also gives any refusal its ordinary message."""
+    caller reads it in this one, which also gives any refusal its ordinary message.
+    Without `raw`, each process reads its own part of the file (ExportSource.fill)."""
+    if not worth_splitting(source.size if raw is None else len(raw)):
+        return None
     try:
         with collector_paused():
-            halves = read_in_two(raw, config, want_digest=digest is None, progress=progress)
-            if halves is None or (digest is None and halves.digest is None):
+            if raw is None:
+                halves = read_in_two(
+                    source.buffer(),
+                    config,
+                    want_digest=digest is None,
+                    progress=progress,
+                    fill=source.fill,
+                )
+            else:
+                halves = read_in_two(raw, config, want_digest=digest is None, progress=progress)
+            if halves is None:
                 return None
-            parsed = parsed_from_columns(path, halves.columns, halves.tasks, config, mtime_ns)
+            try:  # the child hashes the file meanwhile
+                parsed = parsed_from_columns(
+                    source.path, halves.columns, halves.tasks, config, source.mtime_ns
+                )
+            finally:
+                digest = digest or halves.digest()
+            if digest is None:
+                return None
     except Exception:  # whatever went wrong, the ordinary path reads the file again
         return None
-    return Loaded(len(raw), mtime_ns, digest or halves.digest or "", parsed)
+    finally:
+        source.drop_buffer()
+    return Loaded(source.size if raw is None else len(raw), source.mtime_ns, digest, parsed)
 
 
 Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], Loaded]

@@ -2,8 +2,9 @@
 
 The JSON decode and the per-task Python hold the GIL, so threads cannot share the work. The
 bytes are split into two task lists at a boundary between two top-level tasks; a forked child
-hashes the whole file (before touching anything), then decodes and reads the second list;
-this process does the first; the child's columns come back through a pipe.
+decodes and reads the second list while this process does the first. The child's columns come
+back through a pipe first; then the child hashes the whole file while this process builds the
+frame table, so the hash costs no wall time (hashing first made the child the slower half).
 
 No copy of the bytes is made: each process turns the comma at the boundary into the bracket
 its half needs (`]` here, `[` in the child's copy-on-write copy) and decodes a view. The
@@ -21,13 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import mmap
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 import msgspec
 
@@ -36,8 +39,9 @@ from retrain_gate.exports import Progress, TaskProblem, task_columns, task_decod
 
 # Below this size a file is read in one process: a fork and a pipe cost more than they save.
 MIN_BYTES = 32 * 1024 * 1024
-# The share of the bytes this process decodes: the child also hashes the whole file.
-OWN_SHARE = 0.56
+# The share of the bytes this process decodes. The child hashes the file after its half,
+# while this process unpickles the child's columns and builds the frame table.
+OWN_SHARE = 0.55
 # How far past the target offset to look for a boundary before giving up.
 SEARCH_BYTES = 4 * 1024 * 1024
 
@@ -45,18 +49,54 @@ _WHITESPACE = b" \t\r\n"
 _OPEN, _CLOSE, _COMMA, _BRACE = ord("["), ord("]"), ord(","), ord("{")
 
 
-@dataclass(frozen=True)
 class Halves:
-    columns: dict[str, list[Any]]  # task_columns of every task, in file order
-    tasks: int
-    digest: str | None  # sha256 of the file, when asked for
+    """Both halves' task columns; `digest()` waits for the child's sha256 of the file."""
+
+    def __init__(
+        self, columns: dict[str, list[Any]], tasks: int, stream: IO[bytes], pid: int
+    ) -> None:
+        self.columns = columns  # task_columns of every task, in file order
+        self.tasks = tasks
+        self._stream: IO[bytes] | None = stream
+        self._pid = pid
+        self._digest: str | None = None
+
+    def their_columns(self) -> tuple[dict[str, list[Any]], int] | None:
+        assert self._stream is not None
+        return _columns_from(self._stream)
+
+    def digest(self) -> str | None:
+        """The file's sha256 (None when it was not asked for or the child failed). Also
+        reaps the child: call it (or `close`) once."""
+        if self._stream is not None:
+            with self._stream:
+                text = self._stream.read()
+            self._stream = None
+            _, status = os.waitpid(self._pid, 0)
+            if status == 0 and len(text) == _HEX_DIGEST:
+                self._digest = text.decode("ascii")
+        return self._digest
+
+    def close(self) -> None:
+        if self._stream is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._pid, signal.SIGKILL)
+            self.digest()
+
+
+_HEX_DIGEST = 64
+_LENGTH = struct.Struct("!Q")
 
 
 def available() -> bool:
     return sys.platform == "linux" and hasattr(os, "fork") and threading.active_count() == 1
 
 
-def find_boundary(raw: bytearray, start: int, config: Config) -> int | None:
+def worth_splitting(size: int) -> bool:
+    return size >= MIN_BYTES and available()
+
+
+def find_boundary(raw: Buffer, start: int, config: Config) -> int | None:
     """The offset of a comma between two top-level tasks at or after `start`, or None.
 
     A candidate is a comma followed by an object that decodes as one task with bytes after it
@@ -86,22 +126,44 @@ def find_boundary(raw: bytearray, start: int, config: Config) -> int | None:
         at = comma + 1
 
 
+Buffer = bytearray | mmap.mmap
+
+
+def _whole(_end: int) -> bool:
+    return True
+
+
 def read_in_two(
-    raw: bytearray, config: Config, *, want_digest: bool, progress: Progress | None = None
+    raw: Buffer,
+    config: Config,
+    *,
+    want_digest: bool,
+    progress: Progress | None = None,
+    fill: Callable[[int], bool] = _whole,
 ) -> Halves | None:
-    """Both halves' task columns (and the file's sha256 when `want_digest`), or None when the
-    file should be read the ordinary way."""
-    if len(raw) < MIN_BYTES or not available() or raw[:1] != b"[":
+    """Both halves' task columns (and, from `digest()`, the file's sha256 when `want_digest`),
+    or None when the file should be read the ordinary way.
+
+    `raw` is the file's size; `fill(end)` makes `raw[:end]` hold its bytes (False: the file
+    changed). This process fills only up to the boundary; the child fills the rest into its
+    own copy-on-write pages, so the two reads run side by side and the child's copy is the
+    whole file for the hash."""
+    if not worth_splitting(len(raw)):
         return None
-    comma = find_boundary(raw, int(len(raw) * OWN_SHARE), config)
+    start = int(len(raw) * OWN_SHARE)
+    # The window holds every candidate comma and the task after it (what find_boundary decodes).
+    if not fill(start + 2 * SEARCH_BYTES) or raw[:1] != b"[":
+        return None
+    comma = find_boundary(raw, start, config)
     if comma is None:
         return None
     many = task_decoder(config, many=True)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        _child(raw, comma, config, many, write_fd, want_digest)
+        _child(raw, comma, config, many, write_fd, want_digest, fill)
     os.close(write_fd)
+    halves = Halves({}, 0, os.fdopen(read_fd, "rb"), pid)
     raw[comma] = _CLOSE
     try:
         mine: dict[str, list[Any]] | None
@@ -114,35 +176,46 @@ def read_in_two(
             mine = None
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)  # its half is of no use now
-        theirs = _collect(read_fd, pid)
+        theirs = halves.their_columns() if mine is not None else None
+    except BaseException:
+        halves.close()
+        raise
     finally:
         raw[comma] = _COMMA
     if mine is None or theirs is None:
+        halves.close()
         return None
-    their_columns, their_count, digest = theirs
-    columns = {name: values + their_columns[name] for name, values in mine.items()}
-    return Halves(columns, count + their_count, digest)
+    their_columns, their_count = theirs
+    halves.columns = {name: values + their_columns[name] for name, values in mine.items()}
+    halves.tasks = count + their_count
+    return halves
 
 
 def _child(
-    raw: bytearray,
+    raw: Buffer,
     comma: int,
     config: Config,
     many: msgspec.json.Decoder[Any],
     write_fd: int,
     want_digest: bool,
+    fill: Callable[[int], bool],
 ) -> None:
     status = 1
     try:
-        # The hash first, while this copy of the bytes is still the file's.
-        digest = hashlib.sha256(raw).hexdigest() if want_digest else None
-        raw[comma] = _OPEN
-        tasks = many.decode(memoryview(raw)[comma:])
-        payload = pickle.dumps(
-            (task_columns(tasks, config), len(tasks), digest), protocol=pickle.HIGHEST_PROTOCOL
-        )
         with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
+            if not fill(len(raw)):
+                return  # the file changed: the parent reads it again
+            raw[comma] = _OPEN
+            tasks = many.decode(memoryview(raw)[comma:])
+            payload = pickle.dumps(
+                (task_columns(tasks, config), len(tasks)), protocol=pickle.HIGHEST_PROTOCOL
+            )
+            del tasks
+            out.write(_LENGTH.pack(len(payload)) + payload)
+            out.flush()
+            if want_digest:
+                raw[comma] = _COMMA  # the file's own bytes again
+                out.write(hashlib.sha256(raw).hexdigest().encode("ascii"))
         status = 0
     except BaseException:  # anything (even Ctrl-C): the parent reads the file itself
         pass
@@ -150,13 +223,15 @@ def _child(
         os._exit(status)
 
 
-def _collect(read_fd: int, pid: int) -> tuple[dict[str, list[Any]], int, str | None] | None:
-    with os.fdopen(read_fd, "rb") as stream:
-        data = stream.read()
-    _, status = os.waitpid(pid, 0)
-    if status != 0 or not data:
+def _columns_from(stream: IO[bytes]) -> tuple[dict[str, list[Any]], int] | None:
+    header = stream.read(_LENGTH.size)
+    if len(header) < _LENGTH.size:
+        return None
+    (length,) = _LENGTH.unpack(header)
+    data = stream.read(length)
+    if len(data) < length:
         return None
     with contextlib.suppress(Exception):
-        result: tuple[dict[str, list[Any]], int, str | None] = pickle.loads(data)
+        result: tuple[dict[str, list[Any]], int] = pickle.loads(data)
         return result
     return None
