@@ -26,6 +26,7 @@ from typing import Any
 
 from bench import workloads
 from bench.baseline import differences
+from bench.floor import prepare as floor_prepare
 
 PYTHON = sys.executable
 
@@ -174,11 +175,17 @@ def cold_check(
     base: list[Proc] = []
     loads: list[Proc] = []
     loads_nogc: list[Proc] = []
+    floor: list[Proc] = []
     problems: list[str] = []
+    columns = work / "cold" / f"{export.name}.columns.pickle"
+    if not columns.exists():
+        floor_prepare(export.path, setup.config, columns)
     for run in range(runs):
         if setup.state_dir.exists():
             shutil.rmtree(setup.state_dir)
         check.append(run_process(check_argv(setup.config, "--json")))
+        shutil.rmtree(setup.state_dir)
+        floor.append(run_process([PYTHON, "-m", "bench.floor", str(setup.config), str(columns)]))
         base.append(run_process([PYTHON, "-m", "bench.baseline", str(setup.config)]))
         loads.append(run_process([PYTHON, "-c", _LOADS, str(export.path)]))
         nogc = "import gc; gc.disable()\n" + _LOADS
@@ -187,11 +194,14 @@ def cold_check(
             engine_doc = json.loads(check[-1].stdout)
             baseline_doc = json.loads(base[-1].stdout)
             problems = differences(engine_doc, baseline_doc)
+            if json.loads(floor[-1].stdout) != engine_doc:
+                problems.append("bench.floor's check printed other figures than the real one")
         log(
             f"  cold {export.name} run {run + 1}: check {check[-1].wall:.2f}s "
-            f"baseline {base[-1].wall:.2f}s orjson {loads[-1].wall:.2f}s"
+            f"baseline {base[-1].wall:.2f}s orjson {loads[-1].wall:.2f}s "
+            f"floor {floor[-1].wall:.2f}s"
         )
-    assert all(p.returncode == 0 for p in check + base + loads), "a process failed"
+    assert all(p.returncode == 0 for p in check + base + loads + floor), "a process failed"
     size = export.size
     c, b, o, og = (median([p.wall for p in ps]) for ps in (check, base, loads, loads_nogc))
     rss = median([p.rss for p in check])
@@ -205,6 +215,10 @@ def cold_check(
         "orjson_s": o,
         "orjson_nogc_s": og,
         "speedup_vs_baseline": b / c,
+        # the check when reading the export costs nothing (bench/floor.py), and what 10x
+        # leaves for reading it on top of that floor
+        "floor_s": median([p.wall for p in floor]),
+        "parse_budget_at_10x_s": b / 10 - median([p.wall for p in floor]),
         "speedup_vs_orjson": o / c,
         "check_rss": rss,
         "baseline_rss": median([p.rss for p in base]),
@@ -492,6 +506,12 @@ def report_md(r: Results) -> str:
         "| peak RSS | RSS / size | figures |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
+    floor_lines = [
+        "",
+        "| export | check | floor: check with the parse free (bench/floor.py) | the parse "
+        "| baseline / 10 | left for the parse at 10x |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for c in r.cold:
         lines.append(
             f"| {c['export']} | {_mb(c['bytes'])} | {c['check_s']:.2f} s "
@@ -500,6 +520,13 @@ def report_md(r: Results) -> str:
             f"{c['speedup_vs_orjson']:.1f}x | {_mb(c['check_rss'])} | {c['rss_over_size']:.2f} | "
             f"{'agree' if c['figures_agree'] else 'DIFFER'} |"
         )
+        floor_lines.append(
+            f"| {c['export']} | {c['check_s']:.2f} s | {c['floor_s']:.2f} s "
+            f"| {c['check_s'] - c['floor_s']:.2f} s | {c['baseline_s'] / 10:.2f} s "
+            f"| {c['parse_budget_at_10x_s']:.2f} s |"
+        )
+    if r.cold:
+        lines += floor_lines
     n = r.noop
     if n:
         lines += [
