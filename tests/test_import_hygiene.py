@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -37,6 +38,25 @@ def test_check_runs_without_importing_textual(tmp_path) -> None:  # type: ignore
         "from retrain_gate.cli import main\n"
         f"rc = main(['check', '--config', {str(tmp_path / 'config.toml')!r}])\n"
         "assert 'textual' not in sys.modules, 'check imported textual'\n"
+        "sys.exit(rc)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "WAIT" in result.stdout
+
+
+def test_check_with_nothing_new_loads_neither_the_reader_nor_watchdog(tmp_path: Path) -> None:
+    """Start-up time: `check` with nothing to ingest must not pay for the export reader
+    (msgspec, the two-process parse) or the watcher's watchdog."""
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "config.toml").write_text("", encoding="utf-8")
+    code = (
+        "import sys\n"
+        "from retrain_gate.cli import main\n"
+        f"rc = main(['check', '--config', {str(tmp_path / 'config.toml')!r}])\n"
+        "loaded = [m for m in ('retrain_gate.loader', 'retrain_gate.exports', 'msgspec',\n"
+        "                      'retrain_gate.service', 'watchdog') if m in sys.modules]\n"
+        "assert not loaded, f'check imported {loaded}'\n"
         "sys.exit(rc)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

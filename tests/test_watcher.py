@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from retrain_gate import watcher as watcher_module
-from retrain_gate.watcher import ExportWatcher, WatchEvent, classify_name
+from retrain_gate.candidates import classify_name
+from retrain_gate.watcher import ExportWatcher, WatchEvent
 from tests.waiting import wait_for
 
 SETTLE = 0.25

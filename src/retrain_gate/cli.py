@@ -7,6 +7,7 @@ failed `ledger verify`, 2 for errors, which print one message on stderr and no t
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -96,6 +97,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _import_core() -> None:
+    """Import the core (polars, pydantic, the engine) with the cycle collector paused, then
+    freeze what the imports allocated.
+
+    Those ~50 000 objects live as long as the process, yet the collector kept walking them:
+    during the imports and in the two full collections of the interpreter's shutdown, ~40 ms
+    of a no-op `check`. Frozen objects are skipped by every later collection; the few hundred
+    cycles the imports leave behind are kept. Only a process that has not loaded the core yet
+    does this, so an embedding caller (the tests) keeps its collector as it was.
+    """
+    if "retrain_gate.engine" in sys.modules or not gc.isenabled():
+        return
+    gc.disable()
+    try:
+        import retrain_gate.engine  # noqa: F401
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def _load(args: argparse.Namespace) -> Config:
     from retrain_gate.config import load_config
 
@@ -111,9 +132,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from retrain_gate.engine import engine_for_command
     from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
-    from retrain_gate.service import engine_for_command
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
@@ -145,7 +166,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
-    from retrain_gate.service import engine_for_command
+    from retrain_gate.engine import engine_for_command
 
     with engine_for_command(_load(args)) as engine:
         engine.scan()  # decisions are made on the figures of every export that has landed
@@ -265,6 +286,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command not in ("init", "tui"):  # the TUI freezes its own start-up
+            _import_core()
         return HANDLERS[args.command](args)
     except RetrainGateError as exc:
         print(f"retrain-gate: {exc}", file=sys.stderr)

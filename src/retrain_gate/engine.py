@@ -9,19 +9,30 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from retrain_gate import alerts
 from retrain_gate.config import Config
-from retrain_gate.errors import StateError
+from retrain_gate.errors import RetrainGateError, StateError
 from retrain_gate.evalset import eval_set_hash
 from retrain_gate.ledger import Ledger, human_state, utc_now_iso
-from retrain_gate.loader import IsolatedLoader, Loader, load_export
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
-from retrain_gate.store import FrameStore, IngestResult, ProgressFn, atomic_write, iter_candidates
+from retrain_gate.store import (
+    FrameStore,
+    IngestResult,
+    ProgressFn,
+    atomic_write,
+    iter_candidates,
+    load_export,
+)
+from retrain_gate.writerlock import WriterLock
+
+if TYPE_CHECKING:
+    from retrain_gate.loader import IsolatedLoader, Loader
 
 FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
 
@@ -81,6 +92,8 @@ class Engine:
     def __post_init__(self) -> None:
         loader: Loader = load_export
         if self.isolated:
+            from retrain_gate.loader import IsolatedLoader
+
             self._isolated = IsolatedLoader()
             loader = self._isolated
         self.store = FrameStore(self.config.paths.state_dir, persist=self.persist, loader=loader)
@@ -176,6 +189,22 @@ class Engine:
     ) -> tuple[list[IngestResult], Report]:
         results = self.scan(progress, on_file)
         return results, self.evaluate()
+
+
+@contextlib.contextmanager
+def engine_for_command(config: Config) -> Iterator[Engine]:
+    """An engine for a one-shot command: it saves what it ingests only when no other process
+    is the writer; otherwise it ingests in memory on top of the writer's state."""
+    lock = WriterLock(config.paths.state_dir)
+    try:
+        held = lock.try_acquire()
+    except RetrainGateError:
+        held = False  # a read-only state folder: figures are still computed, nothing saved
+    try:
+        yield Engine(config, persist=held)
+    finally:
+        if held:
+            lock.release()
 
 
 def _arrival_key(path: Path) -> tuple[int, str]:

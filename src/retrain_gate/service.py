@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -57,22 +57,6 @@ def _signature(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_size, st.st_mtime_ns)
-
-
-@contextlib.contextmanager
-def engine_for_command(config: Config) -> Iterator[Engine]:
-    """An engine for a one-shot command: it saves what it ingests only when no other process
-    is the writer; otherwise it ingests in memory on top of the writer's state."""
-    lock = WriterLock(config.paths.state_dir)
-    try:
-        held = lock.try_acquire()
-    except RetrainGateError:
-        held = False  # a read-only state folder: figures are still computed, nothing saved
-    try:
-        yield Engine(config, persist=held)
-    finally:
-        if held:
-            lock.release()
 
 
 class GateService:

@@ -17,14 +17,17 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from retrain_gate.candidates import classify_name
 from retrain_gate.config import Config
 from retrain_gate.errors import StateError
-from retrain_gate.loader import KnownContent, Loader, load_export
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
+
+if TYPE_CHECKING:
+    from retrain_gate.loader import KnownContent, Loaded, Loader, TaskProgress
 
 FRAMES_FILE = "frames.parquet"
 REGISTRY_FILE = "ingested.json"
@@ -109,10 +112,23 @@ def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([untouched, resolved], how="vertical")
 
 
+def load_export(
+    path: Path,
+    config: Config,
+    size: int,
+    mtime_ns: int,
+    known: KnownContent,
+    progress: TaskProgress | None = None,
+) -> Loaded:
+    """`loader.load_export`, imported on first use: the reader (msgspec, the two-process
+    parse) is ~8 ms of imports that a `check` with nothing new to ingest never needs."""
+    from retrain_gate import loader
+
+    return loader.load_export(path, config, size, mtime_ns, known, progress)
+
+
 def iter_candidates(export_dir: Path) -> Iterator[Path]:
     """Visible files under export_dir, sorted (hidden and temporary names are skipped)."""
-    from retrain_gate.watcher import classify_name
-
     found: list[Path] = []
     for root, dirs, files in os.walk(export_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
@@ -232,6 +248,8 @@ class FrameStore:
         record = self.known(path, size, mtime_ns)
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
+        from retrain_gate.loader import KnownContent
+
         registry = self.registry()
         known = KnownContent(frozenset(self._size_index().get(size, ())))
         loaded = self.loader(path, config, size, mtime_ns, known, progress)

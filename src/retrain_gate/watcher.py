@@ -35,47 +35,18 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from retrain_gate.candidates import classify_name
+
 log = logging.getLogger(__name__)
 
 EventKind = Literal["status", "still_changing", "vanished", "error", "rescan"]
 WatchStatus = Literal["live", "polling", "folder_missing", "stopped", "error"]
-NameClass = Literal["ignore", "candidate"]
-
-# Names that browsers, sync clients, editors and copy tools use while a file is incomplete; the
-# finished file arrives later as a rename to its real name.
-TEMP_SUFFIXES = (
-    ".part",
-    ".partial",
-    ".tmp",
-    ".temp",
-    ".crdownload",
-    ".download",
-    ".swp",
-    ".swx",
-    "~",
-)
 
 POLL_INTERVAL = 0.5  # PollingObserver's snapshot interval, and our folder-health interval
 CLOSED_RECHECK = 0.2  # after a close-after-write, the size must hold this long before handover
 CLOSE_TIMEOUT = 1.0
 
 Signature = tuple[int, int]  # (size, mtime_ns): cheap, and changes on every real write
-
-
-def classify_name(path: Path, *, is_dir: bool = False) -> NameClass:
-    """Whether a name could be an export ("candidate") or is never one ("ignore").
-
-    Decided from the name alone (no I/O), so it is safe on the observer thread: hidden names
-    (including editor locks `.#x` and swap files `.x.swp`), temporary download/copy names and
-    directories are ignored. Everything else is a candidate, including `.csv` or `.xml` files: the
-    caller refuses those with a message instead of letting them disappear silently.
-    """
-    name = path.name
-    if is_dir or not name or name.startswith("."):
-        return "ignore"
-    if name.lower().endswith(TEMP_SUFFIXES):
-        return "ignore"
-    return "candidate"
 
 
 def _lsig(path: Path) -> Signature | None:
