@@ -17,6 +17,8 @@ from retrain_gate.config import Config, load_config
 from retrain_gate.engine import Engine
 
 ROOT = Path(__file__).resolve().parents[1]
+# every test twice: the compiled scanner and the msgspec path (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("reader")
 LS_REAL = ROOT / "tests" / "data" / "ls_real"
 
 

@@ -437,6 +437,18 @@ REFUSALS: list[tuple[str, bytes, str]] = [
     ("csv.json", b"image,choice\nx,y\n", "CSV"),
     ("v.xml", b"<annotation/>", "Pascal VOC"),
     ("y.txt", b"0 0.5 0.5 0.1 0.1", "YOLO"),
+    # the explanation of a refusal must not fail on what made the decode fail
+    ("outofrange.json", b'[{"id": null, "data": {}, "zz": 1e400}]', "task #1"),
+    ("scalars.json", b"1 2", "not a usable Label Studio JSON export"),
+    ("surrogate.json", b'[{"id": null, "data": {}, "predictions": "\xed\xa0\x80"}]', "task #1"),
+    # a number too large for a float, in a value compared by position (no `origin`)
+    (
+        "huge.json",
+        b'[{"id": 1, "data": {}, "annotations": [{"id": 1, "parent_prediction": 2, "result": '
+        b'[{"type": "k", "value": {"x": 1' + b"0" * 400 + b'}}]}], "predictions": [{"id": 2, '
+        b'"result": [{"type": "k", "value": {"x": 1}}]}]}]',
+        "too large",
+    ),
 ]
 
 

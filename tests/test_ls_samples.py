@@ -10,6 +10,8 @@ from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 from retrain_gate.exports import read_export
 
+pytestmark = pytest.mark.usefixtures("reader")  # scanner and msgspec path
+
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ls-samples"
 
 # file -> (frames, reviewed, corrected, release) worked out by reading each file, or the refusal.

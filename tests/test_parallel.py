@@ -152,21 +152,14 @@ def test_a_child_that_dies_costs_only_the_speed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = generated(tmp_path / "exports", "community")
-    real_decoder = parallel.task_decoder
+    real_columns_of, parent = parallel.columns_of, os.getpid()
 
-    def dying_in_the_child(config: Config, *, many: bool) -> Any:
-        decoder = real_decoder(config, many=many)
-        parent = os.getpid()
+    def dying_in_the_child(*args: Any, **kwargs: Any) -> Any:
+        if os.getpid() != parent:
+            os._exit(9)  # as if killed while reading its half
+        return real_columns_of(*args, **kwargs)
 
-        class Dies:
-            def decode(self, data: Any) -> Any:
-                if os.getpid() != parent:
-                    os._exit(9)  # as if killed
-                return decoder.decode(data)
-
-        return Dies() if many else decoder
-
-    monkeypatch.setattr(parallel, "task_decoder", dying_in_the_child)
+    monkeypatch.setattr(parallel, "columns_of", dying_in_the_child)
     raw, _ = read_bytes(path, CONFIG)
     assert parallel.read_in_two(raw, CONFIG, want_digest=True) is None
     assert_same(path, CONFIG, monkeypatch)

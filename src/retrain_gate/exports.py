@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
+from types import ModuleType
 from typing import Any, TypeVar
 
 import msgspec
@@ -26,7 +27,7 @@ import polars as pl
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.models import FRAME_SCHEMA
+from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA
 
 # ---------------------------------------------------------------- typed shapes
 
@@ -152,7 +153,15 @@ def refuse_by_name(path: Path) -> str | None:
 
 
 def _describe_value(raw: bytes | bytearray) -> str:
-    """Why a JSON document that decoded is still not a list of Label Studio tasks."""
+    """Why a JSON document that decoded is still not a list of Label Studio tasks ("" when
+    there is nothing to add to the decoder's own message)."""
+    try:
+        return _describe_shape(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
+        return ""  # what failed the typed decode fails the untyped one too: that message says it
+
+
+def _describe_shape(raw: bytes | bytearray) -> str:
     top: Any
     try:
         top = msgspec.json.decode(raw, type=list[msgspec.Raw] | dict[str, msgspec.Raw])
@@ -479,24 +488,21 @@ def _decoded_paths(values: list[Any]) -> list[str | None]:
     ]
 
 
-def _map_episodes(paths: list[str | None], pattern: str) -> tuple[list[Any], list[Any]]:
-    """§2: task_subdir and episode of each path (None when unmapped)."""
-    column = pl.Series("path", paths, dtype=pl.String)
+def _map_episodes(paths: pl.Series, pattern: str) -> tuple[pl.Series, pl.Series]:
+    """§2: task_subdir and episode of each path (null when unmapped)."""
     try:
-        groups = column.str.extract_groups(pattern)
-        return groups.struct.field("task_subdir").to_list(), groups.struct.field(
-            "episode"
-        ).to_list()
+        groups = paths.str.extract_groups(pattern)
+        return groups.struct.field("task_subdir"), groups.struct.field("episode")
     except pl.exceptions.ComputeError:
         pass  # a Python-only regex feature (look-around, back-reference): use `re`
     compiled = re.compile(pattern)
     subdirs: list[Any] = []
     episodes: list[Any] = []
-    for path in paths:
+    for path in paths.to_list():
         match = compiled.search(path) if path is not None else None
         subdirs.append(match.group("task_subdir") if match else None)
         episodes.append(match.group("episode") if match else None)
-    return subdirs, episodes
+    return pl.Series(subdirs, dtype=pl.String), pl.Series(episodes, dtype=pl.String)
 
 
 def _positive_ints(values: list[Any]) -> list[int | None]:
@@ -529,7 +535,8 @@ def task_columns(
     for index, task in enumerate(tasks):
         try:
             verdicts.append(frame_verdict(task, tolerance))
-        except (msgspec.ValidationError, msgspec.DecodeError, ValueError) as exc:
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError, OverflowError) as exc:
+            # OverflowError: an integer too large for a float in a value compared by position
             raise TaskProblem(index, task.id, str(exc)) from None
         if progress is not None and index % step == 0:
             progress(index, len(tasks))
@@ -549,31 +556,118 @@ def task_columns(
     return columns
 
 
+_scan: ModuleType | None
+try:  # compiled where a C compiler was there at install (pyproject.toml: ext-modules)
+    from retrain_gate import _scan
+except ImportError:  # pragma: no cover - the msgspec path reads every export then
+    _scan = None
+
+_SCAN_COLUMNS = (*_ROW_COLUMNS, "path", "raw_frames", "project", "task_id")
+
+
+def scanned_columns(
+    raw: bytes | bytearray | memoryview | mmap.mmap,
+    config: Config,
+    progress: Progress | None = None,
+) -> tuple[dict[str, list[Any]], int] | None:
+    """`task_columns` of the tasks in `raw` and their number, by the compiled scanner; None
+    when the ordinary path must decide (no scanner, not a plain list of tasks, a task it
+    refuses). The scanner reads the common case itself, paths URL-decoded, and lists the
+    tasks it leaves to `frame_verdict` (unusual types, escaped strings)."""
+    if _scan is None or (isinstance(raw, memoryview) and not raw.c_contiguous):
+        return None
+    if progress is not None:
+        progress(0, 0)  # one pass of unknown length; the stage shows without a share
+    episodes = config.episodes
+    scanned = _scan.scan(raw, episodes.field, episodes.frames_field, config.corrections.tolerance)
+    if scanned is None:
+        return None
+    *lists, fallbacks = scanned
+    columns: dict[str, list[Any]] = dict(zip(_SCAN_COLUMNS, lists, strict=True))
+    if fallbacks and not _fill_in(columns, raw, fallbacks, config):
+        return None
+    return columns, len(columns["task_id"])
+
+
+def _fill_in(
+    columns: dict[str, list[Any]],
+    raw: bytes | bytearray | memoryview | mmap.mmap,
+    fallbacks: list[tuple[int, int, int]],
+    config: Config,
+) -> bool:
+    """The tasks the scanner left, read the ordinary way; False when one is refused (the
+    caller then reads the whole file the ordinary way, for the ordinary message)."""
+    one = task_decoder(config, many=False)
+    tolerance = config.corrections.tolerance
+    frames_field = config.episodes.frames_field
+    same_key = frames_field == config.episodes.field
+    with memoryview(raw) as view:
+        for index, start, end in fallbacks:
+            try:
+                task = one.decode(view[start:end])
+                verdict = frame_verdict(task, tolerance)
+            except (
+                msgspec.ValidationError,
+                msgspec.DecodeError,
+                ValueError,
+                OverflowError,
+                RecursionError,
+            ):
+                return False
+            for name, value in zip(_ROW_COLUMNS, verdict, strict=True):
+                columns[name][index] = value
+            columns["path"][index] = _decoded_paths([task.data.path])[0]
+            if frames_field is not None:
+                columns["raw_frames"][index] = task.data.path if same_key else task.data.frames
+            columns["project"][index] = task.project
+            columns["task_id"][index] = task.id
+    return True
+
+
+def columns_of(
+    view: memoryview, config: Config, progress: Progress | None = None
+) -> tuple[dict[str, list[Any]], int]:
+    """`task_columns` of a JSON list of tasks and their number: by the scanner where it can,
+    else decoded by msgspec. Raises what decoding raises (msgspec errors, TaskProblem)."""
+    scanned = scanned_columns(view, config, progress)
+    if scanned is not None:
+        return scanned
+    tasks = task_decoder(config, many=True).decode(view)
+    return task_columns(tasks, config, progress), len(tasks)
+
+
 def frame_table(
     columns: dict[str, list[Any]], config: Config, *, arrival_mtime_ns: int, arrival_name: str
 ) -> pl.DataFrame:
-    """The frame table (FRAME_SCHEMA) from `task_columns` of the file's tasks, in file order."""
+    """The frame table (FRAME_SCHEMA) from `task_columns` of the file's tasks: in file order,
+    or in stamp order when a task id repeats inside the file."""
     columns = dict(columns)
-    columns["task_subdir"], columns["episode"] = _map_episodes(
-        columns["path"], config.episodes.pattern
-    )
     raw_frames = columns.pop("raw_frames")
     if config.episodes.frames_field is None:
         columns["episode_frames"] = raw_frames
     else:
         columns["episode_frames"] = _positive_ints(raw_frames)
     schema = {name: dtype for name, dtype in FRAME_SCHEMA.items() if name in columns}
-    frame = pl.DataFrame(columns, schema=schema).with_columns(
+    frame = pl.DataFrame(columns, schema=schema)
+    subdirs, episodes = _map_episodes(frame["path"], config.episodes.pattern)
+    frame = frame.with_columns(
+        subdirs.alias("task_subdir"),
+        episodes.alias("episode"),
         pl.lit(arrival_mtime_ns, dtype=pl.Int64).alias("arrival_mtime_ns"),
         pl.lit(arrival_name, dtype=pl.String).alias("arrival_name"),
-        pl.int_range(pl.len(), dtype=pl.Int64).alias("_position"),
     )
-    # A task id repeated inside one file: the greatest stamp wins, then the later position.
-    frame = (
-        frame.sort(["stamp", "_position"])
-        .unique(subset=["project", "task_id"], keep="last", maintain_order=True)
-        .drop("_position")
-    )
+    ids = frame["task_id"]
+    if (
+        ids.n_unique() < frame.height
+        and frame.select(pl.struct(FRAME_KEY).is_duplicated().any()).item()
+    ):
+        # A task id repeated inside one file: the greatest stamp wins, then the later position.
+        frame = (
+            frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_position"))
+            .sort(["stamp", "_position"])
+            .unique(subset=FRAME_KEY, keep="last", maintain_order=True)
+            .drop("_position")
+        )
     return frame.select(list(FRAME_SCHEMA))
 
 
@@ -634,6 +728,9 @@ def read_export(
         raw, mtime_ns = read_bytes(path, config)
     try:
         with collector_paused():
+            scanned = scanned_columns(raw, config, progress)
+            if scanned is not None:
+                return parsed_from_columns(path, *scanned, config, mtime_ns)
             tasks = decode_tasks(raw, path, config)
             frames = frames_from_tasks(
                 tasks, config, arrival_mtime_ns=mtime_ns, arrival_name=path.name, progress=progress

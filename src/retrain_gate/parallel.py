@@ -35,7 +35,7 @@ from typing import IO, Any
 import msgspec
 
 from retrain_gate.config import Config
-from retrain_gate.exports import Progress, TaskProblem, task_columns, task_decoder
+from retrain_gate.exports import Progress, TaskProblem, columns_of, task_decoder
 
 # Below this size a file is read in one process: a fork and a pipe cost more than they save.
 MIN_BYTES = 32 * 1024 * 1024
@@ -157,21 +157,19 @@ def read_in_two(
     comma = find_boundary(raw, start, config)
     if comma is None:
         return None
-    many = task_decoder(config, many=True)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: never returns
-        _child(raw, comma, config, many, write_fd, want_digest, fill)
+        _child(raw, comma, config, write_fd, want_digest, fill)
     os.close(write_fd)
     halves = Halves({}, 0, os.fdopen(read_fd, "rb"), pid)
     raw[comma] = _CLOSE
     try:
         mine: dict[str, list[Any]] | None
         try:
-            tasks = many.decode(memoryview(raw)[: comma + 1])
-            mine = task_columns(tasks, config, progress) if tasks else None
-            count = len(tasks)
-            del tasks
+            mine, count = columns_of(memoryview(raw)[: comma + 1], config, progress)
+            if not count:  # a boundary always has a task on each side; this is not one
+                mine = None
         except (msgspec.DecodeError, msgspec.ValidationError, TaskProblem, RecursionError):
             mine = None
             with contextlib.suppress(OSError):
@@ -195,7 +193,6 @@ def _child(
     raw: Buffer,
     comma: int,
     config: Config,
-    many: msgspec.json.Decoder[Any],
     write_fd: int,
     want_digest: bool,
     fill: Callable[[int], bool],
@@ -206,11 +203,9 @@ def _child(
             if not fill(len(raw)):
                 return  # the file changed: the parent reads it again
             raw[comma] = _OPEN
-            tasks = many.decode(memoryview(raw)[comma:])
             payload = pickle.dumps(
-                (task_columns(tasks, config), len(tasks)), protocol=pickle.HIGHEST_PROTOCOL
+                columns_of(memoryview(raw)[comma:], config), protocol=pickle.HIGHEST_PROTOCOL
             )
-            del tasks
             out.write(_LENGTH.pack(len(payload)) + payload)
             out.flush()
             if want_digest:

@@ -43,7 +43,8 @@ class TerminalProgress:
             self.stream.flush()
             self._drawn = True
         elif now - self._last >= self.every:
-            self.stream.write(f"... {stage} {self.file_label} ({done:,}/{total:,})\n")
+            share = f" ({done:,}/{total:,})" if total else ""
+            self.stream.write(f"... {stage} {self.file_label}{share}\n")
             self.stream.flush()
         self._last = now
 

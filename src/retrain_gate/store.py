@@ -100,6 +100,8 @@ def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
 
     Only the frames the incoming file holds are compared; the rest are kept as they are, so a
     small export merged into a large store costs a join, not a sort of the whole store."""
+    if current.is_empty():  # the first export: its frames are already one per key
+        return incoming.sort(FRAME_KEY, nulls_last=False)
     keys = incoming.select(FRAME_KEY).unique()
     touched = current.join(keys, on=FRAME_KEY, how="semi", nulls_equal=True)
     untouched = current.join(keys, on=FRAME_KEY, how="anti", nulls_equal=True)
