@@ -1,5 +1,3 @@
-import sys
+from retrain_gate.cli import run
 
-from retrain_gate.cli import main
-
-sys.exit(main())
+run()

@@ -6,6 +6,8 @@ a `check` never imports watchdog.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -40,3 +42,15 @@ def classify_name(path: Path, *, is_dir: bool = False) -> NameClass:
     if name.lower().endswith(TEMP_SUFFIXES):
         return "ignore"
     return "candidate"
+
+
+def iter_candidates(export_dir: Path) -> Iterator[Path]:
+    """Visible files under export_dir, sorted (hidden and temporary names are skipped)."""
+    found: list[Path] = []
+    for root, dirs, files in os.walk(export_dir, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in files:
+            path = Path(root) / name
+            if classify_name(path) == "candidate":
+                found.append(path)
+    yield from sorted(found)

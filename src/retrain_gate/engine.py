@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain_gate import alerts
+from retrain_gate.candidates import iter_candidates
 from retrain_gate.config import Config
 from retrain_gate.errors import RetrainGateError, StateError
 from retrain_gate.evalset import eval_set_hash
@@ -26,7 +27,6 @@ from retrain_gate.store import (
     IngestResult,
     ProgressFn,
     atomic_write,
-    iter_candidates,
     load_export,
 )
 from retrain_gate.writerlock import WriterLock

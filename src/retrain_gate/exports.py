@@ -1,5 +1,8 @@
 """Reading one Label Studio JSON export into frame rows (§1-§3 of the gate semantics).
 
+Only the frame table needs polars, imported there: everything up to the per-task columns
+runs before `check` has imported polars (readahead.py) and in forked children (parallel.py).
+
 Decoding is typed (msgspec): only the fields the semantics read are turned into Python
 objects, and region `value`s stay raw bytes until a geometric comparison needs them.
 Anything that is not a usable JSON export is refused with a message that names the file
@@ -20,14 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from stat import S_ISREG
 from types import ModuleType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
-import polars as pl
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA
+
+if TYPE_CHECKING:
+    import polars as pl
 
 # ---------------------------------------------------------------- typed shapes
 
@@ -490,6 +494,8 @@ def _decoded_paths(values: list[Any]) -> list[str | None]:
 
 def _map_episodes(paths: pl.Series, pattern: str) -> tuple[pl.Series, pl.Series]:
     """§2: task_subdir and episode of each path (null when unmapped)."""
+    import polars as pl
+
     try:
         groups = paths.str.extract_groups(pattern)
         return groups.struct.field("task_subdir"), groups.struct.field("episode")
@@ -641,6 +647,10 @@ def frame_table(
 ) -> pl.DataFrame:
     """The frame table (FRAME_SCHEMA) from `task_columns` of the file's tasks: in file order,
     or in stamp order when a task id repeats inside the file."""
+    import polars as pl
+
+    from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA
+
     columns = dict(columns)
     raw_frames = columns.pop("raw_frames")
     if config.episodes.frames_field is None:
@@ -783,6 +793,9 @@ class ExportSource:
         return self
 
     def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
         self._handle.close()
 
     def read_all(self) -> bytearray:

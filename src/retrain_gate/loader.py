@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from retrain_gate import readahead
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 from retrain_gate.exports import (
@@ -31,7 +32,7 @@ from retrain_gate.exports import (
     read_export,
     refuse_by_name,
 )
-from retrain_gate.parallel import read_in_two, worth_splitting
+from retrain_gate.parallel import Split, worth_splitting
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -102,6 +103,21 @@ def _load(
     source: ExportSource, config: Config, known: KnownContent, progress: TaskProgress | None
 ) -> Loaded:
     path, mtime_ns = source.path, source.mtime_ns
+
+    def on_task(done: int, total: int) -> None:
+        if progress:
+            progress("reading tasks", done, total)
+
+    begun = readahead.take(path, source.size, mtime_ns)
+    if begun is not None:  # `check` began reading this file before its imports
+        try:
+            loaded = _load_in_two(source, config, None, None, on_task, begun)
+        finally:
+            readahead.close()
+        if loaded is not None:
+            if loaded.digest in known.same_size_digests:  # a twin: its frames are not used
+                return Loaded(loaded.size, mtime_ns, loaded.digest, None)
+            return loaded
     raw: bytearray | None = None
     # A file of a size already ingested may be a twin: hashed first, so a duplicate costs
     # only the hash. Otherwise the hash runs beside the parse (another thread or process).
@@ -116,10 +132,6 @@ def _load(
         twin_checked = hashlib.sha256(raw).hexdigest()
         if twin_checked in known.same_size_digests:
             return Loaded(len(raw), mtime_ns, twin_checked, None)
-
-    def on_task(done: int, total: int) -> None:
-        if progress:
-            progress("reading tasks", done, total)
 
     if refuse_by_name(path) is None:
         parsed_in_two = _load_in_two(source, config, raw, twin_checked, on_task)
@@ -147,24 +159,24 @@ def _load_in_two(
     raw: bytearray | None,
     digest: str | None,
     progress: Callable[[int, int], None],
+    begun: Split | None = None,
 ) -> Loaded | None:
     """A large export decoded and read in two processes (parallel.py), or None: then the
     caller reads it in this one, which also gives any refusal its ordinary message.
-    Without `raw`, each process reads its own part of the file (ExportSource.fill)."""
-    if not worth_splitting(source.size if raw is None else len(raw)):
+    Without `raw`, each process reads its own part of the file (ExportSource.fill).
+    `begun`: the split readahead.py began for this file (it hashes the file too)."""
+    if begun is None and not worth_splitting(source.size if raw is None else len(raw)):
         return None
     try:
         with collector_paused():
-            if raw is None:
-                halves = read_in_two(
-                    source.buffer(),
-                    config,
-                    want_digest=digest is None,
-                    progress=progress,
-                    fill=source.fill,
+            split = begun
+            if split is None and raw is None:
+                split = Split.start(
+                    source.buffer(), config, want_digest=digest is None, fill=source.fill
                 )
-            else:
-                halves = read_in_two(raw, config, want_digest=digest is None, progress=progress)
+            elif split is None and raw is not None:
+                split = Split.start(raw, config, want_digest=digest is None)
+            halves = split.finish(progress) if split is not None else None
             if halves is None:
                 return None
             try:  # the child hashes the file meanwhile

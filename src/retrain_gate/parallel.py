@@ -148,45 +148,87 @@ def read_in_two(
     changed). This process fills only up to the boundary; the child fills the rest into its
     own copy-on-write pages, so the two reads run side by side and the child's copy is the
     whole file for the hash."""
-    if not worth_splitting(len(raw)):
-        return None
-    start = int(len(raw) * OWN_SHARE)
-    # The window holds every candidate comma and the task after it (what find_boundary decodes).
-    if not fill(start + 2 * SEARCH_BYTES) or raw[:1] != b"[":
-        return None
-    comma = find_boundary(raw, start, config)
-    if comma is None:
-        return None
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        _child(raw, comma, config, write_fd, want_digest, fill)
-    os.close(write_fd)
-    halves = Halves({}, 0, os.fdopen(read_fd, "rb"), pid)
-    raw[comma] = _CLOSE
-    try:
-        mine: dict[str, list[Any]] | None
+    split = Split.start(raw, config, want_digest=want_digest, fill=fill)
+    return split.finish(progress) if split is not None else None
+
+
+class Split:
+    """A read in two begun: the child is reading its half, this process's half waits for
+    `finish`. `check` begins one before importing polars (readahead.py) and finishes it
+    when the store asks for the file; anything else finishes it at once (`read_in_two`)."""
+
+    def __init__(self, raw: Buffer, comma: int, config: Config, halves: Halves) -> None:
+        self._raw = raw
+        self._comma = comma
+        self._config = config
+        self._halves: Halves | None = halves
+
+    @classmethod
+    def start(
+        cls,
+        raw: Buffer,
+        config: Config,
+        *,
+        want_digest: bool,
+        fill: Callable[[int], bool] = _whole,
+        own_share: float = OWN_SHARE,
+    ) -> Split | None:
+        """Fill this process's part (`own_share` of the bytes), find the boundary and fork
+        the child; None when the file should be read the ordinary way."""
+        if not worth_splitting(len(raw)):
+            return None
+        start = int(len(raw) * own_share)
+        # The window holds every candidate comma and the task after it (what find_boundary
+        # decodes).
+        if not fill(start + 2 * SEARCH_BYTES) or raw[:1] != b"[":
+            return None
+        comma = find_boundary(raw, start, config)
+        if comma is None:
+            return None
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            _child(raw, comma, config, write_fd, want_digest, fill)
+        os.close(write_fd)
+        return cls(raw, comma, config, Halves({}, 0, os.fdopen(read_fd, "rb"), pid))
+
+    def finish(self, progress: Progress | None = None) -> Halves | None:
+        """This process's half read, the child's columns received: every task's columns,
+        the digest still to come from the child (`Halves.digest`). None: read the file the
+        ordinary way (the child is then gone)."""
+        halves, self._halves = self._halves, None
+        if halves is None:
+            return None
+        raw, comma = self._raw, self._comma
+        raw[comma] = _CLOSE
         try:
-            mine, count = columns_of(memoryview(raw)[: comma + 1], config, progress)
-            if not count:  # a boundary always has a task on each side; this is not one
+            mine: dict[str, list[Any]] | None
+            try:
+                mine, count = columns_of(memoryview(raw)[: comma + 1], self._config, progress)
+                if not count:  # a boundary always has a task on each side; this is not one
+                    mine = None
+            except (msgspec.DecodeError, msgspec.ValidationError, TaskProblem, RecursionError):
                 mine = None
-        except (msgspec.DecodeError, msgspec.ValidationError, TaskProblem, RecursionError):
-            mine = None
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)  # its half is of no use now
-        theirs = halves.their_columns() if mine is not None else None
-    except BaseException:
-        halves.close()
-        raise
-    finally:
-        raw[comma] = _COMMA
-    if mine is None or theirs is None:
-        halves.close()
-        return None
-    their_columns, their_count = theirs
-    halves.columns = {name: values + their_columns[name] for name, values in mine.items()}
-    halves.tasks = count + their_count
-    return halves
+                halves.close()  # its half is of no use now
+            theirs = halves.their_columns() if mine is not None else None
+        except BaseException:
+            halves.close()
+            raise
+        finally:
+            raw[comma] = _COMMA
+        if mine is None or theirs is None:
+            halves.close()
+            return None
+        their_columns, their_count = theirs
+        halves.columns = {name: values + their_columns[name] for name, values in mine.items()}
+        halves.tasks = count + their_count
+        return halves
+
+    def close(self) -> None:
+        """Give up before `finish`: the child is killed and reaped."""
+        if self._halves is not None:
+            self._halves.close()
+            self._halves = None
 
 
 def _child(

@@ -13,30 +13,32 @@ from __future__ import annotations
 import json
 import os
 import stat
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
-from retrain_gate.candidates import classify_name
 from retrain_gate.config import Config
 from retrain_gate.errors import StateError
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
+from retrain_gate.registry import (
+    REGISTRY_FILE,
+    REGISTRY_VERSION,
+    FileRecord,
+    Outcome,
+    read_registry,
+)
 
 if TYPE_CHECKING:
     from retrain_gate.loader import KnownContent, Loaded, Loader, TaskProgress
 
 FRAMES_FILE = "frames.parquet"
-REGISTRY_FILE = "ingested.json"
-REGISTRY_VERSION = 1
 # Refused files are remembered (so an unchanged bad file is not parsed again), but a folder
 # that keeps receiving junk must not grow the registry forever.
 MAX_REFUSED_RECORDS = 2000
 
-Outcome = Literal["ingested", "duplicate", "unchanged", "refused"]
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -61,17 +63,6 @@ class IngestResult:
         if self.outcome == "refused":
             return f"refused {name}: {self.reason}"
         return f"unchanged {name}"
-
-
-@dataclass
-class FileRecord:
-    size: int
-    mtime_ns: int
-    sha256: str
-    outcome: Outcome
-    reason: str = ""
-    frames: int = 0
-    at: float = field(default_factory=time.time)
 
 
 def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
@@ -127,18 +118,6 @@ def load_export(
     from retrain_gate import loader
 
     return loader.load_export(path, config, size, mtime_ns, known, progress)
-
-
-def iter_candidates(export_dir: Path) -> Iterator[Path]:
-    """Visible files under export_dir, sorted (hidden and temporary names are skipped)."""
-    found: list[Path] = []
-    for root, dirs, files in os.walk(export_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            path = Path(root) / name
-            if classify_name(path) == "candidate":
-                found.append(path)
-    yield from sorted(found)
 
 
 class FrameStore:
@@ -198,14 +177,7 @@ class FrameStore:
         return self._registry
 
     def _load_registry(self) -> dict[str, FileRecord]:
-        try:
-            data = json.loads(self.registry_path.read_text(encoding="utf-8"))
-            if data.get("version") != REGISTRY_VERSION:
-                return {}
-            return {key: FileRecord(**value) for key, value in data["files"].items()}
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
-            # Missing or damaged: files are read again, and merging them again changes nothing.
-            return {}
+        return read_registry(self.registry_path)
 
     def reload(self) -> None:
         self._frames = None
