@@ -19,7 +19,7 @@ from polars.testing import assert_frame_equal
 
 from bench import workloads
 from retrain_gate import parallel, readahead
-from retrain_gate.config import Config
+from retrain_gate.config import Config, load_config
 from retrain_gate.engine import Engine
 from retrain_gate.store import FrameStore
 
@@ -49,21 +49,24 @@ def begun_splits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def project(tmp_path: Path, *shapes: str) -> Config:
+    """Generated exports and a config.toml for them (`config.source` is its path)."""
     exports = tmp_path / "exports"
     gen = workloads.generator()
     for number, shape in enumerate(shapes):
         params = dataclasses.replace(gen.Params(), frames=300 * (number + 1), days=1, seed=7)
         gen.generate(params, exports / shape, shape)
-    return Config.model_validate(
-        {
-            "paths": {
-                "export_dir": exports,
-                "state_dir": tmp_path / "state",
-                "eval_set": tmp_path / "eval",
-            },
-            "episodes": {"frames_field": "n_frames"},
-        }
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\neval_set = "eval"\n'
+        '[episodes]\nframes_field = "n_frames"\n',
+        encoding="utf-8",
     )
+    return load_config(path)
+
+
+def start(config: Config) -> None:
+    assert config.source is not None
+    readahead.start(config.source)
 
 
 def ordinary(config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FrameStore:
@@ -88,7 +91,7 @@ def test_the_largest_new_export_is_read_ahead_and_taken(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, begun_splits: list[int]
 ) -> None:
     config = project(tmp_path, "snapshot", "community")
-    readahead.start(config)
+    start(config)
     assert readahead._begun is not None
     largest = max(config.paths.export_dir.rglob("*.json"), key=lambda p: p.stat().st_size)
     assert readahead._begun.path == largest
@@ -109,7 +112,7 @@ def test_a_read_begun_for_a_file_that_is_not_asked_for_is_let_go(
     tmp_path: Path, begun_splits: list[int]
 ) -> None:
     config = project(tmp_path, "snapshot")
-    readahead.start(config)
+    start(config)
     assert readahead._begun is not None and len(begun_splits) == 1
     readahead.close()
     assert readahead._begun is None and reaped(begun_splits[0])
@@ -120,7 +123,7 @@ def test_a_file_that_changed_since_is_read_again(
 ) -> None:
     config = project(tmp_path, "community")
     (path,) = config.paths.export_dir.rglob("*.json")
-    readahead.start(config)
+    start(config)
     assert readahead._begun is not None
     tasks = json.loads(path.read_bytes())
     del tasks[-1]  # a new export written under the same name
@@ -136,7 +139,7 @@ def test_a_file_that_changed_since_is_read_again(
 def test_files_already_ingested_are_not_read_ahead(tmp_path: Path) -> None:
     config = project(tmp_path, "snapshot")
     Engine(config).refresh()
-    readahead.start(config)
+    start(config)
     assert readahead._begun is None
 
 
@@ -145,7 +148,7 @@ def test_a_twin_read_ahead_is_recognised(tmp_path: Path, begun_splits: list[int]
     Engine(config).refresh()
     (path,) = config.paths.export_dir.rglob("*.json")
     shutil.copy(path, path.with_name("copy-" + path.name))
-    readahead.start(config)
+    start(config)
     assert readahead._begun is not None and readahead._begun.path.name.startswith("copy-")
     results, _report = Engine(config).refresh()
     assert [r.outcome for r in results] == ["duplicate"]
@@ -190,3 +193,47 @@ def test_check_reads_ahead_as_a_process(tmp_path: Path) -> None:
     plain = subprocess.run([sys.executable, "-c", one], capture_output=True, text=True)
     assert plain.returncode == 0, plain.stderr
     assert json.loads(ahead.stdout) == json.loads(plain.stdout)
+
+
+CONFIGS = [
+    "",
+    '[paths]\nexport_dir = "x/y"\nstate_dir = "~/state"\n',
+    '[paths]\nexport_dir = "/abs/exports"\n[episodes]\nfield = "img"\nframes_field = "n"\n',
+    "[corrections]\ntolerance = 1\n[limits]\nmax_export_mb = 50\n",
+    '[episodes]\nframes_field = "image"\n[gates]\nmin_delta_fraction = 0.2\n',
+]
+
+
+@pytest.mark.parametrize("text", CONFIGS)
+def test_the_guess_agrees_with_the_validated_config(tmp_path: Path, text: str) -> None:
+    """The read-ahead reads its settings from the TOML without pydantic, with the defaults
+    of config.py; a default that changes there must change here, or no read is ever used."""
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    guess = readahead.guess(path)
+    assert guess is not None
+    assert readahead.settings(guess) == readahead.settings(load_config(path))
+
+
+def test_a_read_begun_with_other_settings_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, begun_splits: list[int]
+) -> None:
+    config = project(tmp_path, "snapshot")
+    real_guess = readahead.guess
+
+    def wrong(path: Path) -> readahead.Guess | None:
+        found = real_guess(path)
+        assert found is not None
+        return dataclasses.replace(
+            found, corrections=dataclasses.replace(found.corrections, tolerance=9.0)
+        )
+
+    monkeypatch.setattr(readahead, "guess", wrong)
+    start(config)
+    assert readahead._begun is not None
+    engine = Engine(config)
+    engine.refresh()
+    readahead.close()
+    assert len(begun_splits) == 2 and all(reaped(pid) for pid in begun_splits)
+    want = ordinary(config, tmp_path, monkeypatch)
+    assert_frame_equal(engine.store.frames(), want.frames())

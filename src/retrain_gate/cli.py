@@ -128,13 +128,13 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _read_ahead(args: argparse.Namespace) -> None:
-    """`check`: begin reading the largest new export before importing polars and the engine
-    (readahead.py). Only a speed-up: whatever goes wrong here, `check` reads the ordinary way
-    and reports any problem itself."""
+    """`check`: begin reading the largest new export before importing pydantic, polars and
+    the engine (readahead.py). Only a speed-up: whatever goes wrong here, `check` reads the
+    ordinary way and reports any problem itself."""
     from retrain_gate import readahead
 
     try:
-        readahead.start(_load(args))
+        readahead.start(args.config)
     except Exception:
         readahead.close()
 
@@ -148,7 +148,6 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate import readahead
     from retrain_gate.engine import engine_for_command
     from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
@@ -156,15 +155,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = _load(args)
     progress = TerminalProgress()
-    try:
-        with engine_for_command(config) as engine:
-            try:
-                results, report = engine.refresh(progress, progress.set_file)
-            finally:
-                progress.close()
-            refused = engine.store.refused()
-    finally:
-        readahead.close()  # a read begun for a file the store did not ask for
+    with engine_for_command(config) as engine:
+        try:
+            results, report = engine.refresh(progress, progress.set_file)
+        finally:
+            progress.close()
+        refused = engine.store.refused()
     if args.json:
         for result in results:
             if result.outcome == "refused":
@@ -319,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    finally:
+        if "retrain_gate.readahead" in sys.modules:  # a read begun and never asked for
+            sys.modules["retrain_gate.readahead"].close()
 
 
 # Commands that end when their work is done (not `watch` and `tui`, which stop threads and

@@ -27,11 +27,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
-from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from retrain_gate.config import Config
 
 # ---------------------------------------------------------------- typed shapes
 

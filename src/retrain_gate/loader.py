@@ -108,7 +108,7 @@ def _load(
         if progress:
             progress("reading tasks", done, total)
 
-    begun = readahead.take(path, source.size, mtime_ns)
+    begun = readahead.take(path, source.size, mtime_ns, config)
     if begun is not None:  # `check` began reading this file before its imports
         try:
             loaded = _load_in_two(source, config, None, None, on_task, begun)

@@ -30,11 +30,13 @@ import struct
 import sys
 import threading
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import msgspec
 
-from retrain_gate.config import Config
+if TYPE_CHECKING:
+    from retrain_gate.config import Config
+
 from retrain_gate.exports import Progress, TaskProblem, columns_of, task_decoder
 
 # Below this size a file is read in one process: a fork and a pipe cost more than they save.
