@@ -3,7 +3,8 @@ loops, bench/baseline.py) and `orjson.loads` are measured in the same run, as pr
 each figure is also reported as a ratio to them.
 
 Processes are measured with `os.wait4`, which gives the wall time and the peak RSS of that one
-child (not the running maximum `RUSAGE_CHILDREN` would give).
+child (not the running maximum `RUSAGE_CHILDREN` would give), from a small launcher process
+(`run_process`).
 """
 
 from __future__ import annotations
@@ -101,18 +102,33 @@ class Proc:
     stdout: bytes
 
 
+# Starts `argv`, waits for it and writes "wall_seconds maxrss_kb exit_code" to the file named
+# first. Linux carries the high-water RSS of the process that execs into the new program's
+# ru_maxrss, so a command started straight from this (by then large) process would report at
+# least this process's peak; started from this small launcher, it reports its own.
+_LAUNCHER = """
+import os, subprocess, sys, time
+start = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:])
+_pid, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as out:
+    out.write(f"{wall} {usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}")
+"""
+
+
 def run_process(argv: list[str], *, cwd: Path | None = None) -> Proc:
-    """Run `argv`; its wall time and its own peak RSS (ru_maxrss of exactly this child)."""
+    """Run `argv`; its wall time and its own peak RSS (ru_maxrss of exactly this child,
+    started from a small launcher: see _LAUNCHER)."""
     env = dict(os.environ, PYTHONPATH=str(workloads.ROOT))
-    with tempfile.TemporaryFile() as out:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report"
+        launcher = [sys.executable, "-c", _LAUNCHER, str(report), *argv]
+        subprocess.run(launcher, stdout=out, stderr=subprocess.DEVNULL, cwd=cwd, env=env)
+        wall, maxrss_kb, returncode = report.read_text().split()
         out.seek(0)
         stdout = out.read()
-    return Proc(wall, usage.ru_maxrss * 1024, proc.returncode, stdout)
+    return Proc(float(wall), int(maxrss_kb) * 1024, int(returncode), stdout)
 
 
 def median(values: list[float]) -> float:

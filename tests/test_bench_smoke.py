@@ -4,9 +4,11 @@ figures equal the stdlib baseline's on every workload. Timings are recorded, nev
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from bench.__main__ import main
+from bench.harness import run_process
 
 
 def test_harness_tiny(tmp_path: Path) -> None:
@@ -19,3 +21,14 @@ def test_harness_tiny(tmp_path: Path) -> None:
     assert [r["exports_ingested"] for r in results["recompute"]] == [1, 3]
     assert all(r["frames"] > 0 for r in results["recompute"])
     assert (tmp_path / "results-tiny.md").exists()
+
+
+def test_a_process_reports_its_own_peak_rss_however_large_the_harness_grew() -> None:
+    """Linux carries the exec'ing process's high-water RSS into the new program's ru_maxrss;
+    the harness had grown to ~470 MB and every cold check after that "peaked" there."""
+    ballast = bytearray(300 * 2**20)
+    ballast[::4096] = b"\x01" * len(range(0, len(ballast), 4096))  # touch every page
+    proc = run_process([sys.executable, "-c", "print('small')"])
+    assert proc.stdout == b"small\n" and proc.returncode == 0
+    assert proc.rss < 150 * 2**20
+    del ballast
