@@ -21,6 +21,7 @@ thread pool does not survive a fork), never imports, and leaves with `os._exit`.
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import mmap
 import os
@@ -242,6 +243,7 @@ def _child(
     fill: Callable[[int], bool],
 ) -> None:
     status = 1
+    gc.disable()  # as in the parent's read (exports.collector_paused); it leaves by os._exit
     try:
         with os.fdopen(write_fd, "wb") as out:
             if not fill(len(raw)):
