@@ -141,7 +141,11 @@ def test_classify_name() -> None:
 def test_slow_writer_is_handed_over_once_after_the_last_chunk(
     export_dir: Path, start_watcher: Factory
 ) -> None:
-    _, rec = start_watcher()
+    # A pause longer than the settle time is a finished file to the watcher, so the settle
+    # time here is far above the writer's pace: a machine that stalls this test for a second
+    # (seen on CI-like shared machines) must not make the watcher's right answer a failure.
+    settle = 2.0
+    _, rec = start_watcher(settle=settle)
     target = export_dir / "slow.json"
     chunks = [EXPORT[i : i + 16] for i in range(0, len(EXPORT), 16)]
     with target.open("wb") as handle:
@@ -150,7 +154,7 @@ def test_slow_writer_is_handed_over_once_after_the_last_chunk(
             handle.write(chunk)
             handle.flush()
             os.fsync(handle.fileno())
-            time.sleep(SETTLE / 3)  # pacing the writer, below the settle time
+            time.sleep(SETTLE / 3)  # pacing the writer, far below `settle`
     wait_for(lambda: rec.count(target) == 1, what="the slow file")
     assert rec.sizes(target) == [len(EXPORT)]
     assert stays(lambda: rec.count(target) == 1)
@@ -290,7 +294,9 @@ def test_on_ready_raising_does_not_stop_the_watcher(
 
 
 def test_still_changing_is_reported_once(export_dir: Path, start_watcher: Factory) -> None:
-    _, rec = start_watcher(max_wait=0.5)
+    # settle far above the writer's pace, as in the slow-writer test: a stall of the machine
+    # is a pause of the writer, which the watcher rightly reads as a finished file
+    _, rec = start_watcher(max_wait=0.5, settle=2.0)
     target = export_dir / "endless.json"
     with target.open("wb") as handle:
         deadline = time.monotonic() + 1.5
