@@ -31,7 +31,7 @@ def prepare(export: Path, config_path: Path, out: Path) -> None:
 
 def main(argv: list[str]) -> int:
     config_path, columns_path = Path(argv[0]), Path(argv[1])
-    from retrain_gate import engine
+    from retrain_gate import loader
     from retrain_gate.exports import parsed_from_columns
     from retrain_gate.loader import Loaded
 
@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
         parsed = parsed_from_columns(path, columns, tasks, config, mtime_ns)
         return Loaded(size, mtime_ns, digest, parsed)
 
-    engine.load_export = prepared  # type: ignore[attr-defined]  # what Engine hands the store
+    loader.load_export = prepared  # what the store imports on its first ingest
     from retrain_gate.cli import main as cli_main
 
     return cli_main(["check", "--config", str(config_path), "--json"])

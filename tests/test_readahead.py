@@ -94,7 +94,7 @@ def test_the_largest_new_export_is_read_ahead_and_taken(
     start(config)
     assert readahead._begun is not None
     largest = max(config.paths.export_dir.rglob("*.json"), key=lambda p: p.stat().st_size)
-    assert readahead._begun.path == largest
+    assert readahead._begun.source.path == largest
     engine = Engine(config)
     engine.refresh()
     readahead.close()
@@ -149,7 +149,7 @@ def test_a_twin_read_ahead_is_recognised(tmp_path: Path, begun_splits: list[int]
     (path,) = config.paths.export_dir.rglob("*.json")
     shutil.copy(path, path.with_name("copy-" + path.name))
     start(config)
-    assert readahead._begun is not None and readahead._begun.path.name.startswith("copy-")
+    assert readahead._begun is not None and readahead._begun.source.path.name.startswith("copy-")
     results, _report = Engine(config).refresh()
     assert [r.outcome for r in results] == ["duplicate"]
 

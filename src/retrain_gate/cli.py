@@ -121,10 +121,7 @@ def _import_core() -> None:
 def _load(args: argparse.Namespace) -> Config:
     from retrain_gate.config import load_config
 
-    loaded: Config | None = getattr(args, "loaded_config", None)
-    if loaded is None:
-        loaded = args.loaded_config = load_config(args.config)
-    return loaded
+    return load_config(args.config)
 
 
 def _read_ahead(args: argparse.Namespace) -> None:
@@ -299,8 +296,10 @@ HANDLERS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return _run_command(build_parser().parse_args(argv))
+
+
+def _run_command(args: argparse.Namespace) -> int:
     try:
         if args.command == "check":
             _read_ahead(args)
@@ -330,9 +329,9 @@ def run() -> None:
     leave without the interpreter's teardown. Freeing polars, pydantic and every module one by
     one took 50-80 ms of a cold `check`; everything we write is already fsynced and closed by
     then (state, ledger, manifests), so only the output streams need flushing."""
-    code = main()
-    command = next((a for a in sys.argv[1:] if not a.startswith("-")), None)
-    if command not in ONE_SHOT:
+    args = build_parser().parse_args()
+    code = _run_command(args)
+    if args.command not in ONE_SHOT:
         sys.exit(code)
     try:
         sys.stdout.flush()

@@ -27,7 +27,6 @@ from retrain_gate.store import (
     IngestResult,
     ProgressFn,
     atomic_write,
-    load_export,
 )
 from retrain_gate.writerlock import WriterLock
 
@@ -90,7 +89,7 @@ class Engine:
     _alert_ends: dict[str, str] | None = field(init=False, default=None)  # alerts.py
 
     def __post_init__(self) -> None:
-        loader: Loader = load_export
+        loader: Loader | None = None  # the store's own: loader.load_export, in this process
         if self.isolated:
             from retrain_gate.loader import IsolatedLoader
 

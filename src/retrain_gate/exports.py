@@ -602,32 +602,18 @@ def _fill_in(
     fallbacks: list[tuple[int, int, int]],
     config: Config,
 ) -> bool:
-    """The tasks the scanner left, read the ordinary way; False when one is refused (the
-    caller then reads the whole file the ordinary way, for the ordinary message)."""
+    """The tasks the scanner left, read the ordinary way (`task_columns` of each alone);
+    False when one is refused (the caller then reads the whole file the ordinary way, for the
+    ordinary message)."""
     one = task_decoder(config, many=False)
-    tolerance = config.corrections.tolerance
-    frames_field = config.episodes.frames_field
-    same_key = frames_field == config.episodes.field
     with memoryview(raw) as view:
         for index, start, end in fallbacks:
             try:
-                task = one.decode(view[start:end])
-                verdict = frame_verdict(task, tolerance)
-            except (
-                msgspec.ValidationError,
-                msgspec.DecodeError,
-                ValueError,
-                OverflowError,
-                RecursionError,
-            ):
+                alone = task_columns([one.decode(view[start:end])], config)
+            except (msgspec.ValidationError, msgspec.DecodeError, TaskProblem, RecursionError):
                 return False
-            for name, value in zip(_ROW_COLUMNS, verdict, strict=True):
-                columns[name][index] = value
-            columns["path"][index] = _decoded_paths([task.data.path])[0]
-            if frames_field is not None:
-                columns["raw_frames"][index] = task.data.path if same_key else task.data.frames
-            columns["project"][index] = task.project
-            columns["task_id"][index] = task.id
+            for name, values in alone.items():
+                columns[name][index] = values[0]
     return True
 
 

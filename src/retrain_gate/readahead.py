@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from retrain_gate.candidates import iter_candidates
-from retrain_gate.registry import REGISTRY_FILE, read_registry
+from retrain_gate.registry import REGISTRY_FILE, known_record, read_registry
 
 if TYPE_CHECKING:
     from retrain_gate.config import Config
@@ -113,10 +113,7 @@ def guess(config_path: Path) -> Guess | None:
 
 @dataclass
 class _Begun:
-    path: Path
-    size: int
-    mtime_ns: int
-    source: ExportSource  # open until `close`: the split reads into its buffer
+    source: ExportSource  # the file as it was begun; open until `close` (the split's buffer)
     split: Split | None  # None once taken
     guess: Guess
 
@@ -136,8 +133,7 @@ def _largest_new_export(config: Guess) -> tuple[Path, int, int] | None:
             st = path.stat()
         except OSError:
             continue
-        record = known.get(str(path))
-        if record is None or (record.size, record.mtime_ns) != (st.st_size, st.st_mtime_ns):
+        if known_record(known, path, st.st_size, st.st_mtime_ns) is None:
             new.append((path, st.st_size, st.st_mtime_ns))
     if not new:  # a `check` with nothing new never imports the reader
         return None
@@ -176,13 +172,16 @@ def start(config_path: Path) -> None:
     if split is None:
         source.close()
         return
-    _begun = _Begun(path, size, mtime_ns, source, split, config)
+    _begun = _Begun(source, split, config)
 
 
 def take(path: Path, size: int, mtime_ns: int, config: Config) -> Split | None:
     """The split begun for this very file (same path, size and mtime) with these very
     settings, once; None otherwise. The caller finishes it, then calls `close`."""
-    if _begun is None or (_begun.path, _begun.size, _begun.mtime_ns) != (path, size, mtime_ns):
+    if _begun is None:
+        return None
+    begun = _begun.source
+    if (begun.path, begun.size, begun.mtime_ns) != (path, size, mtime_ns):
         return None
     if settings(_begun.guess) != settings(config):
         close()

@@ -38,3 +38,13 @@ def read_registry(path: Path) -> dict[str, FileRecord]:
         return {key: FileRecord(**value) for key, value in data["files"].items()}
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}
+
+
+def known_record(
+    records: dict[str, FileRecord], path: Path, size: int, mtime_ns: int
+) -> FileRecord | None:
+    """The record of `path` when the file is unchanged since (same size and mtime)."""
+    record = records.get(str(path))
+    if record is not None and record.size == size and record.mtime_ns == mtime_ns:
+        return record
+    return None

@@ -28,11 +28,12 @@ from retrain_gate.registry import (
     REGISTRY_VERSION,
     FileRecord,
     Outcome,
+    known_record,
     read_registry,
 )
 
 if TYPE_CHECKING:
-    from retrain_gate.loader import KnownContent, Loaded, Loader, TaskProgress
+    from retrain_gate.loader import Loader
 
 FRAMES_FILE = "frames.parquet"
 # Refused files are remembered (so an unchanged bad file is not parsed again), but a folder
@@ -105,21 +106,6 @@ def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([untouched, resolved], how="vertical")
 
 
-def load_export(
-    path: Path,
-    config: Config,
-    size: int,
-    mtime_ns: int,
-    known: KnownContent,
-    progress: TaskProgress | None = None,
-) -> Loaded:
-    """`loader.load_export`, imported on first use: the reader (msgspec, the two-process
-    parse) is ~8 ms of imports that a `check` with nothing new to ingest never needs."""
-    from retrain_gate import loader
-
-    return loader.load_export(path, config, size, mtime_ns, known, progress)
-
-
 class FrameStore:
     """Merged frames and the ingest registry of one state folder.
 
@@ -128,11 +114,13 @@ class FrameStore:
     """
 
     def __init__(
-        self, state_dir: Path, *, persist: bool = True, loader: Loader = load_export
+        self, state_dir: Path, *, persist: bool = True, loader: Loader | None = None
     ) -> None:
         self.state_dir = state_dir
         self.persist = persist
-        self.loader = loader
+        # None: `loader.load_export`, imported on the first ingest: the reader (msgspec, the
+        # two-process parse) is ~8 ms of imports that a `check` with nothing new never needs
+        self._loader = loader
         self._frames: pl.DataFrame | None = None
         self._registry: dict[str, FileRecord] | None = None
         # digests of ingested content by size: a duplicate can only have the same size
@@ -187,10 +175,7 @@ class FrameStore:
     # -------------------------------------------------------------- ingest
 
     def known(self, path: Path, size: int, mtime_ns: int) -> FileRecord | None:
-        record = self.registry().get(str(path))
-        if record is not None and record.size == size and record.mtime_ns == mtime_ns:
-            return record
-        return None
+        return known_record(self.registry(), path, size, mtime_ns)
 
     def needs_ingest(self, path: Path) -> bool:
         signature = _signature(path)
@@ -226,7 +211,11 @@ class FrameStore:
 
         registry = self.registry()
         known = KnownContent(frozenset(self._size_index().get(size, ())))
-        loaded = self.loader(path, config, size, mtime_ns, known, progress)
+        if self._loader is None:
+            from retrain_gate.loader import load_export
+
+            self._loader = load_export
+        loaded = self._loader(path, config, size, mtime_ns, known, progress)
         if loaded.refusal is not None:
             return self._record_refusal(
                 path, loaded.size, loaded.mtime_ns, loaded.digest, loaded.refusal
