@@ -31,7 +31,7 @@ def prepare(export: Path, config_path: Path, out: Path) -> None:
 
 def main(argv: list[str]) -> int:
     config_path, columns_path = Path(argv[0]), Path(argv[1])
-    from retrain_gate import loader
+    from retrain_gate import loader, readahead
     from retrain_gate.exports import parsed_from_columns
     from retrain_gate.loader import Loaded
 
@@ -43,6 +43,9 @@ def main(argv: list[str]) -> int:
         return Loaded(size, mtime_ns, digest, parsed)
 
     loader.load_export = prepared  # what the store imports on its first ingest
+    # The parse is free here: a read begun ahead (readahead.py) would only be thrown away,
+    # after a child had read the whole export beside this process.
+    readahead.start = lambda config_path: None  # type: ignore[assignment]
     from retrain_gate.cli import main as cli_main
 
     return cli_main(["check", "--config", str(config_path), "--json"])
