@@ -411,10 +411,42 @@ after:
     return -1;
 }
 
-static inline int key_is(const Val *key, const char *name, Py_ssize_t n) {
-    return key->kind == K_STR && key->n == n && memcmp(key->s, name, (size_t)n) == 0;
+typedef struct {
+    const char *name;
+    Py_ssize_t n;
+} Name;
+#define NAME(lit) {(lit), (Py_ssize_t)(sizeof(lit) - 1)}
+#define COUNT(names) ((int)(sizeof(names) / sizeof((names)[0])))
+
+/* The index of `key` among the `names` an object is read for (-1: a key not read). An escaped
+ * key (it may spell one of them) or one of them repeated sets *odd: the ordinary path decides
+ * what such an object means. */
+static int key_slot(const Val *key, const Name *names, int count, unsigned *seen, int *odd) {
+    if (key->kind == K_ESTR) {
+        *odd = 1;
+        return -1;
+    }
+    for (int k = 0; k < count; k++) {
+        if (key->n == names[k].n && memcmp(key->s, names[k].name, (size_t)key->n) == 0) {
+            if (*seen & (1u << k)) *odd = 1;
+            *seen |= 1u << k;
+            return k;
+        }
+    }
+    return -1;
 }
-#define KEY(k, lit) key_is((k), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+
+static const Name PREDICTION_KEYS[] = {NAME("id"), NAME("model_version"), NAME("created_at"),
+                                       NAME("result")};
+static const Name ANNOTATION_KEYS[] = {
+    NAME("id"),         NAME("was_cancelled"), NAME("ground_truth"),      NAME("created_at"),
+    NAME("updated_at"), NAME("result"),        NAME("parent_prediction"), NAME("prediction")};
+static const Name TASK_KEYS[] = {NAME("id"),          NAME("data"),        NAME("project"),
+                                 NAME("updated_at"),  NAME("annotations"), NAME("completions"),
+                                 NAME("predictions")};
+static const Name REGION_KEYS[] = {NAME("id"), NAME("type"), NAME("origin")};
+static const Name FULL_REGION_KEYS[] = {NAME("from_name"), NAME("to_name"), NAME("type"),
+                                        NAME("value")};
 
 static inline int str_is(const Val *v, const char *lit, Py_ssize_t n) {
     return v->kind == K_STR && v->n == n && memcmp(v->s, lit, (size_t)n) == 0;
@@ -487,15 +519,8 @@ static int parse_prediction(Cur *c, Pred *pred, int *odd, int depth) {
     while (!done) {
         Val key, value;
         if (obj_key(c, &key) || scan_value(c, &value, depth)) return -1;
-        int slot = -1;
-        if (key.kind == K_ESTR) *odd = 1;
-        else if (KEY(&key, "id")) slot = 0;
-        else if (KEY(&key, "model_version")) slot = 1;
-        else if (KEY(&key, "created_at")) slot = 2;
-        else if (KEY(&key, "result")) slot = 3;
+        int slot = key_slot(&key, PREDICTION_KEYS, COUNT(PREDICTION_KEYS), &seen, odd);
         if (slot >= 0) {
-            if (seen & (1u << slot)) *odd = 1;
-            seen |= 1u << slot;
             Val *dest[] = {&pred->id, &pred->model_version, &pred->created_at, &pred->result};
             *dest[slot] = value;
             if (slot == 0 && value.kind != K_INT && value.kind != K_NULL && value.kind != K_STR)
@@ -516,20 +541,7 @@ static int parse_annotation(Cur *c, Ann *ann, int *odd, int depth) {
     while (!done) {
         Val key, value;
         if (obj_key(c, &key)) return -1;
-        int slot = -1;
-        if (key.kind == K_ESTR) *odd = 1;
-        else if (KEY(&key, "id")) slot = 0;
-        else if (KEY(&key, "was_cancelled")) slot = 1;
-        else if (KEY(&key, "ground_truth")) slot = 2;
-        else if (KEY(&key, "created_at")) slot = 3;
-        else if (KEY(&key, "updated_at")) slot = 4;
-        else if (KEY(&key, "result")) slot = 5;
-        else if (KEY(&key, "parent_prediction")) slot = 6;
-        else if (KEY(&key, "prediction")) slot = 7;
-        if (slot >= 0) {
-            if (seen & (1u << slot)) *odd = 1;
-            seen |= 1u << slot;
-        }
+        int slot = key_slot(&key, ANNOTATION_KEYS, COUNT(ANNOTATION_KEYS), &seen, odd);
         ws(c);
         if (slot == 7 && c->p < c->end && *c->p == '{') {
             if (depth + 1 > MAX_DEPTH) return -1;
@@ -624,23 +636,20 @@ static int data_value_ok(const Val *v) {
 }
 
 static int parse_data(Cur *c, Task *t, const Keys *keys, int *odd, int depth) {
-    int empty, done = 0, seen_path = 0, seen_frames = 0;
+    /* the frames key only when it is another key than the path's */
+    const Name names[] = {{keys->field, keys->field_n}, {keys->frames_field, keys->frames_n}};
+    int count = keys->frames_field != NULL && keys->frames_field != keys->field ? 2 : 1;
+    int empty, done = 0;
+    unsigned seen = 0;
     obj_open(c, &empty);
     if (empty) return 0;
     while (!done) {
         Val key, value;
         if (obj_key(c, &key) || scan_value(c, &value, depth)) return -1;
-        if (key.kind == K_ESTR) {
-            *odd = 1;
-        } else if (key.kind == K_STR && key.n == keys->field_n &&
-                   memcmp(key.s, keys->field, (size_t)key.n) == 0) {
-            if (seen_path++ || !data_value_ok(&value)) *odd = 1;
-            t->path = value;
-        } else if (keys->frames_field && key.kind == K_STR && key.n == keys->frames_n &&
-                   memcmp(key.s, keys->frames_field, (size_t)key.n) == 0) {
-            if (seen_frames++ || !data_value_ok(&value)) *odd = 1;
-            t->frames = value;
-        }
+        int slot = key_slot(&key, names, count, &seen, odd);
+        if (slot >= 0 && !data_value_ok(&value)) *odd = 1;
+        if (slot == 0) t->path = value;
+        else if (slot == 1) t->frames = value;
         if (next_or_close(c, '}', &done)) return -1;
     }
     return 0;
@@ -660,19 +669,7 @@ static int parse_task(Cur *c, Work *w, Task *t, const Keys *keys, int *odd) {
     while (!done) {
         Val key, value;
         if (obj_key(c, &key)) return -1;
-        int slot = -1;
-        if (key.kind == K_ESTR) *odd = 1;
-        else if (KEY(&key, "id")) slot = 0;
-        else if (KEY(&key, "data")) slot = 1;
-        else if (KEY(&key, "project")) slot = 2;
-        else if (KEY(&key, "updated_at")) slot = 3;
-        else if (KEY(&key, "annotations")) slot = 4;
-        else if (KEY(&key, "completions")) slot = 5;
-        else if (KEY(&key, "predictions")) slot = 6;
-        if (slot >= 0) {
-            if (seen & (1u << slot)) *odd = 1;
-            seen |= 1u << slot;
-        }
+        int slot = key_slot(&key, TASK_KEYS, COUNT(TASK_KEYS), &seen, odd);
         ws(c);
         unsigned char next = c->p < c->end ? *c->p : 0;
         int rc = 0;
@@ -838,14 +835,10 @@ static int parse_regions(Work *w, const Val *result) {
         while (!inner_empty && !inner_done) {
             Val key, value;
             if (obj_key(&c, &key) || scan_value(&c, &value, 2)) return 1;
-            int slot = -1;
-            if (key.kind == K_ESTR) return 1;
-            if (KEY(&key, "id")) slot = 0;
-            else if (KEY(&key, "type")) slot = 1;
-            else if (KEY(&key, "origin")) slot = 2;
+            int odd_key = 0;
+            int slot = key_slot(&key, REGION_KEYS, COUNT(REGION_KEYS), &seen, &odd_key);
+            if (odd_key) return 1;
             if (slot >= 0) {
-                if (seen & (1u << slot)) return 1;
-                seen |= 1u << slot;
                 if (value.kind != K_STR && value.kind != K_NULL &&
                     !(slot == 0 && value.kind == K_INT))
                     return 1;
@@ -1031,15 +1024,11 @@ static int shape_regions(Work *w, const Val *result) {
         while (!inner_empty && !inner_done) {
             Val key, v;
             if (obj_key(&c, &key) || scan_value(&c, &v, 2)) return 1;
-            int slot = -1;
-            if (key.kind == K_ESTR) return 1;
-            if (KEY(&key, "from_name")) slot = 0;
-            else if (KEY(&key, "to_name")) slot = 1;
-            else if (KEY(&key, "type")) slot = 2;
-            else if (KEY(&key, "value")) slot = 3;
+            int odd_key = 0;
+            int slot =
+                key_slot(&key, FULL_REGION_KEYS, COUNT(FULL_REGION_KEYS), &seen, &odd_key);
+            if (odd_key) return 1;
             if (slot >= 0) {
-                if (seen & (1u << slot)) return 1;
-                seen |= 1u << slot;
                 if (slot == 3) value = v;
                 else if (v.kind != K_STR && v.kind != K_NULL) return 1;
                 else names[slot] = v;
