@@ -21,6 +21,7 @@ import polars as pl
 from retrain_gate.config import Config
 from retrain_gate.fsutil import atomic_write, signature_or_link
 from retrain_gate.labelstudio import RULES_VERSION
+from retrain_gate.labelstudio import predictions as index_rules
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
 from retrain_gate.registry import (
     REGISTRY_FILE,
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from retrain_gate.loader import Loader
 
 FRAMES_FILE = "frames.parquet"
+PENDING_FILE = "pending.parquet"  # frames the prediction index decides (labelstudio/predictions.py)
+INDEX_FILE = "predictions.parquet"  # the prediction index across files
 # Refused files are remembered (so an unchanged bad file is not parsed again), but a folder
 # that keeps receiving junk must not grow the registry forever.
 MAX_REFUSED_RECORDS = 2000
@@ -132,6 +135,9 @@ class FrameStore:
         self._loader = loader
         self._frames: pl.DataFrame | None = None
         self._registry: dict[str, FileRecord] | None = None
+        # loaded on the first ingest: a recompute never needs them
+        self._pending: pl.DataFrame | None = None
+        self._index: pl.DataFrame | None = None
         # digests of ingested content by size: a duplicate can only have the same size
         self._by_size: dict[int, set[str]] | None = None
         self._frames_dirty = False
@@ -162,6 +168,7 @@ class FrameStore:
 
     def _load(self) -> None:
         self._frames, self._registry, self._by_size = empty_frames(), {}, None
+        self._pending, self._index = None, None
         if not self.frames_path.exists():
             return  # the registry alone would claim files whose frames are gone
         try:
@@ -173,7 +180,7 @@ class FrameStore:
         registry = read_registry(self.registry_path)
         if registry.settings != self.settings:
             self.stale = describe_change(registry.settings, self.settings)
-            self._frames_dirty = self._registry_dirty = True  # the next flush records the new
+            self.reset()  # the next flush records the new settings
             return
         self._frames, self._registry = frames, registry.files
 
@@ -181,11 +188,31 @@ class FrameStore:
         self._frames = None
         self._registry = None
         self._by_size = None
+        self._pending = None
+        self._index = None
+
+    def _index_tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """The pending frames and the prediction index. A missing or damaged file when there
+        are frames means they cannot be decided again: every export is read again."""
+        frames = self.frames()
+        if self._pending is None or self._index is None:
+            pending = _read_table(self.state_dir / PENDING_FILE, index_rules.PENDING_SCHEMA)
+            index = _read_table(self.state_dir / INDEX_FILE, index_rules.INDEX_SCHEMA)
+            if (pending is None or index is None) and not frames.is_empty():
+                self.stale = (
+                    "the prediction index is missing or damaged: every export is read again"
+                )
+                self.reset()
+                return self._index_tables()
+            self._pending = pending if pending is not None else index_rules.empty_pending()
+            self._index = index if index is not None else index_rules.empty_index()
+        return self._pending, self._index
 
     def reset(self) -> None:
         """Forget every frame and file (the ledger is not the store's): the next scan reads
         every export again. Written at the next flush."""
         self._frames, self._registry, self._by_size = empty_frames(), {}, None
+        self._pending, self._index = index_rules.empty_pending(), index_rules.empty_index()
         self._frames_dirty = self._registry_dirty = True
 
     # -------------------------------------------------------------- ingest
@@ -246,7 +273,17 @@ class FrameStore:
         if progress:
             progress("merging", 0, 1)
         before = self.frames()
+        pending, index = self._index_tables()
         merged = merge_frames(before, parsed.frames)
+        index = index_rules.merge_index(index, parsed.predictions)
+        pending = index_rules.kept_pending(pl.concat([pending, parsed.pending]), merged)
+        arrival = (mtime_ns, path.name)
+        merged = index_rules.resolve(
+            merged, pending, index, arrival, self.config.corrections.tolerance
+        )
+        if not (parsed.pending.is_empty() and parsed.predictions.is_empty()):
+            self._pending, self._index = pending, index
+            self._frames_dirty = True
         kept_changed, new, updated = _changes(before, merged)
         if kept_changed:
             self._frames = merged  # otherwise keep the stored table exactly as it is
@@ -268,6 +305,10 @@ class FrameStore:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self._frames_dirty:
             frames = self.frames()
+            # the index first: frames saved without it could not be decided again
+            if self._pending is not None and self._index is not None:
+                _write_table(self.state_dir / INDEX_FILE, self._index)
+                _write_table(self.state_dir / PENDING_FILE, self._pending)
             atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
             self._frames_dirty = False
         text = registry_json(self.settings, self.registry())
@@ -313,6 +354,19 @@ class FrameStore:
             for path, rec in self.registry().items()
             if rec.outcome == "refused" and os.path.lexists(path)
         }
+
+
+def _write_table(path: Path, table: pl.DataFrame) -> None:
+    atomic_write(path, lambda tmp: table.write_parquet(tmp))
+
+
+def _read_table(path: Path, schema: dict[str, pl.DataType]) -> pl.DataFrame | None:
+    """A state table, or None when it is missing or damaged."""
+    try:
+        table = pl.read_parquet(path)
+    except Exception:  # missing, truncated, not parquet: the caller rebuilds from the exports
+        return None
+    return table if table.schema == pl.Schema(schema) else None
 
 
 # What a frame is, apart from which file it came from: a frame whose content is the same in

@@ -25,6 +25,7 @@ from retrain_gate.labelstudio.format import (
     task_refusal,
 )
 from retrain_gate.labelstudio.frames import TaskColumns, TaskProblem, frame_table
+from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA, table
 
 if TYPE_CHECKING:
     import polars as pl
@@ -42,6 +43,8 @@ class ParsedExport:
     frames: pl.DataFrame  # FRAME_SCHEMA
     tasks: int  # tasks in the file, duplicates included
     duplicate_ids: int  # tasks whose (project, id) repeated inside the file
+    pending: pl.DataFrame  # predictions.PENDING_SCHEMA: frames the index decides
+    predictions: pl.DataFrame  # predictions.INDEX_SCHEMA: the file's prediction objects
 
 
 def parse_export(
@@ -87,10 +90,23 @@ def parse_export(
         ) from None
     if progress is not None:
         progress(len(columns), len(columns))
+    return parsed(path, columns, config, (mtime_ns, path.name))
+
+
+def parsed(
+    path: Path, columns: TaskColumns, config: Config, arrival: tuple[int, str]
+) -> ParsedExport:
     frames = frame_table(
-        columns.columns(), config, arrival_mtime_ns=mtime_ns, arrival_name=path.name
+        columns.columns(), config, arrival_mtime_ns=arrival[0], arrival_name=arrival[1]
     )
-    return ParsedExport(path, frames, len(columns), len(columns) - frames.height)
+    return ParsedExport(
+        path,
+        frames,
+        len(columns),
+        len(columns) - frames.height,
+        table(columns.pending, PENDING_SCHEMA, arrival),
+        table(columns.predictions, INDEX_SCHEMA, arrival),
+    )
 
 
 def read_export(

@@ -8,6 +8,7 @@ import re
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+from retrain_gate.labelstudio.format import Prediction, is_known
 from retrain_gate.labelstudio.semantics import VERDICT_COLUMNS, frame_verdict
 
 if TYPE_CHECKING:
@@ -16,6 +17,11 @@ if TYPE_CHECKING:
     from retrain_gate.config import Config
 
 _INT64 = range(-(2**63), 2**63)
+
+# A pending frame (semantics.Pending), by its key and the stamp of the version it belongs to.
+PENDING_COLUMNS = ("project", "task_id", "stamp", "source_id", "residue")
+# A prediction object seen in a file; `task_id` only where it was listed in task.predictions.
+INDEX_COLUMNS = ("project", "pred_id", "task_id", "model_version", "created_at", "result")
 
 
 class TaskProblem(ValueError):
@@ -38,6 +44,9 @@ class TaskColumns:
         self.raw_frames: list[Any] = []
         self.projects: list[int | None] = []
         self.task_ids: list[int] = []
+        # what the prediction index across files decides (predictions.py)
+        self.pending: dict[str, list[Any]] = {name: [] for name in PENDING_COLUMNS}
+        self.predictions: dict[str, list[Any]] = {name: [] for name in INDEX_COLUMNS}
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -48,11 +57,19 @@ class TaskColumns:
         if task.id not in _INT64 or (task.project is not None and task.project not in _INT64):
             raise TaskProblem(index, task.id, "the task or project id is beyond 64 bits")
         try:
-            verdict = frame_verdict(task, self._tolerance)
+            verdict, pending = frame_verdict(task, self._tolerance)
         except (ValueError, OverflowError) as exc:
             # OverflowError: an integer too large for a float in a value compared by position
             raise TaskProblem(index, task.id, str(exc)) from None
         self.verdicts.append(verdict)
+        if pending is not None:
+            for name, value in zip(
+                PENDING_COLUMNS,
+                (task.project, task.id, verdict[0], pending.source_id, pending.residue),
+                strict=True,
+            ):
+                self.pending[name].append(value)
+        self._index_predictions(task)
         path = task.data.path
         self.paths.append(path)
         if self._frames_field is None:
@@ -63,6 +80,32 @@ class TaskColumns:
             self.raw_frames.append(task.data.frames)
         self.projects.append(task.project)
         self.task_ids.append(task.id)
+
+    def _index_predictions(self, task: Any) -> None:
+        """§3: every prediction object with an integer id, from task.predictions (`listed`:
+        it counts for rule 4) and inline in annotations."""
+        for prediction in task.predictions or ():
+            if type(prediction) is Prediction and type(prediction.id) is int:
+                self._add_prediction(task, prediction, listed=True)
+        for annotation in task.annotations or task.completions or ():
+            inline = annotation.prediction
+            if inline is not None and type(inline.id) is int and is_known(inline.result):
+                self._add_prediction(task, inline, listed=False)
+
+    def _add_prediction(self, task: Any, prediction: Prediction, *, listed: bool) -> None:
+        if prediction.id not in _INT64:
+            return  # an id no file can refer to as an Int64: nothing to index
+        version, created = prediction.model_version, prediction.created_at
+        row = (
+            task.project,
+            prediction.id,
+            task.id if listed else None,
+            version if isinstance(version, str) and version else None,
+            created if isinstance(created, str) else None,
+            bytes(prediction.result),
+        )
+        for name, value in zip(INDEX_COLUMNS, row, strict=True):
+            self.predictions[name].append(value)
 
     def columns(self) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}

@@ -168,9 +168,10 @@ def _origins(regions: list[Region]) -> set[Any] | None:
     return origins or None
 
 
-def correction(chosen: Annotation, source: Source, tolerance: float) -> bool | None:
-    """True corrected, False accepted, None when it cannot be told."""
-    regions = _live(REGIONS.decode(chosen.result))
+def correction(result: msgspec.Raw | bytes, source: Source, tolerance: float) -> bool | None:
+    """True corrected, False accepted, None when it cannot be told (`result`: the chosen
+    annotation's, raw)."""
+    regions = _live(REGIONS.decode(result))
     origins = _origins(regions)
     if origins is not None:
         if not origins.isdisjoint(_CHANGED_ORIGINS):
@@ -181,7 +182,7 @@ def correction(chosen: Annotation, source: Source, tolerance: float) -> bool | N
         return False
     if source.result is not None:
         return geometrically_changed(
-            _live(FULL_REGIONS.decode(chosen.result)),
+            _live(FULL_REGIONS.decode(result)),
             _live(FULL_REGIONS.decode(source.result)),
             tolerance,
         )
@@ -197,9 +198,21 @@ def _check_results(annotations: list[Annotation]) -> None:
             raise ValueError(f"annotations[{number}].result must be a list of regions")
 
 
-def frame_verdict(task: Any, tolerance: float) -> tuple[Any, ...]:
-    """§1 stamp and §3 status, source and correction of one task (see VERDICT_COLUMNS).
-    Raises ValueError (or msgspec's errors) when a part the rules read is malformed."""
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A frame whose source the prediction index across files decides (§3): known only by
+    `source_id` (rule 3: a `parent_prediction` the task does not hold), or, with `source_id`
+    None, by its task (rule 4: the version holds no prediction objects). `residue`: the chosen
+    annotation's raw result, when the correction still depends on the source's."""
+
+    source_id: int | None
+    residue: bytes | None
+
+
+def frame_verdict(task: Any, tolerance: float) -> tuple[tuple[Any, ...], Pending | None]:
+    """§1 stamp and §3 status, source and correction of one task (see VERDICT_COLUMNS), and
+    what is left for the prediction index to decide. Raises ValueError (or msgspec's errors)
+    when a part the rules read is malformed."""
     annotations: list[Annotation] = task.annotations or task.completions or []
     predictions: list[PredictionRef] = task.predictions or []
     _check_results(annotations)
@@ -212,19 +225,55 @@ def frame_verdict(task: Any, tolerance: float) -> tuple[Any, ...]:
     status = "reviewed" if chosen is not None else ("skipped" if annotations else "open")
     source = find_source(chosen, predictions)
     if source is None:
-        return (stamp, status, False, False, False, None, None)
+        pending = None
+        if not any(type(p) is Prediction for p in predictions):
+            pending = Pending(None, bytes(chosen.result) if chosen is not None else None)
+        return (stamp, status, False, False, False, None, None), pending
+    return verdict_with_source(stamp, status, chosen, source, tolerance)
+
+
+def verdict_with_source(
+    stamp: str, status: str, chosen: Annotation | None, source: Source, tolerance: float
+) -> tuple[tuple[Any, ...], Pending | None]:
     corrected = unknown = False
     if chosen is not None:
-        verdict = correction(chosen, source, tolerance)
+        verdict = correction(chosen.result, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
-    release = source.model_version
-    created = source.created_at
+    pending = None
+    if source.result is None and chosen is not None and chosen.parent_prediction is not None:
+        # rule 3: only the index can name the release, and, unless a changed origin already
+        # decided it, tell whether the labeler changed the prediction
+        pending = Pending(chosen.parent_prediction, None if corrected else bytes(chosen.result))
+    return _verdict(stamp, status, chosen is not None, corrected, unknown, source), pending
+
+
+def _verdict(
+    stamp: str, status: str, reviewed: bool, corrected: bool, unknown: bool, source: Source
+) -> tuple[Any, ...]:
+    release, created = source.model_version, source.created_at
     return (
         stamp,
         status,
-        chosen is not None,
+        reviewed,
         corrected,
         unknown,
         release if isinstance(release, str) and release else None,
         created if isinstance(created, str) else None,
     )
+
+
+def resolved_verdict(
+    stamp: str,
+    status: str,
+    residue: bytes | None,
+    source: Source,
+    tolerance: float,
+) -> tuple[Any, ...]:
+    """The verdict of a pending frame once the index gives its source. Without a residue a
+    reviewed frame was already decided corrected (a changed origin)."""
+    reviewed = status == "reviewed"
+    corrected = unknown = False
+    if reviewed:
+        verdict = True if residue is None else correction(residue, source, tolerance)
+        corrected, unknown = verdict is True, verdict is None
+    return _verdict(stamp, status, reviewed, corrected, unknown, source)
