@@ -116,10 +116,10 @@ class Engine:
         on_file: FileProgress | None = None,
     ) -> list[IngestResult]:
         """Ingest every new or changed file under export_dir, oldest first."""
-        self.store.forget_missing()  # refusals of files since removed are no longer news
+        # storage files since removed take their annotation; refusals of them are no news
+        results = self.store.forget_missing()
         pending = self.pending_files()
         pending.sort(key=_arrival_key)
-        results = []
         try:
             for index, path in enumerate(pending, start=1):
                 if on_file is not None:

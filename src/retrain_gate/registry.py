@@ -14,7 +14,7 @@ from typing import Any, Literal
 REGISTRY_FILE = "ingested.json"
 REGISTRY_VERSION = 2  # 2: the read settings are recorded
 
-Outcome = Literal["ingested", "duplicate", "unchanged", "refused"]
+Outcome = Literal["ingested", "duplicate", "unchanged", "refused", "ignored", "removed"]
 
 
 @dataclass
@@ -26,6 +26,8 @@ class FileRecord:
     reason: str = ""
     frames: int = 0
     at: float = field(default_factory=time.time)
+    # a per-annotation storage file: the frame [project, task id] whose annotation it holds
+    frame: list[Any] | None = None
 
 
 @dataclass

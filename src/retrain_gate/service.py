@@ -69,6 +69,7 @@ class GateService:
         self._last_progress = 0.0
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
+        self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -168,6 +169,8 @@ class GateService:
             polling=watch.polling,
             on_ready=self._on_ready,
             on_event=self._on_watch_event,
+            on_removed=self._on_removed,
+            on_batch=self._on_batch,
         )
         self._watcher.start()
 
@@ -197,7 +200,29 @@ class GateService:
             return
         self._emit(Update("ingest", result.message, result=result))
         if result.outcome == "ingested":
-            self._publish(f"ingested {path.name}")
+            self._batch.append(path.name)
+
+    def _on_removed(self, path: Path) -> None:
+        """A file left the folder: a per-annotation storage file takes its annotation."""
+        if self._stop.is_set():
+            return
+        try:
+            with self._lock:
+                result = self.engine.store.remove(path)
+        except RetrainGateError as exc:
+            self._emit(Update("error", str(exc)))
+            return
+        if result is not None:
+            self._emit(Update("ingest", result.message, result=result))
+            self._batch.append(path.name)
+
+    def _on_batch(self) -> None:
+        """The files that settled together: one report for all of them."""
+        names, self._batch = self._batch, []
+        if not names:
+            return
+        why = f"ingested {names[0]}" if len(names) == 1 else f"{len(names):,} files changed"
+        self._publish(why)
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         now = time.monotonic()

@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from retrain_gate.config import Config
+from retrain_gate.errors import ExportRefused
 from retrain_gate.fsutil import atomic_write, signature_or_link
 from retrain_gate.labelstudio import RULES_VERSION
-from retrain_gate.labelstudio import predictions as index_rules
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
 from retrain_gate.registry import (
     REGISTRY_FILE,
@@ -34,6 +34,7 @@ from retrain_gate.registry import (
 from retrain_gate.text import plural
 
 if TYPE_CHECKING:
+    from retrain_gate.labelstudio.export import ParsedExport
     from retrain_gate.loader import Loader
 
 FRAMES_FILE = "frames.parquet"
@@ -55,6 +56,7 @@ class IngestResult:
     changed_frames: int = 0  # frames the store held, whose content changed
     reason: str = ""
     duplicate_of: str | None = None
+    removed_frames: int = 0  # storage versions gone with their last annotation file
 
     @property
     def message(self) -> str:
@@ -68,6 +70,10 @@ class IngestResult:
             return f"skipped {name}: same content as {self.duplicate_of}, already ingested"
         if self.outcome == "refused":
             return f"refused {name}: {self.reason}"
+        if self.outcome == "ignored":
+            return f"ignored {name}: {self.reason}"
+        if self.outcome == "removed":
+            return f"removed {name}: its annotation is gone ({self.changed_frames:,} changed)"
         return f"unchanged {name}"
 
 
@@ -118,6 +124,11 @@ def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
 class FrameStore:
     """Merged frames and the ingest registry of one state folder.
 
+    Two tables of versions: `exported` (the winner among export files, and task-format storage
+    files) and `storage` (per-annotation storage files grouped by frame, §1); `frames()` is
+    their merge by the same stamp rule. A storage version can disappear (its annotation
+    files removed); the exported version then shows again.
+
     With `persist=False` nothing is written (a reader beside another process that holds the
     writer lock): new files are merged in memory only. Frames made under other read settings
     than `config`'s are dropped on load (`stale` says why), so every export is read again.
@@ -133,7 +144,9 @@ class FrameStore:
         # None: `loader.load_export`, imported on the first ingest: a `check` with nothing
         # new never pays for the reader's imports
         self._loader = loader
-        self._frames: pl.DataFrame | None = None
+        self._exported: pl.DataFrame | None = None
+        self._storage: pl.DataFrame | None = None
+        self._frames: pl.DataFrame | None = None  # the merge of the two, cached
         self._registry: dict[str, FileRecord] | None = None
         # loaded on the first ingest: a recompute never needs them
         self._pending: pl.DataFrame | None = None
@@ -155,9 +168,15 @@ class FrameStore:
         return self.state_dir / REGISTRY_FILE
 
     def frames(self) -> pl.DataFrame:
-        if self._frames is None:
+        if self._exported is None or self._storage is None:
             self._load()
-        assert self._frames is not None
+        assert self._exported is not None and self._storage is not None
+        if self._frames is None:
+            self._frames = (
+                self._exported
+                if self._storage.is_empty()
+                else merge_frames(self._exported, self._storage)
+            )
         return self._frames
 
     def registry(self) -> dict[str, FileRecord]:
@@ -167,25 +186,26 @@ class FrameStore:
         return self._registry
 
     def _load(self) -> None:
-        self._frames, self._registry, self._by_size = empty_frames(), {}, None
-        self._pending, self._index = None, None
+        self.reload()
+        self._exported, self._storage, self._registry = empty_frames(), empty_frames(), {}
         if not self.frames_path.exists():
             return  # the registry alone would claim files whose frames are gone
-        try:
-            frames = pl.read_parquet(self.frames_path)
-        except Exception:  # a damaged cache is rebuilt from the exports, never fatal
-            return
-        if frames.schema != pl.Schema(FRAME_SCHEMA):
-            return
+        frames = _read_table(self.frames_path, FRAME_SCHEMA)
+        storage = _read_table(self.state_dir / STORAGE_FILE, FRAME_SCHEMA)
+        if frames is None:
+            return  # a damaged cache is rebuilt from the exports, never fatal
         registry = read_registry(self.registry_path)
         if registry.settings != self.settings:
             self.stale = describe_change(registry.settings, self.settings)
             self.reset()  # the next flush records the new settings
             return
-        self._frames, self._registry = frames, registry.files
+        if storage is None and any(rec.frame for rec in registry.files.values()):
+            return  # storage files known, their frames lost: read everything again
+        self._exported, self._registry = frames, registry.files
+        self._storage = storage if storage is not None else empty_frames()
 
     def reload(self) -> None:
-        self._frames = None
+        self._exported = self._storage = self._frames = None
         self._registry = None
         self._by_size = None
         self._pending = None
@@ -194,6 +214,8 @@ class FrameStore:
     def _index_tables(self) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The pending frames and the prediction index. A missing or damaged file when there
         are frames means they cannot be decided again: every export is read again."""
+        from retrain_gate.labelstudio import predictions as index_rules
+
         frames = self.frames()
         if self._pending is None or self._index is None:
             pending = _read_table(self.state_dir / PENDING_FILE, index_rules.PENDING_SCHEMA)
@@ -211,7 +233,10 @@ class FrameStore:
     def reset(self) -> None:
         """Forget every frame and file (the ledger is not the store's): the next scan reads
         every export again. Written at the next flush."""
-        self._frames, self._registry, self._by_size = empty_frames(), {}, None
+        from retrain_gate.labelstudio import predictions as index_rules
+
+        self._exported, self._storage, self._frames = empty_frames(), empty_frames(), None
+        self._registry, self._by_size = {}, None
         self._pending, self._index = index_rules.empty_pending(), index_rules.empty_index()
         self._frames_dirty = self._registry_dirty = True
 
@@ -227,7 +252,7 @@ class FrameStore:
     def ingest(
         self, path: Path, *, progress: ProgressFn | None = None, save: bool = True
     ) -> IngestResult:
-        """Merge one export into the store. Refusals and duplicates leave the frames as they are.
+        """Merge one file into the store. Refusals and duplicates leave the frames as they are.
 
         With `save=False` the state is written by a later `flush()`, so a batch of files costs
         one write instead of one per file; a crash before the flush only means the files are
@@ -245,6 +270,8 @@ class FrameStore:
         record = self.known(path, size, mtime_ns)
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
+        if not path.suffix:  # Label Studio's target storage names its files without one
+            return self._ingest_storage_file(path, size, mtime_ns)
         from retrain_gate.loader import KnownContent
 
         registry = self.registry()
@@ -269,33 +296,155 @@ class FrameStore:
             )
             self._registry_dirty = True
             return IngestResult(path, "duplicate", duplicate_of=twin)
-        parsed, digest, mtime_ns = loaded.parsed, loaded.digest, loaded.mtime_ns
         if progress:
             progress("merging", 0, 1)
+        result = self._merge(loaded.parsed, storage_key=None)
+        registry[str(path)] = FileRecord(
+            loaded.size, loaded.mtime_ns, loaded.digest, "ingested", frames=result.frames
+        )
+        self._size_index().setdefault(loaded.size, set()).add(loaded.digest)
+        return result
+
+    def _ingest_storage_file(self, path: Path, size: int, mtime_ns: int) -> IngestResult:
+        """A file without an extension: a per-annotation storage file, a task-format one, or
+        neither (ignored, and counted)."""
+        from retrain_gate.labelstudio.export import parse_export, read_file
+        from retrain_gate.labelstudio.storage import StorageProblem, classify, read_annotation
+
+        registry = self.registry()
+        previous = registry.get(str(path))
+        try:
+            raw, mtime_ns = read_file(path, self.config)
+        except ExportRefused as exc:
+            return self._record_refusal(path, size, mtime_ns, "", exc.reason)
+        kind = classify(raw)
+        result: IngestResult
+        if kind == "annotation":
+            try:
+                file = read_annotation(raw, path, mtime_ns, self.config)
+            except StorageProblem as exc:
+                result = self._record_refusal(path, len(raw), mtime_ns, "", str(exc))
+            else:
+                registry[str(path)] = FileRecord(
+                    len(raw), mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
+                )
+                self._registry_dirty = True
+                result = self._regroup(file.frame, path)
+        elif kind == "task":
+            try:
+                parsed = parse_export(raw, path, self.config, mtime_ns=mtime_ns)
+            except ExportRefused as exc:
+                result = self._record_refusal(path, len(raw), mtime_ns, "", exc.reason)
+            else:
+                result = self._merge(parsed, storage_key=None)
+                registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ingested", frames=1)
+                self._registry_dirty = True
+        else:
+            reason = (
+                "a file without an extension that is not a Label Studio storage file (one "
+                "annotation with its task, or one task); ignored"
+            )
+            registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ignored", reason=reason)
+            self._registry_dirty = True
+            result = IngestResult(path, "ignored", reason=reason)
+        if (
+            previous is not None
+            and previous.frame
+            and previous.frame != (registry[str(path)].frame if str(path) in registry else None)
+        ):
+            self._regroup(_frame_key(previous.frame), path)  # it held another frame's annotation
+        return result
+
+    def _regroup(self, frame: tuple[int | None, int], path: Path) -> IngestResult:
+        """The storage version of `frame` from its annotation files present now (§1)."""
+        from retrain_gate.labelstudio.export import read_file
+        from retrain_gate.labelstudio.storage import StorageProblem, group_frame, read_annotation
+
+        key = list(frame)
+        files = []
+        for name, rec in list(self.registry().items()):
+            if rec.frame != key or rec.outcome != "ingested":
+                continue
+            try:
+                raw, mtime_ns = read_file(Path(name), self.config)
+                files.append(read_annotation(raw, Path(name), mtime_ns, self.config))
+            except (ExportRefused, StorageProblem):
+                continue  # gone or changed since: its own event brings it back
+        if files:
+            parsed = group_frame(files, self.config)
+            return self._merge(parsed, storage_key=frame, source=path)
+        return self._merge(None, storage_key=frame, source=path)
+
+    def _merge(
+        self,
+        parsed: ParsedExport | None,
+        *,
+        storage_key: tuple[int | None, int] | None,
+        source: Path | None = None,
+    ) -> IngestResult:
+        """Merge one file's frames (or, with `storage_key`, replace that frame's storage
+        version, removing it when `parsed` is None), then let the index decide what it can."""
+        # the reader's modules: a `check` with nothing new never imports them (msgspec)
+        from retrain_gate.labelstudio import predictions as index_rules
+
         before = self.frames()
         pending, index = self._index_tables()
-        merged = merge_frames(before, parsed.frames)
-        index = index_rules.merge_index(index, parsed.predictions)
-        pending = index_rules.kept_pending(pl.concat([pending, parsed.pending]), merged)
-        arrival = (mtime_ns, path.name)
-        merged = index_rules.resolve(
-            merged, pending, index, arrival, self.config.corrections.tolerance
-        )
-        if not (parsed.pending.is_empty() and parsed.predictions.is_empty()):
-            self._pending, self._index = pending, index
+        assert self._exported is not None and self._storage is not None
+        exported, storage = self._exported, self._storage
+        if storage_key is None:
+            assert parsed is not None
+            exported = merge_frames(exported, parsed.frames)
+        else:
+            storage = storage.filter(~_is_frame(storage_key))
+            if parsed is not None:
+                storage = merge_frames(storage, parsed.frames)
+        if parsed is not None:
+            index = index_rules.merge_index(index, parsed.predictions)
+            pending = pl.concat([pending, parsed.pending])
+        pending = index_rules.kept_pending(pending, pl.concat([exported, storage]))
+        if parsed is not None and not parsed.frames.is_empty():
+            arrival = (
+                int(parsed.frames["arrival_mtime_ns"][0]),
+                str(parsed.frames["arrival_name"][0]),
+            )
+            tolerance = self.config.corrections.tolerance
+            exported = index_rules.resolve(exported, pending, index, arrival, tolerance)
+            storage = index_rules.resolve(storage, pending, index, arrival, tolerance)
+        self._exported, self._storage, self._frames = exported, storage, None
+        self._pending, self._index = pending, index
+        after = self.frames()
+        kept_changed, new, updated = _changes(before, after)
+        if (
+            kept_changed
+            or storage_key is not None
+            or parsed is None
+            or not (parsed.pending.is_empty() and parsed.predictions.is_empty())
+        ):
             self._frames_dirty = True
-        kept_changed, new, updated = _changes(before, merged)
-        if kept_changed:
-            self._frames = merged  # otherwise keep the stored table exactly as it is
-        registry[str(path)] = FileRecord(
-            size, mtime_ns, digest, "ingested", frames=parsed.frames.height
-        )
-        self._size_index().setdefault(size, set()).add(digest)
-        self._frames_dirty = self._frames_dirty or kept_changed
-        self._registry_dirty = True
+        if not kept_changed:
+            self._frames = before  # keep the stored table exactly as it is
+        path = source if source is not None else (parsed.path if parsed else Path())
+        frames = parsed.frames.height if parsed is not None else 0
         return IngestResult(
-            path, "ingested", frames=parsed.frames.height, new_frames=new, changed_frames=updated
+            path,
+            "ingested",
+            frames=frames,
+            new_frames=new,
+            changed_frames=updated,
+            removed_frames=max(0, before.height - after.height),
         )
+
+    def remove(self, path: Path) -> IngestResult | None:
+        """A file that left the export folder: a per-annotation storage file takes its
+        annotation with it (§1); an export's frames stay (a frame missing from a later export
+        is not deleted). None when the store knew nothing of it."""
+        record = self.registry().pop(str(path), None)
+        if record is None:
+            return None
+        self._registry_dirty = True
+        if record.frame:
+            return replace(self._regroup(_frame_key(record.frame), path), outcome="removed")
+        return None
 
     def flush(self) -> None:
         """Write what changed since the last flush: frames first, then the registry."""
@@ -304,12 +453,14 @@ class FrameStore:
             return
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if self._frames_dirty:
-            frames = self.frames()
+            self.frames()
+            assert self._exported is not None and self._storage is not None
             # the index first: frames saved without it could not be decided again
             if self._pending is not None and self._index is not None:
                 _write_table(self.state_dir / INDEX_FILE, self._index)
                 _write_table(self.state_dir / PENDING_FILE, self._pending)
-            atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
+            _write_table(self.state_dir / STORAGE_FILE, self._storage)
+            _write_table(self.frames_path, self._exported)
             self._frames_dirty = False
         text = registry_json(self.settings, self.registry())
         atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
@@ -319,13 +470,13 @@ class FrameStore:
         if self._by_size is None:
             self._by_size = {}
             for rec in self.registry().values():
-                if rec.outcome == "ingested":
+                if rec.outcome == "ingested" and rec.sha256:
                     self._by_size.setdefault(rec.size, set()).add(rec.sha256)
         return self._by_size
 
     def _trim_refused(self) -> None:
         registry = self.registry()
-        refused = [k for k, v in registry.items() if v.outcome == "refused"]
+        refused = [k for k, v in registry.items() if v.outcome in ("refused", "ignored")]
         for key in refused[:-MAX_REFUSED_RECORDS]:
             del registry[key]
             self._registry_dirty = True
@@ -337,23 +488,46 @@ class FrameStore:
         self._registry_dirty = True
         return IngestResult(path, "refused", reason=reason)
 
-    def forget_missing(self) -> None:
-        """Drop registry records of refused files that no longer exist (bounded history)."""
+    def forget_missing(self) -> list[IngestResult]:
+        """Files that left the folder: records of refused and ignored ones are dropped
+        (bounded history), per-annotation storage files take their annotation with them."""
         registry = self.registry()
-        gone = [k for k, v in registry.items() if v.outcome == "refused" and not os.path.lexists(k)]
-        for key in gone:
-            del registry[key]
+        gone = [
+            Path(k)
+            for k, v in registry.items()
+            if (v.outcome in ("refused", "ignored") or v.frame) and not os.path.lexists(k)
+        ]
+        results = [r for r in map(self.remove, gone) if r is not None]
         if gone:
-            self._registry_dirty = True
             self.flush()
+        return results
 
     def refused(self) -> dict[str, str]:
         """Files refused in their current form, with the reason (still visible until fixed)."""
+        return self._present("refused")
+
+    def ignored(self) -> dict[str, str]:
+        """Files without an extension that are not storage files, with the reason."""
+        return self._present("ignored")
+
+    def _present(self, outcome: Outcome) -> dict[str, str]:
         return {
             path: rec.reason
             for path, rec in self.registry().items()
-            if rec.outcome == "refused" and os.path.lexists(path)
+            if rec.outcome == outcome and os.path.lexists(path)
         }
+
+
+STORAGE_FILE = "storage.parquet"  # per-annotation storage files grouped by frame
+
+
+def _frame_key(frame: list[Any]) -> tuple[int | None, int]:
+    return (frame[0], frame[1])
+
+
+def _is_frame(key: tuple[int | None, int]) -> pl.Expr:
+    project = pl.col("project").is_null() if key[0] is None else pl.col("project") == key[0]
+    return project & (pl.col("task_id") == key[1])
 
 
 def _write_table(path: Path, table: pl.DataFrame) -> None:
@@ -380,7 +554,8 @@ def _changes(before: pl.DataFrame, after: pl.DataFrame) -> tuple[bool, int, int]
     if before.is_empty():
         return (not after.is_empty(), after.height, 0)
     kept_changed = (
-        after.join(before, on=list(FRAME_SCHEMA), how="anti", nulls_equal=True).height > 0
+        after.height != before.height
+        or after.join(before, on=list(FRAME_SCHEMA), how="anti", nulls_equal=True).height > 0
     )
     if not kept_changed:
         return (False, 0, 0)

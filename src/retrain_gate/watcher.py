@@ -97,7 +97,10 @@ class _Hints(FileSystemEventHandler):
                 self._record(os.fsdecode(event.src_path), False)
             elif kind == "closed":
                 self._record(os.fsdecode(event.src_path), True)
-            # deleted / opened / closed_no_write: a stat on the worker thread finds out.
+            elif kind == "deleted":
+                # a stat on the worker thread finds it gone: a handed file is then removed
+                self._record(os.fsdecode(event.src_path), False)
+            # opened / closed_no_write: nothing to do.
         except Exception as exc:  # never let an exception reach watchdog's dispatch loop
             with contextlib.suppress(Exception):
                 self._report(f"file event handler failed: {exc!r}")
@@ -126,6 +129,8 @@ class ExportWatcher:
         polling: bool,
         on_ready: Callable[[Path], None],
         on_event: Callable[[WatchEvent], None],
+        on_removed: Callable[[Path], None] | None = None,
+        on_batch: Callable[[], None] | None = None,
     ) -> None:
         self.export_dir = Path(os.path.abspath(export_dir))
         self._settle_seconds = settle_seconds
@@ -134,6 +139,9 @@ class ExportWatcher:
         self._polling = polling
         self._on_ready = on_ready
         self._on_event = on_event
+        self._on_removed = on_removed
+        self._on_batch = on_batch
+        self._batch_open = False  # something was handed or removed since the last on_batch
         self._tick = max(0.02, min(0.25, settle_seconds / 4))
         self._closed_recheck = min(CLOSED_RECHECK, settle_seconds)
 
@@ -225,6 +233,7 @@ class ExportWatcher:
                         self._scan("rescan")
                         next_rescan = now + self._rescan_seconds
                     self._settle()
+                    self._end_batch()  # also after a rescan that found files removed
                     self._last_loop_error = None
                 except Exception as exc:  # the loop must outlive any one bad tick
                     log.exception("watcher tick failed")
@@ -384,7 +393,7 @@ class ExportWatcher:
         # Only a complete listing proves a file is gone; a partial one would forget live files.
         if not failed:
             for path in [p for p in self._handed if p not in seen]:
-                del self._handed[path]
+                self._removed(path)
             self._specials &= specials
         if queued:
             if reason == "catch-up":
@@ -441,9 +450,12 @@ class ExportWatcher:
                 st = os.stat(path)
             except (FileNotFoundError, NotADirectoryError):
                 del self._tracks[path]
-                self._emit(
-                    WatchEvent("vanished", path, f"{path} disappeared before it could be read")
-                )
+                if path in self._handed:
+                    self._removed(path)
+                else:
+                    self._emit(
+                        WatchEvent("vanished", path, f"{path} disappeared before it could be read")
+                    )
                 continue
             except OSError as exc:
                 if exc.errno == errno.ELOOP:
@@ -489,8 +501,33 @@ class ExportWatcher:
             if self._stop.is_set():
                 return
             self._handed[path] = sig
+            self._batch_open = True
             try:
                 self._on_ready(path)
             except Exception as exc:
                 log.exception("on_ready failed for %s", path)
                 self._emit(WatchEvent("error", path, f"{path}: ingest failed: {exc!r}"))
+        self._end_batch()
+
+    def _removed(self, path: Path) -> None:
+        """A file handed over earlier left the folder."""
+        del self._handed[path]
+        if self._on_removed is None:
+            return
+        self._batch_open = True
+        try:
+            self._on_removed(path)
+        except Exception as exc:
+            log.exception("on_removed failed for %s", path)
+            self._emit(WatchEvent("error", path, f"{path}: removal failed: {exc!r}"))
+
+    def _end_batch(self) -> None:
+        """What settled in one tick is one batch: the caller publishes once for all of it."""
+        if not self._batch_open or self._on_batch is None:
+            return
+        self._batch_open = False
+        try:
+            self._on_batch()
+        except Exception as exc:
+            log.exception("on_batch failed")
+            self._emit(WatchEvent("error", None, f"after a batch of files: {exc!r}"))

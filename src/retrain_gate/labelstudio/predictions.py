@@ -121,21 +121,27 @@ def resolve(
         matched = matched.filter(mine | theirs)
     if matched.is_empty():
         return frames
-    matched = matched.join(frames.select(*_KEY, "status"), on=_KEY, how="inner", nulls_equal=True)
+    # the version the pending row belongs to, in this table (the other table holds the rest)
+    matched = matched.join(
+        frames.select(*_VERSION, "status"), on=_VERSION, how="inner", nulls_equal=True
+    )
+    if matched.is_empty():
+        return frames
     rows = []
-    for key_project, key_task, stamp, status, residue, result, version, created in matched.select(
-        "project", "task_id", "stamp", "status", "residue", "result", "model_version", "created_at"
+    for *version_key, status, residue, result, release, created in matched.select(
+        *_VERSION, "status", "residue", "result", "model_version", "created_at"
     ).iter_rows():
         raw = msgspec.Raw(result)
-        source = Source(raw if is_known(raw) else None, version, created)
-        verdict = resolved_verdict(stamp, status, residue, source, tolerance)
-        rows.append((key_project, key_task, *verdict))
-    schema = {name: frames.schema[name] for name in (*_KEY, *VERDICT_COLUMNS)}
-    updates = pl.DataFrame(rows, schema=schema, orient="row").drop("stamp", "status")
-    decided = [name for name in updates.columns if name not in _KEY]
+        source = Source(raw if is_known(raw) else None, release, created)
+        verdict = resolved_verdict(version_key[2], status, residue, source, tolerance)
+        rows.append((*version_key, *verdict[2:]))
+    names = (*_VERSION, *VERDICT_COLUMNS[2:])
+    schema = {name: frames.schema[name] for name in names}
+    updates = pl.DataFrame(rows, schema=schema, orient="row")
+    decided = list(VERDICT_COLUMNS[2:])
     joined = frames.join(
         updates.with_columns(pl.lit(True).alias("_decided")),
-        on=_KEY,
+        on=_VERSION,
         how="left",
         nulls_equal=True,
         suffix="_decided",
