@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +26,14 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "
 
 
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # This interpreter and the package on its path, never a `retrain-gate` found on PATH
+    # (which may belong to another checkout).
     return subprocess.run(
-        ["retrain-gate", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "retrain_gate", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

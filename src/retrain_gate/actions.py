@@ -14,12 +14,14 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import polars as pl
 
+from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError, StateError
-from retrain_gate.ledger import LedgerEntry, csv_cell
+from retrain_gate.ledger import LedgerEntry, csv_cell, os_user
 from retrain_gate.metrics import delta_episodes
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
@@ -44,6 +46,40 @@ def _name(raw: str) -> str:
         return validate_name(raw)
     except ValueError as exc:
         raise ActionRefused(f"name: {exc}") from None
+
+
+Role = Literal["approvers", "ack_by"]
+_DOING = {"approvers": "approve, decline or pin", "ack_by": "acknowledge alerts"}
+
+
+def authorize(config: Config, raw: str, role: Role) -> str:
+    """The name to record for `raw`, when `[approvals] <role>` lets it decide.
+
+    Called before anything is written, so a refused name leaves the ledger and the approvals
+    folder exactly as they were. An unset list lets anyone decide.
+    """
+    actor = _name(raw)
+    allowed = getattr(config.approvals, role)
+    if allowed is None:
+        return actor
+    where = f"[approvals] {role}" + (f" of {config.source}" if config.source else "")
+    for item in allowed:
+        if isinstance(item, str):
+            if item == actor:
+                return actor
+        elif item.name == actor:
+            if item.os_user == os_user():
+                return actor
+            raise ActionRefused(
+                f"{actor} may {_DOING[role]} only as the OS user {item.os_user} ({where}), "
+                f"and this is {os_user()}; nothing was recorded"
+            )
+    names = ", ".join(item if isinstance(item, str) else item.name for item in allowed)
+    raise ActionRefused(
+        f"{actor} may not {_DOING[role]}: the name is not in {where} "
+        f"({names or 'nobody'}); type your name exactly as listed there, or ask one of them. "
+        "Nothing was recorded"
+    )
 
 
 def _note(raw: str | None, *, required: bool, why: str = "") -> str:
@@ -92,7 +128,7 @@ def _write_manifest(folder: Path, text: str) -> Path:
 
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
     """Record an approval: the delta joins the corpus, the eval hash becomes the pin."""
-    actor = _name(by)
+    actor = authorize(engine.config, by, "approvers")
     human = engine.human_state()
     report = engine.evaluate(human)
     against_wait = not report.ready
@@ -138,7 +174,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
 
 
 def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
-    actor = _name(by)
+    actor = authorize(engine.config, by, "approvers")
     text = _note(note, required=True, why=" (say why the eval set changed)")
     before = engine.evaluate()
     current = before.eval.current_hash
@@ -163,7 +199,7 @@ def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
 
 
 def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
-    actor = _name(by)
+    actor = authorize(engine.config, by, "ack_by")
     text = _note(note, required=False)
     human = engine.human_state()
     keys = open_alert_keys(engine.evaluate(human), human)
