@@ -110,3 +110,61 @@ def test_a_bad_allow_list_is_one_line_naming_the_key(
     assert out.returncode == 2
     assert needle in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------- bound to the manifest
+
+
+def approved(folder: Path, by: str = "Kim Park") -> Path:
+    ok("pin-eval", "--by", by, "--note", "v1", cwd=folder)
+    out = ok("approve", "--by", by, cwd=folder)
+    line = next(x for x in out.splitlines() if x.startswith("training slice: "))
+    return Path(line.removeprefix("training slice: "))
+
+
+def test_a_manifest_edited_after_its_approval_fails_verify(kim_only: Path) -> None:
+    manifest = approved(kim_only)
+    clean = run("ledger", "verify", cwd=kim_only)
+    assert clean.returncode == 0, clean.stderr
+    assert "manifests: 1 of 1 match their approval" in clean.stdout
+    data = bytearray(manifest.read_bytes())
+    data[-2] ^= 0x01  # one byte of the last row's release
+    manifest.write_bytes(bytes(data))
+    failed = run("ledger", "verify", cwd=kim_only)
+    assert failed.returncode == 1
+    assert "ledger ok" in failed.stdout  # the chain itself is intact
+    assert f"manifest FAILED: entry 2 (Kim Park): {manifest}: CHANGED" in failed.stderr
+    assert "Traceback" not in failed.stderr
+    one = run("manifest", cwd=kim_only)
+    assert (one.returncode, one.stdout) == (1, f"{manifest}\n")
+    assert "CHANGED" in one.stderr
+
+
+def test_a_missing_manifest_is_a_warning(kim_only: Path) -> None:
+    manifest = approved(kim_only)
+    manifest.unlink()
+    out = run("ledger", "verify", cwd=kim_only)
+    assert out.returncode == 0
+    assert f"warning: manifest of entry 2 (Kim Park): {manifest}: missing" in out.stderr
+    assert "manifests: 0 of 1 match their approval, 1 missing" in out.stdout
+    assert run("manifest", "2", cwd=kim_only).returncode == 1
+
+
+def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
+    assert run("manifest", cwd=kim_only).returncode == 2  # no approval yet
+    manifest = approved(kim_only)
+    out = run("manifest", cwd=kim_only)
+    assert (out.returncode, out.stdout) == (0, f"{manifest}\n")
+    assert "entry 2 (Kim Park)" in out.stderr and "matches the ledger" in out.stderr
+    assert run("manifest", "2", cwd=kim_only).stdout == f"{manifest}\n"
+    wrong = run("manifest", "1", cwd=kim_only)  # entry 1 is the pin
+    assert wrong.returncode == 2 and "entry 1 is not an approval" in wrong.stderr
+    # A state folder moved elsewhere (an audit copy): found beside its ledger.
+    (kim_only / "state").rename(kim_only / "audit")
+    text = (kim_only / "config.toml").read_text(encoding="utf-8")
+    (kim_only / "config.toml").write_text(text.replace('"state"', '"audit"'), encoding="utf-8")
+    moved = run("manifest", cwd=kim_only)
+    assert (
+        moved.returncode == 0
+        and moved.stdout == f"{kim_only / 'audit' / 'approvals' / manifest.name}\n"
+    )

@@ -7,26 +7,20 @@ on disk (fsync) before these functions return. Nothing here starts a training.
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
-import polars as pl
-
+from retrain_gate import manifests
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
-from retrain_gate.errors import RetrainGateError, StateError
-from retrain_gate.ledger import LedgerEntry, csv_cell, os_user
+from retrain_gate.errors import RetrainGateError
+from retrain_gate.ledger import LedgerEntry, os_user
 from retrain_gate.metrics import delta_episodes
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
 
-MANIFEST_COLUMNS = ["task_subdir", "episode", "frames", "corrected_frames", "release"]
+MANIFEST_COLUMNS = manifests.COLUMNS
 
 
 class ActionRefused(RetrainGateError):
@@ -99,33 +93,6 @@ def open_alert_keys(report: Report, human: HumanState) -> list[str]:
     return keys
 
 
-def _manifest_text(table: pl.DataFrame) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(MANIFEST_COLUMNS)
-    for row in table.select(MANIFEST_COLUMNS).iter_rows():
-        writer.writerow([csv_cell("" if value is None else value) for value in row])
-    return buffer.getvalue()
-
-
-def _write_manifest(folder: Path, text: str) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
-    path = folder / f"training-slice-{stamp}-{digest}.csv"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with path.open("x", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError as exc:
-        raise StateError(
-            f"{path}: cannot write the training-slice manifest ({exc.strerror}); "
-            "nothing was recorded"
-        ) from None
-    return path
-
-
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
     """Record an approval: the delta joins the corpus, the eval hash becomes the pin."""
     actor = authorize(engine.config, by, "approvers")
@@ -143,7 +110,9 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         why=" (a note is required when approving against a wait)" if against_wait else "",
     )
     table = delta_episodes(engine.store.frames(), engine.config, human)
-    manifest = _write_manifest(engine.config.paths.state_dir / "approvals", _manifest_text(table))
+    manifest, manifest_sha256 = manifests.write(
+        engine.config.paths.state_dir, manifests.text(table)
+    )
     payload = {
         "decision": report.decision,
         "ready": report.ready,
@@ -155,7 +124,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         "eval_hash": report.eval.current_hash,
         "ended_alert_keys": open_alert_keys(report, human),
         "manifest": str(manifest),
-        "manifest_sha256": hashlib.sha256(manifest.read_bytes()).hexdigest(),
+        "manifest_sha256": manifest_sha256,
         "figures": report.model_dump(mode="json"),
     }
     try:

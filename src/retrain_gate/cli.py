@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from retrain_gate.actions import Recorded
     from retrain_gate.config import Config
     from retrain_gate.engine import Engine
+    from retrain_gate.ledger import LedgerEntry
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -89,6 +90,18 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = ledger.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
     fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
+
+    manifest = commands.add_parser(
+        "manifest", help="print an approval's training-slice manifest and check it is unchanged"
+    )
+    _add_config(manifest)
+    manifest.add_argument(
+        "seq",
+        nargs="?",
+        type=int,
+        metavar="N",
+        help="the approval's ledger entry (default: latest)",
+    )
 
     watch = commands.add_parser("watch", help="watch the export folder and print changes")
     _add_config(watch)
@@ -248,7 +261,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             print(f"ledger ok: {printable(result.message)}")
             if result.last_hash:
                 print(f"last hash {result.last_hash} (keep a copy elsewhere to detect truncation)")
-            return 0
+            return _verify_manifests(ledger.entries(), config.paths.state_dir)
         print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
         return 1
     entries = ledger.entries()
@@ -267,6 +280,47 @@ def cmd_ledger(args: argparse.Namespace) -> int:
                 f"{printable(entry_summary(entry))}{note}"
             )
     return 0
+
+
+def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
+    """Every approval's manifest against the sha256 its entry recorded: 1 if any changed."""
+    from retrain_gate import manifests
+    from retrain_gate.text import printable
+
+    checks = manifests.check_all(entries, state_dir)
+    changed = [c for c in checks if c.status == "changed"]
+    missing = [c for c in checks if c.status == "missing"]
+    for check in missing:
+        print(f"warning: manifest of {printable(check.describe())}", file=sys.stderr)
+    for check in changed:
+        print(f"manifest FAILED: {printable(check.describe())}", file=sys.stderr)
+    ok = len(checks) - len(changed) - len(missing)
+    print(f"manifests: {ok} of {len(checks)} match their approval", end="")
+    print(f", {len(missing)} missing" if missing else "", end="")
+    print(f", {len(changed)} CHANGED" if changed else "")
+    return 1 if changed else 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from retrain_gate import manifests
+    from retrain_gate.errors import LedgerError
+    from retrain_gate.ledger import Ledger
+    from retrain_gate.text import printable
+
+    config = _load(args)
+    approvals = [e for e in Ledger(config.paths.state_dir).entries() if manifests.recorded(e)]
+    if args.seq is not None:
+        approvals = [e for e in approvals if e.seq == args.seq]
+    if not approvals:
+        which = (
+            f"entry {args.seq} is not an approval" if args.seq is not None else "no approval yet"
+        )
+        raise LedgerError(f"{config.paths.state_dir / 'ledger.jsonl'}: {which}; nothing to show")
+    check = manifests.check(approvals[-1], config.paths.state_dir)
+    assert check is not None
+    print(printable(check.path))  # alone on stdout, for `train --slice "$(retrain-gate manifest)"`
+    print(printable(check.describe()), file=sys.stderr)
+    return 0 if check.status == "ok" else 1
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -290,6 +344,7 @@ HANDLERS = {
     "report-regression": cmd_report,
     "ack": cmd_ack,
     "ledger": cmd_ledger,
+    "manifest": cmd_manifest,
     "watch": cmd_watch,
     "tui": cmd_tui,
 }
@@ -321,7 +376,9 @@ def _run_command(args: argparse.Namespace) -> int:
 
 # Commands that end when their work is done (not `watch` and `tui`, which stop threads and
 # hand the terminal back, and `init`, which is rare enough not to matter).
-ONE_SHOT = frozenset({"check", "approve", "pin-eval", "report-regression", "ack", "ledger"})
+ONE_SHOT = frozenset(
+    {"check", "approve", "pin-eval", "report-regression", "ack", "ledger", "manifest"}
+)
 
 
 def run() -> None:
