@@ -3,7 +3,11 @@ bound to. The real CLI on small hand-made folders, and the core functions on the
 
 from __future__ import annotations
 
+import csv
 import getpass
+import io
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -168,3 +172,57 @@ def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
         moved.returncode == 0
         and moved.stdout == f"{kim_only / 'audit' / 'approvals' / manifest.name}\n"
     )
+
+
+# ---------------------------------------------------------------- meaning and reason
+
+
+def test_every_entry_states_its_meaning_name_time_origin_and_reason(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "eval v1 frozen", cwd=kim_only)
+    ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
+    ok("ack", "--by", "Lee", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", "--note", "retrain on the drift", cwd=kim_only)
+    me = f"{getpass.getuser()}@"
+    lines = ok("ledger", cwd=kim_only).splitlines()
+    assert lines[0].startswith("#seq  meaning · name · time (UTC) · OS user@host · reason")
+    expected = [
+        ("pinned the eval set", "Kim Park", "eval v1 frozen"),
+        ("reported a regression", "Ana", "thumbs drift"),
+        ("acknowledged an alert", "Lee", "(no note)"),
+        ("approved a retrain", "Kim Park", "retrain on the drift"),
+    ]
+    for seq, (line, (meaning, name, reason)) in enumerate(
+        zip(lines[1:], expected, strict=True), start=1
+    ):
+        fields = line.split(" · ")
+        assert fields[0] == f"#{seq:<4} {meaning}"
+        assert fields[1] == name
+        assert fields[2].endswith("Z") and fields[2].startswith("20")  # ISO 8601, UTC
+        assert fields[3].startswith(me)
+        assert fields[4] == f"reason: {reason}"
+    rows = list(csv.DictReader(io.StringIO(ok("ledger", "--csv", cwd=kim_only))))
+    assert list(rows[0])[:7] == [
+        "seq", "meaning", "name", "time_utc", "os_user", "host", "reason"
+    ]  # fmt: skip
+    assert [(r["meaning"], r["name"], r["reason"]) for r in rows] == expected
+    # The meaning is part of what the hash covers, not only a label added when printing.
+    stored = json.loads(ok("ledger", "--json", cwd=kim_only))
+    assert [e["payload"]["meaning"] for e in stored] == [m for m, _, _ in expected]
+
+
+def test_auditing_a_period(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", cwd=kim_only)
+    today = datetime.now(UTC).date()
+    tomorrow, yesterday = today + timedelta(days=1), today - timedelta(days=1)
+    assert len(ok("ledger", "--since", str(today), cwd=kim_only).splitlines()) == 3
+    assert len(ok("ledger", "--until", str(today), cwd=kim_only).splitlines()) == 3
+    assert "no entries in that period" in ok("ledger", "--since", str(tomorrow), cwd=kim_only)
+    assert "no entries in that period" in ok("ledger", "--until", str(yesterday), cwd=kim_only)
+    second = json.loads(ok("ledger", "--json", cwd=kim_only))[1]["ts"]
+    only = json.loads(ok("ledger", "--json", "--since", second, cwd=kim_only))
+    assert [e["seq"] for e in only] == [2]
+    csv_rows = ok("ledger", "--csv", "--until", str(yesterday), cwd=kim_only).splitlines()
+    assert len(csv_rows) == 1  # the header alone
+    bad = run("ledger", "--since", "last week", cwd=kim_only)
+    assert bad.returncode == 2 and "--since 'last week' is not a date" in bad.stderr

@@ -15,7 +15,7 @@ from retrain_gate import manifests
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
-from retrain_gate.ledger import LedgerEntry, os_user
+from retrain_gate.ledger import MEANINGS, LedgerEntry, os_user
 from retrain_gate.metrics import delta_episodes
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
@@ -114,6 +114,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         engine.config.paths.state_dir, manifests.text(table)
     )
     payload = {
+        "meaning": MEANINGS["approval"],
         "decision": report.decision,
         "ready": report.ready,
         "reason": report.reason,
@@ -151,7 +152,12 @@ def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
         raise ActionRefused(
             f"the eval set is missing at {engine.config.paths.eval_set}; nothing to pin"
         )
-    payload = {"eval_hash": current, "previous_hash": before.eval.pinned_hash, "note": text}
+    payload = {
+        "meaning": MEANINGS["pin"],
+        "eval_hash": current,
+        "previous_hash": before.eval.pinned_hash,
+        "note": text,
+    }
     entry = engine.ledger.append("pin", actor, payload)
     return Recorded(entry, engine.evaluate(), message=f"eval set pinned at {current[:8]}")
 
@@ -159,7 +165,7 @@ def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
 def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     actor = _name(by)
     text = _note(note, required=True, why=" (say what got worse)")
-    entry = engine.ledger.append("report", actor, {"note": text})
+    entry = engine.ledger.append("report", actor, {"meaning": MEANINGS["report"], "note": text})
     return Recorded(
         entry,
         engine.evaluate(),
@@ -174,7 +180,9 @@ def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     keys = open_alert_keys(engine.evaluate(human), human)
     if not keys:
         raise ActionRefused("there is no open regression alert to acknowledge")
-    entry = engine.ledger.append("ack", actor, {"alert_keys": keys, "note": text})
+    entry = engine.ledger.append(
+        "ack", actor, {"meaning": MEANINGS["ack"], "alert_keys": keys, "note": text}
+    )
     return Recorded(
         entry,
         engine.evaluate(),

@@ -90,6 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = ledger.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
     fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
+    ledger.add_argument(
+        "--since", metavar="DATE", help="only entries from DATE on (YYYY-MM-DD or ISO time, UTC)"
+    )
+    ledger.add_argument(
+        "--until", metavar="DATE", help="only entries up to DATE (a day counts whole, UTC)"
+    )
 
     manifest = commands.add_parser(
         "manifest", help="print an approval's training-slice manifest and check it is unchanged"
@@ -250,7 +256,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_summary
+    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_line, in_period
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
@@ -264,21 +270,21 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             return _verify_manifests(ledger.entries(), config.paths.state_dir)
         print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
         return 1
-    entries = ledger.entries()
+    try:
+        entries = in_period(ledger.entries(), args.since, args.until)
+    except ValueError as exc:
+        raise RetrainGateError(str(exc)) from None
     if args.json:
         print(json_safe(json.dumps(entries_to_json(entries), indent=2, ensure_ascii=False)))
     elif args.csv:
         entries_to_csv(entries, sys.stdout)
+    elif not entries:
+        empty = "has no entries in that period" if args.since or args.until else "is empty"
+        print(f"the ledger {empty} ({ledger.path})")
     else:
-        if not entries:
-            print(f"the ledger is empty ({ledger.path})")
+        print("#seq  meaning · name · time (UTC) · OS user@host · reason · what was recorded")
         for entry in entries:
-            note = f": {printable(entry.note)}" if entry.note else ""
-            print(
-                f"#{entry.seq:<4} {entry.ts}  {entry.kind:<8} {printable(entry.actor)} "
-                f"({printable(entry.os_user)}@{printable(entry.host)})  "
-                f"{printable(entry_summary(entry))}{note}"
-            )
+            print(printable(entry_line(entry)))
     return 0
 
 
