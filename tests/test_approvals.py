@@ -14,6 +14,7 @@ import pytest
 
 from tests.lsbuild import write_export
 from tests.test_cli import episode_tasks
+from tests.waiting import check_json
 from tests.waiting import run_cli as run
 
 LEDGER = Path("state") / "ledger.jsonl"
@@ -226,3 +227,76 @@ def test_auditing_a_period(kim_only: Path) -> None:
     assert len(csv_rows) == 1  # the header alone
     bad = run("ledger", "--since", "last week", cwd=kim_only)
     assert bad.returncode == 2 and "--since 'last week' is not a date" in bad.stderr
+
+
+# ---------------------------------------------------------------- decline
+
+
+def test_a_decline_is_recorded_and_shown_until_the_delta_changes(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    refused = run("decline", "--by", "Mallory", "--note", "not now", cwd=kim_only)
+    assert refused.returncode == 2 and "[approvals] approvers" in refused.stderr
+    assert run("decline", "--by", "Kim Park", "--note", " ", cwd=kim_only).returncode == 2
+    assert len(json.loads(ok("ledger", "--json", cwd=kim_only))) == 1
+
+    out = ok("decline", "--by", "Kim Park", "--note", "GPU cluster is down this week", cwd=kim_only)
+    assert "declined by Kim Park: GPU cluster is down this week" in out
+    data = check_json(kim_only)
+    assert (data["decision"], data["ready"]) == ("READY", True)  # what the data say, still
+    assert data["declined"]["by"] == "Kim Park"
+    assert data["declined"]["note"] == "GPU cluster is down this week"
+    text = ok("check", cwd=kim_only)
+    assert "declined by Kim Park at 20" in text and ": GPU cluster is down this week" in text
+    row = list(csv.DictReader(io.StringIO(ok("ledger", "--csv", cwd=kim_only))))[-1]
+    assert (row["meaning"], row["name"], row["reason"]) == (
+        "declined a retrain",
+        "Kim Park",
+        "GPU cluster is down this week",
+    )
+    assert row["details"] == "the gates said READY: ready"
+
+    # One more harvested episode: a new delta, so the decline no longer speaks for it.
+    write_export(
+        kim_only / "exports", "project-1-at-2026-11-21.json", episode_tasks("pick", "e2", 31),
+        mtime=2_000,
+    )  # fmt: skip
+    assert check_json(kim_only)["declined"] is None
+    assert "declined" not in ok("check", cwd=kim_only)
+
+
+def test_declining_a_wait_is_refused(kim_only: Path) -> None:
+    out = run("decline", "--by", "Kim Park", "--note", "no", cwd=kim_only)  # eval unpinned
+    assert out.returncode == 2 and "there is no retrain to decline" in out.stderr
+    assert ledger_bytes(kim_only) == b""
+
+
+def test_an_approval_ends_a_decline(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("decline", "--by", "Kim Park", "--note", "not today", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", "--note", "cluster is back", cwd=kim_only)
+    assert check_json(kim_only)["declined"] is None
+
+
+# ---------------------------------------------------------------- 14.13: nothing new
+
+
+def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", cwd=kim_only)
+    ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
+    data = check_json(kim_only)
+    assert (data["decision"], data["delta_episodes"]) == ("REGRESSION", 0)
+    before = ledger_bytes(kim_only)
+    manifests_before = sorted((kim_only / "state" / "approvals").iterdir())
+    out = run("approve", "--by", "Kim Park", cwd=kim_only)
+    assert out.returncode == 2
+    assert "nothing new to approve: no harvested episode since the last approval #2" in out.stderr
+    assert "--override" in out.stderr
+    no_note = run("approve", "--by", "Kim Park", "--override", cwd=kim_only)
+    assert no_note.returncode == 2 and "note" in no_note.stderr
+    assert ledger_bytes(kim_only) == before
+    assert sorted((kim_only / "state" / "approvals").iterdir()) == manifests_before
+    ok("approve", "--by", "Kim Park", "--override", "--note", "same data, new seed", cwd=kim_only)
+    last = json.loads(ok("ledger", "--json", cwd=kim_only))[-1]
+    assert last["payload"]["override"] is True and last["payload"]["approved_episodes"] == []
+    assert check_json(kim_only)["decision"] == "WAIT"  # the report is answered

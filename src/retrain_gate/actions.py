@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from retrain_gate import manifests
+from retrain_gate import manifests, metrics
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.ledger import MEANINGS, LedgerEntry, os_user
-from retrain_gate.metrics import delta_episodes
+from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
 
@@ -85,12 +85,7 @@ def _note(raw: str | None, *, required: bool, why: str = "") -> str:
 
 def open_alert_keys(report: Report, human: HumanState) -> list[str]:
     """Every alert open now: the statistical one and each manual report."""
-    keys: list[str] = []
-    regression = report.regression
-    if regression.active and regression.source == "statistics" and regression.alert_key:
-        keys.append(regression.alert_key)
-    keys.extend(f"report:{r.seq}" for r in human.open_reports)
-    return keys
+    return metrics.open_alert_keys(report.regression, human)
 
 
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
@@ -104,12 +99,22 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
             f"the gates say WAIT: {report.reason}. Approving anyway is an override: "
             "pass --override with a --note that says why"
         )
-    text = _note(
-        note,
-        required=against_wait,
-        why=" (a note is required when approving against a wait)" if against_wait else "",
-    )
     table = delta_episodes(engine.store.frames(), engine.config, human)
+    # READY on a regression alone can leave nothing new to train on: an approval then is a
+    # retrain on the same data, which someone has to mean (and say why), not a second press.
+    empty = table.height == 0
+    if empty and not override:
+        since = f" #{human.last_approval_seq}" if human.last_approval_seq else ""
+        raise ActionRefused(
+            f"nothing new to approve: no harvested episode since the last approval{since}, so "
+            "the training slice would be empty. To record a retrain on the same data anyway "
+            f"({report.reason}), pass --override with a --note that says why"
+        )
+    if against_wait:
+        why = " (a note is required when approving against a wait)"
+    else:
+        why = " (a note is required when approving an empty delta)"
+    text = _note(note, required=against_wait or empty, why=why)
     manifest, manifest_sha256 = manifests.write(
         engine.config.paths.state_dir, manifests.text(table)
     )
@@ -118,7 +123,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         "decision": report.decision,
         "ready": report.ready,
         "reason": report.reason,
-        "override": against_wait,
+        "override": against_wait or empty,
         "note": text,
         "approved_episodes": [list(k) for k in table.select("task_subdir", "episode").rows()],
         "approved_frames": int(table["frames"].sum()) if table.height else 0,
@@ -187,4 +192,34 @@ def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
         entry,
         engine.evaluate(),
         message=f"acknowledged by {actor}: {', '.join(keys)} (the alert stays until a retrain)",
+    )
+
+
+def decline(engine: Engine, *, by: str, note: str) -> Recorded:
+    """Record that the gate was looked at and a retrain is not wanted now, and why. The
+    decision stays what the data say; the dashboard shows the decline until the delta or the
+    open alerts change."""
+    actor = authorize(engine.config, by, "approvers")
+    text = _note(note, required=True, why=" (say why not now)")
+    human = engine.human_state()
+    report = engine.evaluate(human)
+    if not report.ready:
+        raise ActionRefused(f"the gates say WAIT: {report.reason}; there is no retrain to decline")
+    table = delta_episodes(engine.store.frames(), engine.config, human)
+    pairs = [(str(t), str(e)) for t, e in table.select("task_subdir", "episode").rows()]
+    payload = {
+        "meaning": MEANINGS["decline"],
+        "decision": report.decision,
+        "reason": report.reason,
+        "note": text,
+        "delta_episodes": len(pairs),
+        "delta_key": delta_key(pairs),
+        "alert_keys": open_alert_keys(report, human),
+        "figures": report.model_dump(mode="json"),
+    }
+    entry = engine.ledger.append("decline", actor, payload)
+    return Recorded(
+        entry,
+        engine.evaluate(),
+        message=f"declined by {actor}: {text} (shown until the delta or the alert changes)",
     )

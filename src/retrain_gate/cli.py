@@ -65,6 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--override", action="store_true", help="approve although the gates say WAIT (needs --note)"
     )
 
+    decline = commands.add_parser(
+        "decline", help="record that a READY gate was looked at and a retrain is not wanted now"
+    )
+    _add_config(decline)
+    decline.add_argument("--by", required=True, metavar="NAME")
+    decline.add_argument("--note", required=True, metavar="TEXT", help="why not now")
+
     pin = commands.add_parser("pin-eval", help="pin the current eval set (a deliberate choice)")
     _add_config(pin)
     pin.add_argument("--by", required=True, metavar="NAME")
@@ -234,6 +241,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_decline(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import decline
+
+    _print_recorded(_decide(args, lambda e: decline(e, by=args.by, note=args.note)))
+    return 0
+
+
 def cmd_pin(args: argparse.Namespace) -> int:
     from retrain_gate.actions import pin_eval
 
@@ -346,6 +360,7 @@ HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
     "approve": cmd_approve,
+    "decline": cmd_decline,
     "pin-eval": cmd_pin,
     "report-regression": cmd_report,
     "ack": cmd_ack,
@@ -383,7 +398,7 @@ def _run_command(args: argparse.Namespace) -> int:
 # Commands that end when their work is done (not `watch` and `tui`, which stop threads and
 # hand the terminal back, and `init`, which is rare enough not to matter).
 ONE_SHOT = frozenset(
-    {"check", "approve", "pin-eval", "report-regression", "ack", "ledger", "manifest"}
+    {"check", "approve", "decline", "pin-eval", "report-regression", "ack", "ledger", "manifest"}
 )
 
 

@@ -43,7 +43,7 @@ from typing import Any, Literal, TextIO, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from retrain_gate.errors import LedgerError
-from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
+from retrain_gate.models import Ack, ApprovalRequest, Decline, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
 from retrain_gate.text import json_safe, short_hash
 
@@ -615,6 +615,20 @@ def _eval_hash(entry: LedgerEntry, required: bool) -> str | None:
     return value
 
 
+def _decline(entry: LedgerEntry) -> Decline:
+    key = entry.payload.get("delta_key")
+    if not isinstance(key, str):
+        raise _payload_error(entry, "payload.delta_key must be a string")
+    return Decline(
+        seq=entry.seq,
+        by=entry.actor,
+        at=entry.ts,
+        note=entry.note,
+        delta_key=key,
+        alert_keys=_str_list(entry, "alert_keys"),
+    )
+
+
 def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
     """Everything the gates need from the ledger, replayed in seq order."""
     approved: dict[tuple[str, str], None] = {}  # an ordered set
@@ -624,8 +638,16 @@ def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
     pin: Pin | None = None
     open_reports: list[RegressionReport] = []
     acks: dict[str, Ack] = {}
+    last_decline: Decline | None = None
+    pending: ApprovalRequest | None = None
     for entry in sorted(entries, key=lambda e: e.seq):
-        if entry.kind == "approval":
+        if entry.kind in ("approval", "decline"):
+            # Either answers a pending request; an approval also ends what was declined.
+            pending = None
+            last_decline = _decline(entry) if entry.kind == "decline" else None
+        if entry.kind == "request":
+            pending = ApprovalRequest(seq=entry.seq, by=entry.actor, at=entry.ts, note=entry.note)
+        elif entry.kind == "approval":
             approvals += 1
             last_approval = entry
             for episode in _episode_list(entry):
@@ -662,6 +684,8 @@ def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
         ended_alert_keys=list(ended),
         open_reports=open_reports,
         acks=list(acks.values()),
+        last_decline=last_decline,
+        pending_request=pending,
     )
 
 
