@@ -300,3 +300,65 @@ def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) ->
     last = json.loads(ok("ledger", "--json", cwd=kim_only))[-1]
     assert last["payload"]["override"] is True and last["payload"]["approved_episodes"] == []
     assert check_json(kim_only)["decision"] == "WAIT"  # the report is answered
+
+
+# ---------------------------------------------------------------- two people for an override
+
+
+@pytest.fixture
+def two_person(tmp_path: Path) -> Path:
+    return make_project(
+        tmp_path,
+        '[approvals]\napprovers = ["Kim Park", "Lee Chan"]\nsecond_approver_for_override = true\n',
+    )
+
+
+def test_an_override_needs_a_second_different_approver(two_person: Path) -> None:
+    # Eval unpinned: WAIT. The first approver's override is only a request.
+    out = ok("approve", "--by", "Kim Park", "--override", "--note", "demo Friday", cwd=two_person)
+    assert "approval requested by Kim Park (#1)" in out and "training slice" not in out
+    assert not (two_person / "state" / "approvals").exists()
+    data = check_json(two_person)
+    assert data["decision"] == "WAIT" and data["corpus_episodes"] == 30  # nothing approved
+    assert data["pending_approval"]["by"] == "Kim Park"
+    assert "waiting for a second approver" in ok("check", cwd=two_person)
+
+    before = ledger_bytes(two_person)
+    same = run("approve", "--by", "Kim Park", "--override", "--note", "again", cwd=two_person)
+    assert same.returncode == 2, same.stdout
+    assert "a second, different approver must confirm it" in same.stderr
+    assert ledger_bytes(two_person) == before
+
+    confirmed = ok("approve", "--by", "Lee Chan", cwd=two_person)
+    assert "confirming #1 by Kim Park" in confirmed and "training slice: " in confirmed
+    data = check_json(two_person)
+    assert data["pending_approval"] is None and data["corpus_episodes"] == 33
+    rows = list(csv.DictReader(io.StringIO(ok("ledger", "--csv", cwd=two_person))))
+    assert [(r["meaning"], r["name"]) for r in rows] == [
+        ("requested a retrain against WAIT (needs a second approver)", "Kim Park"),
+        ("approved a retrain", "Lee Chan"),
+    ]
+    assert rows[1]["reason"] == "(no note) confirms the request by Kim Park: demo Friday"
+    assert "confirms #1 by Kim Park" in rows[1]["details"]
+    assert run("ledger", "verify", cwd=two_person).returncode == 0
+
+
+def test_the_second_approver_can_decline_the_request(two_person: Path) -> None:
+    ok("approve", "--by", "Kim Park", "--override", "--note", "demo Friday", cwd=two_person)
+    out = ok("decline", "--by", "Lee Chan", "--note", "not worth a cycle", cwd=two_person)
+    assert "declined by Lee Chan (the request #1 by Kim Park): not worth a cycle" in out
+    data = check_json(two_person)
+    assert data["pending_approval"] is None and data["corpus_episodes"] == 30
+    assert data["declined"]["by"] == "Lee Chan"
+    last = json.loads(ok("ledger", "--json", cwd=two_person))[-1]
+    assert (last["kind"], last["payload"]["declines_request"]) == ("decline", 1)
+    # Nothing pending any more: a plain approval is refused again as a WAIT.
+    assert run("approve", "--by", "Lee Chan", cwd=two_person).returncode == 2
+
+
+def test_without_an_allow_list_case_does_not_make_a_second_person(tmp_path: Path) -> None:
+    folder = make_project(tmp_path, "[approvals]\nsecond_approver_for_override = true\n")
+    ok("approve", "--by", "Kim Park", "--override", "--note", "demo Friday", cwd=folder)
+    same = run("approve", "--by", "KIM PARK", cwd=folder)
+    assert same.returncode == 2 and "a second, different approver" in same.stderr
+    ok("approve", "--by", "Lee", cwd=folder)

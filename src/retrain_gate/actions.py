@@ -88,22 +88,39 @@ def open_alert_keys(report: Report, human: HumanState) -> list[str]:
     return metrics.open_alert_keys(report.regression, human)
 
 
+def _same_person(a: str, b: str) -> bool:
+    # Names are already NFC and stripped; case alone must not make one person two.
+    return a.casefold() == b.casefold()
+
+
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
-    """Record an approval: the delta joins the corpus, the eval hash becomes the pin."""
+    """Record an approval: the delta joins the corpus, the eval hash becomes the pin.
+
+    An override (against WAIT, or of an empty delta) needs `override` and a note. With
+    `[approvals] second_approver_for_override`, an override is first recorded as a request,
+    and an approval by a second, different approver confirms it.
+    """
     actor = authorize(engine.config, by, "approvers")
     human = engine.human_state()
     report = engine.evaluate(human)
+    table = delta_episodes(engine.store.frames(), engine.config, human)
     against_wait = not report.ready
-    if against_wait and not override:
+    # READY on a regression alone can leave nothing new to train on: an approval then is a
+    # retrain on the same data, which someone has to mean (and say why), not a second press.
+    empty = table.height == 0
+    pending = human.pending_request
+    confirming = pending is not None and (against_wait or empty)
+    if pending is not None and confirming and _same_person(actor, pending.by):
+        raise ActionRefused(
+            f"{actor} requested this approval (#{pending.seq}); a second, different approver "
+            "must confirm it ([approvals] second_approver_for_override). Nothing was recorded"
+        )
+    if against_wait and not (override or confirming):
         raise ActionRefused(
             f"the gates say WAIT: {report.reason}. Approving anyway is an override: "
             "pass --override with a --note that says why"
         )
-    table = delta_episodes(engine.store.frames(), engine.config, human)
-    # READY on a regression alone can leave nothing new to train on: an approval then is a
-    # retrain on the same data, which someone has to mean (and say why), not a second press.
-    empty = table.height == 0
-    if empty and not override:
+    if empty and not (override or confirming):
         since = f" #{human.last_approval_seq}" if human.last_approval_seq else ""
         raise ActionRefused(
             f"nothing new to approve: no harvested episode since the last approval{since}, so "
@@ -114,20 +131,35 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         why = " (a note is required when approving against a wait)"
     else:
         why = " (a note is required when approving an empty delta)"
-    text = _note(note, required=against_wait or empty, why=why)
-    manifest, manifest_sha256 = manifests.write(
-        engine.config.paths.state_dir, manifests.text(table)
-    )
-    payload = {
-        "meaning": MEANINGS["approval"],
+    text = _note(note, required=(against_wait or empty) and not confirming, why=why)
+    episodes = [list(k) for k in table.select("task_subdir", "episode").rows()]
+    payload: dict[str, object] = {
         "decision": report.decision,
         "ready": report.ready,
         "reason": report.reason,
         "override": against_wait or empty,
         "note": text,
-        "approved_episodes": [list(k) for k in table.select("task_subdir", "episode").rows()],
+        "approved_episodes": episodes,
         "approved_frames": int(table["frames"].sum()) if table.height else 0,
         "eval_hash": report.eval.current_hash,
+    }
+    if (
+        (against_wait or empty)
+        and not confirming
+        and engine.config.approvals.second_approver_for_override
+    ):
+        return _request(engine, actor, report, payload)
+    if pending is not None and confirming:
+        payload |= {
+            "confirms_request": pending.seq,
+            "requested_by": pending.by,
+            "request_note": pending.note,
+        }
+    manifest, manifest_sha256 = manifests.write(
+        engine.config.paths.state_dir, manifests.text(table)
+    )
+    payload |= {
+        "meaning": MEANINGS["approval"],
         "ended_alert_keys": open_alert_keys(report, human),
         "manifest": str(manifest),
         "manifest_sha256": manifest_sha256,
@@ -139,12 +171,31 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         manifest.unlink(missing_ok=True)
         raise
     after = engine.evaluate()
+    second = f", confirming #{pending.seq} by {pending.by}" if pending and confirming else ""
     return Recorded(
         entry,
         after,
         manifest,
-        f"approved by {actor}: {table.height} episodes join the corpus "
+        f"approved by {actor}{second}: {table.height} episodes join the corpus "
         f"({report.corpus_episodes} -> {after.corpus_episodes})",
+    )
+
+
+def _request(engine: Engine, actor: str, report: Report, payload: dict[str, object]) -> Recorded:
+    """The first half of a two-person override: recorded, nothing approved, no manifest."""
+    payload = payload | {
+        "meaning": MEANINGS["request"],
+        "figures": report.model_dump(mode="json"),
+    }
+    entry = engine.ledger.append("request", actor, payload)
+    return Recorded(
+        entry,
+        engine.evaluate(),
+        message=(
+            f"approval requested by {actor} (#{entry.seq}): an override needs a second, "
+            "different approver to confirm it (approve) or refuse it (decline); "
+            "nothing is approved yet"
+        ),
     )
 
 
@@ -203,7 +254,8 @@ def decline(engine: Engine, *, by: str, note: str) -> Recorded:
     text = _note(note, required=True, why=" (say why not now)")
     human = engine.human_state()
     report = engine.evaluate(human)
-    if not report.ready:
+    pending = human.pending_request
+    if not report.ready and pending is None:
         raise ActionRefused(f"the gates say WAIT: {report.reason}; there is no retrain to decline")
     table = delta_episodes(engine.store.frames(), engine.config, human)
     pairs = [(str(t), str(e)) for t, e in table.select("task_subdir", "episode").rows()]
@@ -215,11 +267,13 @@ def decline(engine: Engine, *, by: str, note: str) -> Recorded:
         "delta_episodes": len(pairs),
         "delta_key": delta_key(pairs),
         "alert_keys": open_alert_keys(report, human),
+        "declines_request": pending.seq if pending is not None else None,
         "figures": report.model_dump(mode="json"),
     }
     entry = engine.ledger.append("decline", actor, payload)
+    refused = f" (the request #{pending.seq} by {pending.by})" if pending is not None else ""
     return Recorded(
         entry,
         engine.evaluate(),
-        message=f"declined by {actor}: {text} (shown until the delta or the alert changes)",
+        message=f"declined by {actor}{refused}: {text} (shown until the delta or alert change)",
     )

@@ -233,6 +233,8 @@ def cmd_approve(args: argparse.Namespace) -> int:
         args, lambda e: approve(e, by=args.by, note=args.note, override=args.override)
     )
     _print_recorded(recorded)
+    if recorded.manifest is None:  # a request: the second approver writes the slice
+        return 0
     print(f"training slice: {recorded.manifest}")
     print(
         "next: train on the corpus plus this slice with your usual pipeline; "

@@ -137,6 +137,9 @@ class LedgerEntry(BaseModel):
         if self.note:
             return self.note
         if self.kind == "approval":
+            requested, why = self.payload.get("requested_by"), self.payload.get("request_note")
+            if isinstance(requested, str) and isinstance(why, str):
+                return f"(no note) confirms the request by {requested}: {why}"
             decision, why = self.payload.get("decision"), self.payload.get("reason")
             if isinstance(decision, str) and isinstance(why, str):
                 return f"(no note) the gates said {decision}: {why}"
