@@ -362,3 +362,38 @@ def test_without_an_allow_list_case_does_not_make_a_second_person(tmp_path: Path
     same = run("approve", "--by", "KIM PARK", cwd=folder)
     assert same.returncode == 2 and "a second, different approver" in same.stderr
     ok("approve", "--by", "Lee", cwd=folder)
+
+
+# ---------------------------------------------------------------- 14.3: what would be approved
+
+
+def test_check_episodes_lists_what_an_approval_would_approve(kim_only: Path) -> None:
+    write_export(
+        kim_only / "exports",
+        "project-1-at-2026-11-21.json",
+        [*episode_tasks("pick", "e2", 31, n=3)[:2], *episode_tasks("pick", "e3", 41, n=1)],
+        mtime=2_000,
+    )
+    lines = ok("check", "--episodes", cwd=kim_only).splitlines()
+    start = lines.index("  5 episodes an approval now would put in the training slice:")
+    assert lines[start + 1 :] == [
+        "    task   episode  frames  corrected  release",
+        "    pick   e1            2          0  m1",
+        "    pick   e2            2          0  m1",
+        "    pick   e3            1          0  m1",
+        "    pour   e1            2          0  m1",
+        "    stack  e1            2          0  m1",
+    ]
+    data = json.loads(ok("check", "--json", "--episodes", cwd=kim_only))
+    assert data["delta_episode_list"][1] == {
+        "task_subdir": "pick",
+        "episode": "e2",
+        "frames": 2,
+        "corrected_frames": 0,
+        "release": "m1",
+    }
+    # Exactly the rows the approval's manifest then holds.
+    manifest = approved(kim_only)
+    rows = manifest.read_text(encoding="utf-8").splitlines()[1:]
+    assert sorted(rows) == ["pick,e1,2,0,m1", "pick,e2,2,0,m1", "pick,e3,1,0,m1",
+                            "pour,e1,2,0,m1", "stack,e1,2,0,m1"]  # fmt: skip

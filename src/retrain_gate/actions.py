@@ -88,6 +88,43 @@ def open_alert_keys(report: Report, human: HumanState) -> list[str]:
     return metrics.open_alert_keys(report.regression, human)
 
 
+@dataclass(frozen=True)
+class SliceRow:
+    """One episode an approval now would put in the training slice (a manifest row)."""
+
+    task_subdir: str
+    episode: str
+    frames: int
+    corrected_frames: int
+    release: str | None
+
+
+def approval_preview(engine: Engine) -> list[SliceRow]:
+    """What an approval now would approve, before approving: the manifest's rows."""
+    table = delta_episodes(engine.store.frames(), engine.config, engine.human_state())
+    return [SliceRow(*row) for row in table.select(manifests.COLUMNS).iter_rows()]
+
+
+def preview_lines(rows: list[SliceRow], limit: int | None = None) -> list[str]:
+    """The rows as an aligned plain-text table (typed text not yet made printable)."""
+    header = ("task", "episode", "frames", "corrected", "release")
+    cells = [
+        (r.task_subdir, r.episode, str(r.frames), str(r.corrected_frames), r.release or "-")
+        for r in (rows if limit is None else rows[:limit])
+    ]
+    widths = [min(max(len(c[i]) for c in [header, *cells]), 40) for i in range(5)]
+    lines = [
+        "  ".join(
+            cell.rjust(widths[i]) if i in (2, 3) else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ).rstrip()
+        for row in [header, *cells]
+    ]
+    if limit is not None and len(rows) > limit:
+        lines.append(f"… and {len(rows) - limit:,} more (the manifest lists them all)")
+    return lines
+
+
 def _same_person(a: str, b: str) -> bool:
     # Names are already NFC and stripped; case alone must not make one person two.
     return a.casefold() == b.casefold()

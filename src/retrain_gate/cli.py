@@ -7,6 +7,7 @@ failed `ledger verify`, 2 for errors, which print one message on stderr and no t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import json
 import os
@@ -20,7 +21,7 @@ from retrain_gate.errors import RetrainGateError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from retrain_gate.actions import Recorded
+    from retrain_gate.actions import Recorded, SliceRow
     from retrain_gate.config import Config
     from retrain_gate.engine import Engine
     from retrain_gate.ledger import LedgerEntry
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print every figure as JSON")
     check.add_argument(
         "--exit-code", action="store_true", help="exit 0 when ready and 1 when waiting"
+    )
+    check.add_argument(
+        "--episodes",
+        action="store_true",
+        help="list the delta's episodes: what an approval now would approve",
     )
 
     approve = commands.add_parser(
@@ -184,6 +190,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         finally:
             progress.close()
         refused = engine.store.refused()
+        preview = _preview(engine) if args.episodes else None
     if args.json:
         for result in results:
             if result.outcome == "refused":
@@ -192,6 +199,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
+        if preview is not None:
+            data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
         print("\n".join(report_lines(report)))
@@ -199,9 +208,26 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {len(refused)} file(s) refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
                 print(f"    {printable(path)}: {printable(reason)}")
+        if preview is not None:
+            _print_preview(preview)
     if args.exit_code:
         return 0 if report.ready else 1
     return 0
+
+
+def _preview(engine: Engine) -> list[SliceRow]:
+    from retrain_gate.actions import approval_preview
+
+    return approval_preview(engine)
+
+
+def _print_preview(rows: list[SliceRow]) -> None:
+    from retrain_gate.actions import preview_lines
+    from retrain_gate.text import printable
+
+    print(f"  {len(rows):,} episodes an approval now would put in the training slice:")
+    for line in preview_lines(rows):
+        print(f"    {printable(line)}")
 
 
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
