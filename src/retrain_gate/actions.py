@@ -27,6 +27,10 @@ class ActionRefused(RetrainGateError):
     """The decision cannot be recorded as asked (and nothing was recorded)."""
 
 
+class NotAllowed(ActionRefused):
+    """This person may not record this decision ([approvals], or their own request)."""
+
+
 @dataclass(frozen=True)
 class Recorded:
     entry: LedgerEntry
@@ -64,12 +68,12 @@ def authorize(config: Config, raw: str, role: Role) -> str:
         elif item.name == actor:
             if item.os_user == os_user():
                 return actor
-            raise ActionRefused(
+            raise NotAllowed(
                 f"{actor} may {_DOING[role]} only as the OS user {item.os_user} ({where}), "
                 f"and this is {os_user()}; nothing was recorded"
             )
     names = ", ".join(item if isinstance(item, str) else item.name for item in allowed)
-    raise ActionRefused(
+    raise NotAllowed(
         f"{actor} may not {_DOING[role]}: the name is not in {where} "
         f"({names or 'nobody'}); type your name exactly as listed there, or ask one of them. "
         "Nothing was recorded"
@@ -148,7 +152,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
     pending = human.pending_request
     confirming = pending is not None and (against_wait or empty)
     if pending is not None and confirming and _same_person(actor, pending.by):
-        raise ActionRefused(
+        raise NotAllowed(
             f"{actor} requested this approval (#{pending.seq}); a second, different approver "
             "must confirm it ([approvals] second_approver_for_override). Nothing was recorded"
         )
