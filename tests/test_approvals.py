@@ -397,3 +397,10 @@ def test_check_episodes_lists_what_an_approval_would_approve(kim_only: Path) -> 
     rows = manifest.read_text(encoding="utf-8").splitlines()[1:]
     assert sorted(rows) == ["pick,e1,2,0,m1", "pick,e2,2,0,m1", "pick,e3,1,0,m1",
                             "pour,e1,2,0,m1", "stack,e1,2,0,m1"]  # fmt: skip
+
+
+def test_ledger_prints_whole_notes(kim_only: Path) -> None:
+    note = "the wrist keypoints drift on every camera; " * 40 + "END"
+    assert len(note) > 1000
+    ok("report-regression", "--by", "Ana", "--note", note, cwd=kim_only)
+    assert f"reason: {note.strip()}" in ok("ledger", cwd=kim_only)

@@ -299,6 +299,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 def cmd_ledger(args: argparse.Namespace) -> int:
     from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_line, in_period
+    from retrain_gate.names import NOTE_MAX
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
@@ -326,7 +327,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     else:
         print("#seq  meaning · name · time (UTC) · OS user@host · reason · what was recorded")
         for entry in entries:
-            print(printable(entry_line(entry)))
+            print(printable(entry_line(entry), limit=4 * NOTE_MAX))  # whole notes
     return 0
 
 

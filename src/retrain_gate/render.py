@@ -6,6 +6,7 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 from __future__ import annotations
 
 from retrain_gate.models import Gate, Report
+from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import printable
 
 
@@ -46,14 +47,15 @@ def decided_lines(report: Report) -> list[str]:
     if report.declined is not None:
         d = report.declined
         lines.append(
-            f"  declined by {printable(d.by)} at {d.at}: {printable(d.note)} "
+            f"  declined by {printable(d.by)} at {d.at}: {printable(d.note, limit=NOTE_MAX)} "
             "(until the delta or the alert changes)"
         )
     if report.pending_approval is not None:
         r = report.pending_approval
         lines.append(
-            f"  approval requested by {printable(r.by)} at {r.at}: {printable(r.note)}; "
-            "waiting for a second approver (approve to confirm, decline to refuse)"
+            f"  approval requested by {printable(r.by)} at {r.at}: "
+            f"{printable(r.note, limit=NOTE_MAX)}; waiting for a second approver "
+            "(approve to confirm, decline to refuse)"
         )
     return lines
 
