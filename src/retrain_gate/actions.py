@@ -47,10 +47,9 @@ def _name(raw: str) -> str:
 
 
 Role = Literal["approvers", "ack_by"]
-_DOING = {"approvers": "approve, decline or pin", "ack_by": "acknowledge alerts"}
 
 
-def authorize(config: Config, raw: str, role: Role) -> str:
+def authorize(config: Config, raw: str, role: Role, doing: str) -> str:
     """The name to record for `raw`, when `[approvals] <role>` lets it decide.
 
     Called before anything is written, so a refused name leaves the ledger and the approvals
@@ -69,12 +68,12 @@ def authorize(config: Config, raw: str, role: Role) -> str:
             if item.os_user == os_user():
                 return actor
             raise NotAllowed(
-                f"{actor} may {_DOING[role]} only as the OS user {item.os_user} ({where}), "
+                f"{actor} may {doing} only as the OS user {item.os_user} ({where}), "
                 f"and this is {os_user()}; nothing was recorded"
             )
     names = ", ".join(item if isinstance(item, str) else item.name for item in allowed)
     raise NotAllowed(
-        f"{actor} may not {_DOING[role]}: the name is not in {where} "
+        f"{actor} may not {doing}: the name is not in {where} "
         f"({names or 'nobody'}); type your name exactly as listed there, or ask one of them. "
         "Nothing was recorded"
     )
@@ -141,7 +140,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
     `[approvals] second_approver_for_override`, an override is first recorded as a request,
     and an approval by a second, different approver confirms it.
     """
-    actor = authorize(engine.config, by, "approvers")
+    actor = authorize(engine.config, by, "approvers", "approve")
     human = engine.human_state()
     report = engine.evaluate(human)
     table = delta_episodes(engine.store.frames(), engine.config, human)
@@ -241,7 +240,7 @@ def _request(engine: Engine, actor: str, report: Report, payload: dict[str, obje
 
 
 def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
-    actor = authorize(engine.config, by, "approvers")
+    actor = authorize(engine.config, by, "approvers", "pin the eval set")
     text = _note(note, required=True, why=" (say why the eval set changed)")
     before = engine.evaluate()
     current = before.eval.current_hash
@@ -271,7 +270,7 @@ def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
 
 
 def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
-    actor = authorize(engine.config, by, "ack_by")
+    actor = authorize(engine.config, by, "ack_by", "acknowledge alerts")
     text = _note(note, required=False)
     human = engine.human_state()
     keys = open_alert_keys(engine.evaluate(human), human)
@@ -291,7 +290,7 @@ def decline(engine: Engine, *, by: str, note: str) -> Recorded:
     """Record that the gate was looked at and a retrain is not wanted now, and why. The
     decision stays what the data say; the dashboard shows the decline until the delta or the
     open alerts change."""
-    actor = authorize(engine.config, by, "approvers")
+    actor = authorize(engine.config, by, "approvers", "decline")
     text = _note(note, required=True, why=" (say why not now)")
     human = engine.human_state()
     report = engine.evaluate(human)
@@ -316,5 +315,7 @@ def decline(engine: Engine, *, by: str, note: str) -> Recorded:
     return Recorded(
         entry,
         engine.evaluate(),
-        message=f"declined by {actor}{refused}: {text} (shown until the delta or alert change)",
+        message=(
+            f"declined by {actor}{refused}: {text} (shown until the delta or the alert changes)"
+        ),
     )
