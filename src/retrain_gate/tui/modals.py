@@ -93,6 +93,7 @@ class DecisionModal(ModalScreen[Decided | None]):
     heading: ClassVar[str]
     confirm_label: ClassVar[str]
     footnote: ClassVar[str] = ""
+    lists_episodes: ClassVar[bool] = False  # shows what an approval now would approve
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "cancel", id="modal.cancel"),
@@ -328,7 +329,7 @@ class DecisionModal(ModalScreen[Decided | None]):
     # ------------------------------------------------------------ the approval's episodes
 
     def load_preview(self) -> None:
-        if self._preview is not None:
+        if self._preview is not None and self.lists_episodes:
             self._read_preview(self._preview)
 
     @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
@@ -382,6 +383,7 @@ class ApproveModal(DecisionModal):
     heading = "Approve a retrain"
     confirm_label = "Approve"
     footnote = "This starts nothing. It records who approved, and what."
+    lists_episodes = True
 
     DEFAULT_CSS = """
     ApproveModal #episodes { height: auto; }
