@@ -1,5 +1,5 @@
 """The measurements. Every timed figure is the median of `runs` runs; the baseline (stdlib json +
-loops, bench/baseline.py) and `orjson.loads` are measured in the same run, as processes, and
+loops, tests/independent.py) and `orjson.loads` are measured in the same run, as processes, and
 each figure is also reported as a ratio to them.
 
 Processes are measured with `os.wait4`, which gives the wall time and the peak RSS of that one
@@ -9,6 +9,7 @@ child (not the running maximum `RUSAGE_CHILDREN` would give), from a small launc
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -26,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import workloads
-from bench.baseline import differences
-from bench.floor import prepare as floor_prepare
+from tests.independent import differences
 
 PYTHON = sys.executable
 
@@ -58,6 +58,7 @@ class Size:
     filtered_tasks: int
     watch: bool = True
     tui: TuiSize | None = None
+    hostile_regions: int = 32000
 
 
 SIZES = {
@@ -69,6 +70,7 @@ SIZES = {
         history=(1, 3),
         filtered_tasks=20,
         watch=False,
+        hostile_regions=2000,
     ),
     # ~20 MB files only: a few minutes.
     "small": Size(
@@ -149,6 +151,7 @@ class Results:
     watch: dict[str, Any] = field(default_factory=dict)
     tui: dict[str, Any] = field(default_factory=dict)
     agree: list[dict[str, Any]] = field(default_factory=list)
+    hostile: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -191,18 +194,12 @@ def cold_check(
     base: list[Proc] = []
     loads: list[Proc] = []
     loads_nogc: list[Proc] = []
-    floor: list[Proc] = []
     problems: list[str] = []
-    columns = work / "cold" / f"{export.name}.columns.pickle"
-    if not columns.exists():
-        floor_prepare(export.path, setup.config, columns)
     for run in range(runs):
         if setup.state_dir.exists():
             shutil.rmtree(setup.state_dir)
         check.append(run_process(check_argv(setup.config, "--json")))
-        shutil.rmtree(setup.state_dir)
-        floor.append(run_process([PYTHON, "-m", "bench.floor", str(setup.config), str(columns)]))
-        base.append(run_process([PYTHON, "-m", "bench.baseline", str(setup.config)]))
+        base.append(run_process([PYTHON, "-m", "tests.independent", str(setup.config)]))
         loads.append(run_process([PYTHON, "-c", _LOADS, str(export.path)]))
         nogc = "import gc; gc.disable()\n" + _LOADS
         loads_nogc.append(run_process([PYTHON, "-c", nogc, str(export.path)]))
@@ -210,14 +207,11 @@ def cold_check(
             engine_doc = json.loads(check[-1].stdout)
             baseline_doc = json.loads(base[-1].stdout)
             problems = differences(engine_doc, baseline_doc)
-            if json.loads(floor[-1].stdout) != engine_doc:
-                problems.append("bench.floor's check printed other figures than the real one")
         log(
             f"  cold {export.name} run {run + 1}: check {check[-1].wall:.2f}s "
-            f"baseline {base[-1].wall:.2f}s orjson {loads[-1].wall:.2f}s "
-            f"floor {floor[-1].wall:.2f}s"
+            f"baseline {base[-1].wall:.2f}s orjson {loads[-1].wall:.2f}s"
         )
-    assert all(p.returncode == 0 for p in check + base + loads + floor), "a process failed"
+    assert all(p.returncode == 0 for p in check + base + loads), "a process failed"
     size = export.size
     c, b, o, og = (median([p.wall for p in ps]) for ps in (check, base, loads, loads_nogc))
     rss = median([p.rss for p in check])
@@ -231,10 +225,6 @@ def cold_check(
         "orjson_s": o,
         "orjson_nogc_s": og,
         "speedup_vs_baseline": b / c,
-        # the check when reading the export costs nothing (bench/floor.py), and what 10x
-        # leaves for reading it on top of that floor
-        "floor_s": median([p.wall for p in floor]),
-        "parse_budget_at_10x_s": b / 10 - median([p.wall for p in floor]),
         "speedup_vs_orjson": o / c,
         "check_rss": rss,
         "baseline_rss": median([p.rss for p in base]),
@@ -243,6 +233,59 @@ def cold_check(
         "figures_agree": not problems,
         "problems": problems,
         "setup": setup,
+    }
+
+
+_READ_TIME = """
+import sys, time
+from pathlib import Path
+from retrain_gate.config import Config
+from retrain_gate.labelstudio.export import read_export
+path, config = Path(sys.argv[1]), Config()
+start = time.perf_counter()
+read_export(path, config)
+print(time.perf_counter() - start)
+"""
+
+
+def hostile(work: Path, regions: int, runs: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """A single crafted task (`regions` keypoints, every one through the geometric comparison)
+    against an export of ordinary tasks of about the same size: a cold `check` of each, as
+    processes, and the read alone of the crafted task at 1/4, 1/2 and 1x its regions (time
+    linear in the size doubles per doubling; quadratic would quadruple)."""
+    crafted = workloads.hostile(work, regions)
+    frames = max(50, crafted.stat().st_size // 2500)  # community exports: ~2.5 KB a frame
+    ordinary = workloads.export(work, "community", frames)
+    walls: dict[str, list[float]] = {"hostile": [], "ordinary": []}
+    for run in range(runs):
+        for name, path in (("hostile", crafted), ("ordinary", ordinary.path)):
+            setup = workloads.project(work / f"{name}-check", [path])
+            proc = run_process(check_argv(setup.config, "--json"))
+            assert proc.returncode == 0, f"check of the {name} export failed"
+            walls[name].append(proc.wall)
+        log(
+            f"  hostile run {run + 1}: crafted {walls['hostile'][-1]:.2f}s, "
+            f"ordinary {walls['ordinary'][-1]:.2f}s"
+        )
+    scaling = {}
+    for n in (regions // 4, regions // 2, regions):
+        path = workloads.hostile(work, n)
+        times = [
+            float(run_process([PYTHON, "-c", _READ_TIME, str(path)]).stdout) for _ in range(runs)
+        ]
+        scaling[str(n)] = median(times)
+    h, o = median(walls["hostile"]), median(walls["ordinary"])
+    counts = sorted(scaling, key=int)
+    return {
+        "regions": regions,
+        "hostile_bytes": crafted.stat().st_size,
+        "ordinary_bytes": ordinary.size,
+        "hostile_check_s": h,
+        "ordinary_check_s": o,
+        "ratio": h / o,
+        "target_ratio": 2.0,
+        "read_s_by_regions": scaling,
+        "growth_per_doubling": [scaling[b] / scaling[a] for a, b in itertools.pairwise(counts)],
     }
 
 
@@ -494,6 +537,7 @@ def run(
     results.cold = cold
 
     results.recompute = recompute(work, size, runs, log)
+    results.hostile = hostile(work, size.hostile_regions, runs, log)
 
     if size.watch:
         small = workloads.export(work, "snapshot", size.small["snapshot"])
@@ -522,12 +566,6 @@ def report_md(r: Results) -> str:
         "| peak RSS | RSS / size | figures |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    floor_lines = [
-        "",
-        "| export | check | floor: check with the parse free (bench/floor.py) | the parse "
-        "| baseline / 10 | left for the parse at 10x |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
     for c in r.cold:
         lines.append(
             f"| {c['export']} | {_mb(c['bytes'])} | {c['check_s']:.2f} s "
@@ -536,13 +574,19 @@ def report_md(r: Results) -> str:
             f"{c['speedup_vs_orjson']:.1f}x | {_mb(c['check_rss'])} | {c['rss_over_size']:.2f} | "
             f"{'agree' if c['figures_agree'] else 'DIFFER'} |"
         )
-        floor_lines.append(
-            f"| {c['export']} | {c['check_s']:.2f} s | {c['floor_s']:.2f} s "
-            f"| {c['check_s'] - c['floor_s']:.2f} s | {c['baseline_s'] / 10:.2f} s "
-            f"| {c['parse_budget_at_10x_s']:.2f} s |"
-        )
-    if r.cold:
-        lines += floor_lines
+    h = r.hostile
+    if h:
+        lines += [
+            "",
+            f"crafted task ({h['regions']:,} regions, {_mb(h['hostile_bytes'])}): cold check "
+            f"{h['hostile_check_s']:.2f} s against {h['ordinary_check_s']:.2f} s for "
+            f"{_mb(h['ordinary_bytes'])} of ordinary tasks: {h['ratio']:.2f}x (target <= 2x); "
+            "read alone by regions "
+            + ", ".join(f"{k}: {v * 1000:.0f} ms" for k, v in h["read_s_by_regions"].items())
+            + " (growth per doubling "
+            + ", ".join(f"{g:.1f}x" for g in h["growth_per_doubling"])
+            + ")",
+        ]
     n = r.noop
     if n:
         lines += [

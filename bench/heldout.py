@@ -3,7 +3,7 @@
 The harness's workloads use seed 1, and every speed decision was measured on them. This
 generates ~180 MB exports of both shapes with another seed (default 11), then alternates, per
 export, a cold `retrain-gate check --json` (empty state) and the stdlib baseline
-(bench/baseline.py) as processes: wall time, peak RSS, and whether the figures are identical.
+(tests/independent.py) as processes: wall time, peak RSS, and whether the figures are identical.
 
     python -m bench.heldout [--seed N] [--runs N] [--out DIR]
 """
@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 from bench import workloads
-from bench.baseline import differences
 from bench.harness import PYTHON, check_argv, run_process
+from tests.independent import differences
 
 SIZES = [("snapshot", 32000), ("community", 72000)]  # ~180 MB each (bench/README.md)
 
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             setup = workloads.project(work / "heldout" / export.name, [export.path])
             check = run_process(check_argv(setup.config, "--json"))
-            base = run_process([PYTHON, "-m", "bench.baseline", str(setup.config)])
+            base = run_process([PYTHON, "-m", "tests.independent", str(setup.config)])
             if check.returncode or base.returncode:
                 problems.append("a process failed")
             else:

@@ -149,3 +149,59 @@ def filtered_exports(
         paths.append(path)
     done.write_text("ok\n", encoding="utf-8")
     return paths
+
+
+def hostile(work: Path, regions: int) -> Path:
+    """One task whose annotation and prediction hold `regions` keypoints between them, all of
+    one label and none with an `origin`: every region goes through the geometric comparison,
+    in one group, the most a single task can make the reader sort and compare."""
+    folder = work / "exports" / f"hostile-{regions}"
+    path = folder / f"project-1-at-hostile-{regions}.json"
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(regions)
+
+    def region(i: int) -> dict[str, Any]:
+        return {
+            "id": f"r{i}",
+            "type": "keypointlabels",
+            "from_name": "kp",
+            "to_name": "image",
+            "value": {
+                "x": round(rng.uniform(0, 100), 3),
+                "y": round(rng.uniform(0, 100), 3),
+                "width": 0.5,
+                "keypointlabels": ["thumb"],
+            },
+        }
+
+    half = regions // 2
+    task = {
+        "id": 1,
+        "project": 1,
+        "data": {"image": "/data/local-files/?d=eps/pick_cube/ep_0001/f_0001.jpg"},
+        "updated_at": "2026-11-01T00:00:00Z",
+        "predictions": [
+            {
+                "id": 1,
+                "model_version": "m1",
+                "created_at": "2026-10-01T00:00:00Z",
+                "result": [region(i) for i in range(half)],
+            }
+        ],
+        "annotations": [
+            {
+                "id": 1,
+                "result": [region(i) for i in range(half, regions)],
+                "was_cancelled": False,
+                "ground_truth": False,
+                "created_at": "2026-11-01T00:00:00Z",
+                "updated_at": "2026-11-01T00:00:00Z",
+                "parent_prediction": 1,
+                "prediction": {},
+            }
+        ],
+    }
+    path.write_text(json.dumps([task], separators=(",", ":")), encoding="utf-8")
+    return path

@@ -1,4 +1,4 @@
-"""The engine's `check --json` figures equal those of bench/baseline.py, an independent
+"""The engine's `check --json` figures equal those of tests/independent.py, an independent
 stdlib implementation of the gate semantics (json.load and loops), on the committed demo, on
 real Label Studio exports and on generated exports of both shapes."""
 
@@ -12,13 +12,11 @@ from typing import Any
 import pytest
 
 from bench import workloads
-from bench.baseline import differences, figures
 from retrain_gate.config import Config, load_config
 from retrain_gate.engine import Engine
+from tests.independent import differences, figures
 
 ROOT = Path(__file__).resolve().parents[1]
-# every test twice: the compiled scanner and the msgspec path (tests/conftest.py)
-pytestmark = pytest.mark.usefixtures("reader")
 LS_REAL = ROOT / "tests" / "data" / "ls_real"
 
 

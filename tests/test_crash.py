@@ -20,7 +20,7 @@ from retrain_gate.config import load_config
 from retrain_gate.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, pred, task, write_export
-from tests.waiting import check_json
+from tests.waiting import CLI, check_json
 
 
 def make_project(folder: Path) -> Path:
@@ -38,6 +38,7 @@ def make_project(folder: Path) -> Path:
             for i in range(1, 1500)
         ]
         write_export(folder / "exports", f"day{day}.json", tasks, mtime=1000 + day)
+    (folder / "eval").mkdir()
     (folder / "config.toml").write_text(
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
         "[gates]\ninitial_corpus_episodes = 50\n",
@@ -67,8 +68,8 @@ def ingest_crash_loop(folder: Path, iterations: int) -> None:
     config = load_config(folder / "config.toml")
     rng = random.Random(7)
     for _ in range(iterations):
-        kill_at_random(["retrain-gate", "check"], folder, duration * 1.1, rng)
-        FrameStore(config.paths.state_dir).frames()  # loads (or rebuilds), never raises
+        kill_at_random([*CLI, "check"], folder, duration * 1.1, rng)
+        FrameStore(config.paths.state_dir, config).frames()  # loads (or rebuilds), never raises
         if rng.random() < 0.3:
             assert check_json(folder) == expected
     assert check_json(folder) == expected
@@ -79,7 +80,7 @@ def ledger_crash_loop(folder: Path, iterations: int) -> None:
     recorded: list[str] = []
     started = time.monotonic()
     subprocess.run(
-        ["retrain-gate", "report-regression", "--by", "warmup", "--note", "n-warm"],
+        [*CLI, "report-regression", "--by", "warmup", "--note", "n-warm"],
         cwd=folder,
         capture_output=True,
         check=True,
@@ -89,16 +90,14 @@ def ledger_crash_loop(folder: Path, iterations: int) -> None:
     for i in range(iterations):
         note = f"n{i}"
         out = kill_at_random(
-            ["retrain-gate", "report-regression", "--by", "Kim", "--note", note],
+            [*CLI, "report-regression", "--by", "Kim", "--note", note],
             folder,
             duration * 1.2,
             rng,
         )
         if out is not None and "recorded #" in out:
             recorded.append(note)
-    verify = subprocess.run(
-        ["retrain-gate", "ledger", "verify"], cwd=folder, capture_output=True, text=True
-    )
+    verify = subprocess.run([*CLI, "ledger", "verify"], cwd=folder, capture_output=True, text=True)
     assert verify.returncode == 0, verify.stderr
     notes = {e.note for e in Ledger(load_config(folder / "config.toml").paths.state_dir).entries()}
     assert set(recorded) <= notes

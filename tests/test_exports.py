@@ -9,7 +9,7 @@ import pytest
 
 from retrain_gate.config import Config, parse_config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.exports import read_export
+from retrain_gate.labelstudio.export import read_export
 from tests.lsbuild import ann, kp, pred, task, write_export
 
 CONFIG = Config()
@@ -439,7 +439,7 @@ REFUSALS: list[tuple[str, bytes, str]] = [
     ("y.txt", b"0 0.5 0.5 0.1 0.1", "YOLO"),
     # the explanation of a refusal must not fail on what made the decode fail
     ("outofrange.json", b'[{"id": null, "data": {}, "zz": 1e400}]', "task #1"),
-    ("scalars.json", b"1 2", "not a usable Label Studio JSON export"),
+    ("scalars.json", b"1 2", "not JSON (JSON is malformed: trailing characters"),
     ("surrogate.json", b'[{"id": null, "data": {}, "predictions": "\xed\xa0\x80"}]', "task #1"),
     # a number too large for a float, in a value compared by position (no `origin`)
     (

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.exports import read_export
+from retrain_gate.labelstudio.export import read_export
 from retrain_gate.store import FrameStore
 
 JSON_LEAF = (
@@ -183,14 +183,14 @@ def test_a_refusal_never_changes_the_store(tmp_path: Path, raw: bytes) -> None:
         json.dumps([{"id": 1, "data": {"image": "e/pick/ep1/f.jpg"}, "annotations": []}]),
         encoding="utf-8",
     )
-    store = FrameStore(state)
-    store.ingest(good, Config())
+    store = FrameStore(state, Config())
+    store.ingest(good)
     before = store.frames()
     bad = tmp_path / "maybe-bad.json"
     bad.write_bytes(raw)
     os.utime(bad, (2_000_000_000, 2_000_000_000))
-    result = store.ingest(bad, Config())
+    result = store.ingest(bad)
     assert "could not read this export" not in result.reason
     if result.outcome == "refused":
         assert store.frames().equals(before)
-        assert FrameStore(state).frames().equals(before)
+        assert FrameStore(state, Config()).frames().equals(before)

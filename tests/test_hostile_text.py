@@ -33,7 +33,7 @@ from retrain_gate.tui.modals import DecisionModal, ReportModal
 from retrain_gate.tui.screens import LedgerScreen
 from tests.lsbuild import ann, kp, pred, task, write_export
 from tests.test_tui_actions import make_config, sync, wait_for
-from tests.waiting import run_cli
+from tests.waiting import CLI, run_cli
 
 # Raw bytes that must never reach a terminal: ESC, BEL, the C1 CSI and the bidi override.
 FORBIDDEN = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -119,7 +119,7 @@ def test_check_shows_hostile_names_escaped(folder: Path) -> None:
 def test_watch_shows_hostile_names_escaped(folder: Path) -> None:
     log = folder / "watch.out"
     with log.open("wb") as handle:
-        proc = subprocess.Popen(["retrain-gate", "watch"], cwd=folder, stdout=handle, stderr=handle)
+        proc = subprocess.Popen([*CLI, "watch"], cwd=folder, stdout=handle, stderr=handle)
     try:
         deadline = time.monotonic() + 30
         while log.read_bytes().count(b"refused") < 1 or b"ingested" not in log.read_bytes():

@@ -8,9 +8,7 @@ import pytest
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.exports import read_export
-
-pytestmark = pytest.mark.usefixtures("reader")  # scanner and msgspec path
+from retrain_gate.labelstudio.export import read_export
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "ls-samples"
 

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.lsbuild import ann, kp, task
-from tests.waiting import check_json
+from tests.waiting import CLI, check_json
 
 GOOD = [
     task(i, f"/d/?d=e/{s}/ep{i}/f.jpg", annotations=[ann(i, [kp(1, 1, origin="manual")])])
@@ -64,6 +64,7 @@ ACCEPTED: dict[str, bytes] = {
 def project(folder: Path, with_bad: bool) -> Path:
     exports = folder / "exports"
     exports.mkdir(parents=True)
+    (folder / "eval").mkdir()
     (exports / "good.json").write_text(json.dumps(GOOD), encoding="utf-8")
     for name, content in ACCEPTED.items():
         (exports / name).write_bytes(content)
@@ -107,7 +108,7 @@ def test_check_refuses_each_bad_file_and_keeps_the_figures(tmp_path: Path) -> No
 def test_hostile_file_names_are_printed_escaped(tmp_path: Path) -> None:
     folder = project(tmp_path, with_bad=False)
     (folder / "exports" / "\x1b]0;pwned\x07\x1b[31mred.csv").write_bytes(b"a,b\n")
-    out = subprocess.run(["retrain-gate", "check"], cwd=folder, capture_output=True, text=True)
+    out = subprocess.run([*CLI, "check"], cwd=folder, capture_output=True, text=True)
     assert "\x1b" not in out.stdout + out.stderr
     assert "\\x1b]0;pwned\\x07\\x1b[31mred.csv" in out.stdout
 
@@ -125,7 +126,7 @@ def test_watch_survives_the_catalogue(tmp_path: Path) -> None:
     folder = project(tmp_path, with_bad=False)
     log = folder / "watch.out"
     with log.open("wb") as out:
-        proc = subprocess.Popen(["retrain-gate", "watch"], cwd=folder, stdout=out, stderr=out)
+        proc = subprocess.Popen([*CLI, "watch"], cwd=folder, stdout=out, stderr=out)
     try:
         deadline = time.monotonic() + 30
         while "WAIT" not in log.read_text(errors="replace"):
@@ -141,7 +142,7 @@ def test_watch_survives_the_catalogue(tmp_path: Path) -> None:
             json.dumps([task(99, "/d/?d=e/pick/epZ/f.jpg", annotations=[ann(1, [])])]),
             encoding="utf-8",
         )
-        while "late.json: 1 frames" not in log.read_text(errors="replace"):
+        while "late.json: 1 frame, 1 new" not in log.read_text(errors="replace"):
             assert time.monotonic() < deadline, log.read_text(errors="replace")
             time.sleep(0.05)
         assert proc.poll() is None

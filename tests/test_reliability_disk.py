@@ -24,7 +24,7 @@ from retrain_gate.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, task
 from tests.test_reliability import figures, project
-from tests.waiting import check_json, run_cli
+from tests.waiting import CLI, check_json, run_cli
 
 
 def _mount(target: Path, options: str) -> bool:
@@ -77,7 +77,7 @@ def leftovers(state: Path) -> list[str]:
 
 def assert_state_loads(folder: Path) -> None:
     config = load_config(folder / "config.toml")
-    store = FrameStore(config.paths.state_dir, persist=False)
+    store = FrameStore(config.paths.state_dir, config, persist=False)
     assert store.frames().height > 0
     assert any(rec.outcome == "ingested" for rec in store.registry().values())
 
@@ -168,9 +168,7 @@ class Watch:
     def __init__(self, folder: Path) -> None:
         self.log = folder / "watch.out"
         with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                ["retrain-gate", "watch"], cwd=folder, stdout=out, stderr=out
-            )
+            self.proc = subprocess.Popen([*CLI, "watch"], cwd=folder, stdout=out, stderr=out)
 
     def text(self) -> str:
         return self.log.read_text(errors="replace")
@@ -308,7 +306,9 @@ def test_watch_on_a_read_only_state_folder_keeps_watching(folder: Path) -> None:
         watch.wait_for("writable again")
         deadline = time.monotonic() + 20
         config = load_config(folder / "config.toml")
-        while str(exports / "more.json") not in FrameStore(config.paths.state_dir).registry():
+        while (
+            str(exports / "more.json") not in FrameStore(config.paths.state_dir, config).registry()
+        ):
             assert time.monotonic() < deadline, watch.text()
             time.sleep(0.1)
     finally:

@@ -58,6 +58,7 @@ def many_files(folder: Path, count: int, *, bad_every: int = 7) -> tuple[int, in
 
 
 def write_config(folder: Path) -> None:
+    (folder / "eval").mkdir(exist_ok=True)
     (folder / "config.toml").write_text(
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n', encoding="utf-8"
     )
@@ -212,12 +213,12 @@ def test_refused_records_are_bounded_and_forgotten_with_their_files(tmp_path: Pa
     config = make_config(tmp_path)
     exports = config.paths.export_dir
     exports.mkdir()
-    store = FrameStore(config.paths.state_dir, persist=False)
+    store = FrameStore(config.paths.state_dir, config, persist=False)
     count = MAX_REFUSED_RECORDS + 500
     for i in range(count):
         path = exports / f"bad{i:05d}.json"
         path.write_bytes(b"")
-        assert store.ingest(path, config).outcome == "refused"
+        assert store.ingest(path).outcome == "refused"
     refused = [k for k, v in store.registry().items() if v.outcome == "refused"]
     assert len(refused) == MAX_REFUSED_RECORDS
     assert refused[-1].endswith(f"bad{count - 1:05d}.json")  # the newest are kept

@@ -65,8 +65,10 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
 def test_tui_in_tmux_updates_when_an_export_lands(tmp_path: Path, tmux: Tmux) -> None:
     config = make_config(tmp_path)
     config.paths.export_dir.mkdir()
-    exe = shutil.which("retrain-gate")
-    command = ([exe] if exe else [sys.executable, "-m", "retrain_gate"]) + [
+    command = [
+        sys.executable,
+        "-m",
+        "retrain_gate",
         "tui",
         "--config",
         str(tmp_path / "config.toml"),

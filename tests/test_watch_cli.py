@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.lsbuild import ann, kp, task
-from tests.waiting import wait_for
+from tests.waiting import CLI, wait_for
 
 
 def export_bytes(first_id: int, subdir: str) -> bytes:
@@ -36,7 +36,7 @@ class Watch:
         self.folder = folder
         self.out = (folder / "watch.out").open("w+b")
         self.proc = subprocess.Popen(
-            ["retrain-gate", "watch"], cwd=folder, stdout=self.out, stderr=subprocess.STDOUT
+            [*CLI, "watch"], cwd=folder, stdout=self.out, stderr=subprocess.STDOUT
         )
 
     def text(self) -> str:
@@ -52,6 +52,7 @@ class Watch:
 @pytest.fixture
 def folder(tmp_path: Path) -> Path:
     (tmp_path / "exports").mkdir()
+    (tmp_path / "eval").mkdir()
     (tmp_path / "config.toml").write_text(
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
         "[watch]\nsettle_seconds = 0.3\nrescan_seconds = 2\n",
@@ -71,7 +72,7 @@ def watch(folder: Path) -> Iterator[Watch]:
 
 def check(folder: Path) -> dict[str, Any]:
     result = subprocess.run(
-        ["retrain-gate", "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=60
+        [*CLI, "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -116,9 +117,7 @@ def test_a_refused_file_is_reported_and_the_watcher_keeps_going(folder: Path, wa
 def test_a_second_watcher_follows_then_takes_over(folder: Path, watch: Watch) -> None:
     second_out = folder / "second.out"
     with second_out.open("wb") as out:
-        second = subprocess.Popen(
-            ["retrain-gate", "watch"], cwd=folder, stdout=out, stderr=subprocess.STDOUT
-        )
+        second = subprocess.Popen([*CLI, "watch"], cwd=folder, stdout=out, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: "following pid" in second_out.read_text(), timeout=20)
             (folder / "exports" / "a.json").write_bytes(export_bytes(1, "pick"))

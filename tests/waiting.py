@@ -25,16 +25,13 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0, what: str = "
         time.sleep(0.02)
 
 
+# The CLI of the code under test, whatever is (or is not) on PATH: a venv's python that was
+# never activated runs its own retrain_gate.
+CLI = [sys.executable, "-m", "retrain_gate"]
+
+
 def run_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    # This interpreter and the package on its path, never a `retrain-gate` found on PATH
-    # (which may belong to another checkout).
-    return subprocess.run(
-        [sys.executable, "-m", "retrain_gate", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return subprocess.run([*CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def check_json(cwd: Path, timeout: float = 120) -> dict[str, Any]:

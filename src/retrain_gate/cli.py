@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the approval's ledger entry (default: latest)",
     )
 
+    reindex = commands.add_parser(
+        "reindex",
+        help="read every export again and rebuild the frames (the ledger is kept)",
+    )
+    _add_config(reindex)
+
     watch = commands.add_parser("watch", help="watch the export folder and print changes")
     _add_config(watch)
 
@@ -130,42 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _import_core() -> None:
-    """Import the core (polars, pydantic, the engine) with the cycle collector paused, then
-    freeze what the imports allocated.
-
-    Those ~50 000 objects live as long as the process, yet the collector kept walking them:
-    during the imports and in the two full collections of the interpreter's shutdown, ~40 ms
-    of a no-op `check`. Frozen objects are skipped by every later collection; the few hundred
-    cycles the imports leave behind are kept. Only a process that has not loaded the core yet
-    does this, so an embedding caller (the tests) keeps its collector as it was.
-    """
-    if "retrain_gate.engine" in sys.modules or not gc.isenabled():
-        return
-    gc.disable()
-    try:
-        import retrain_gate.engine  # noqa: F401
-    finally:
-        gc.freeze()
-        gc.enable()
-
-
 def _load(args: argparse.Namespace) -> Config:
     from retrain_gate.config import load_config
 
     return load_config(args.config)
-
-
-def _read_ahead(args: argparse.Namespace) -> None:
-    """`check`: begin reading the largest new export before importing pydantic, polars and
-    the engine (readahead.py). Only a speed-up: whatever goes wrong here, `check` reads the
-    ordinary way and reports any problem itself."""
-    from retrain_gate import readahead
-
-    try:
-        readahead.start(args.config)
-    except Exception:
-        readahead.close()
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -177,14 +149,16 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command
+    from retrain_gate.engine import engine_for_command, require_sources
     from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
+    require_sources(config)
     progress = TerminalProgress()
     with engine_for_command(config) as engine:
+        _say_if_stale(engine)
         try:
             results, report = engine.refresh(progress, progress.set_file)
         finally:
@@ -230,12 +204,52 @@ def _print_preview(rows: list[SliceRow]) -> None:
         print(f"    {printable(line)}")
 
 
-def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
-    from retrain_gate.engine import engine_for_command
+def _say_if_stale(engine: Engine) -> None:
+    """One line when the stored frames were made under other read settings."""
+    engine.store.frames()
+    if engine.store.stale:
+        print(f"retrain-gate: {engine.store.stale}", file=sys.stderr)
 
-    with engine_for_command(_load(args)) as engine:
+
+def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
+    from retrain_gate.engine import engine_for_command, require_sources
+
+    config = _load(args)
+    require_sources(config)
+    with engine_for_command(config) as engine:
+        _say_if_stale(engine)
         engine.scan()  # decisions are made on the figures of every export that has landed
         return action(engine)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.errors import StateError
+    from retrain_gate.progress import TerminalProgress
+    from retrain_gate.render import headline
+
+    config = _load(args)
+    require_sources(config)
+    with engine_for_command(config) as engine:
+        if not engine.persist:
+            raise StateError(
+                f"{config.paths.state_dir}: another retrain-gate is the writer there (or the "
+                "folder is read-only); stop it, or run reindex there"
+            )
+        engine.store.reset()
+        progress = TerminalProgress()
+        try:
+            results, report = engine.refresh(progress, progress.set_file)
+        finally:
+            progress.close()
+    ingested = sum(r.outcome == "ingested" for r in results)
+    refused = sum(r.outcome == "refused" for r in results)
+    print(
+        f"reindexed {config.paths.state_dir}: {ingested} export(s) read, {refused} refused; "
+        "the ledger is unchanged"
+    )
+    print(f"now: {headline(report)}")
+    return 0
 
 
 def _print_recorded(recorded: Recorded) -> None:
@@ -395,21 +409,15 @@ HANDLERS = {
     "ack": cmd_ack,
     "ledger": cmd_ledger,
     "manifest": cmd_manifest,
+    "reindex": cmd_reindex,
     "watch": cmd_watch,
     "tui": cmd_tui,
 }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return _run_command(build_parser().parse_args(argv))
-
-
-def _run_command(args: argparse.Namespace) -> int:
+    args = build_parser().parse_args(argv)
     try:
-        if args.command == "check":
-            _read_ahead(args)
-        if args.command not in ("init", "tui"):  # the TUI freezes its own start-up
-            _import_core()
         return HANDLERS[args.command](args)
     except RetrainGateError as exc:
         print(f"retrain-gate: {exc}", file=sys.stderr)
@@ -419,33 +427,11 @@ def _run_command(args: argparse.Namespace) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    finally:
-        if "retrain_gate.readahead" in sys.modules:  # a read begun and never asked for
-            sys.modules["retrain_gate.readahead"].close()
-
-
-# Commands that end when their work is done (not `watch` and `tui`, which stop threads and
-# hand the terminal back, and `init`, which is rare enough not to matter).
-ONE_SHOT = frozenset(
-    {"check", "approve", "decline", "pin-eval", "report-regression", "ack", "ledger", "manifest"}
-)
 
 
 def run() -> None:
-    """The console script (and `python -m retrain_gate`): `main`, then, for a one-shot command,
-    leave without the interpreter's teardown. Freeing polars, pydantic and every module one by
-    one took 50-80 ms of a cold `check`; everything we write is already fsynced and closed by
-    then (state, ledger, manifests), so only the output streams need flushing."""
-    args = build_parser().parse_args()
-    code = _run_command(args)
-    if args.command not in ONE_SHOT:
-        sys.exit(code)
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except BrokenPipeError:  # `check | head`: the reader is gone, as in main()
-        pass
-    os._exit(code)
+    """The console script and `python -m retrain_gate`."""
+    sys.exit(main())
 
 
 if __name__ == "__main__":

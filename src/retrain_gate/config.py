@@ -102,6 +102,9 @@ class CostConfig(_Section):
 
 class LimitsConfig(_Section):
     max_export_mb: float = Field(default=1024.0, gt=0)
+    # No one file may hold the watcher for long: a read that runs past this is stopped and
+    # the file refused with that reason (a 180 MB export reads in about a second).
+    max_read_seconds: float = Field(default=300.0, gt=0)
 
 
 class Approver(_Section):

@@ -17,17 +17,13 @@ from typing import TYPE_CHECKING
 from retrain_gate import alerts
 from retrain_gate.candidates import iter_candidates
 from retrain_gate.config import Config
-from retrain_gate.errors import RetrainGateError, StateError
+from retrain_gate.errors import ConfigError, RetrainGateError, StateError
 from retrain_gate.evalset import eval_set_hash
+from retrain_gate.fsutil import atomic_write, identity
 from retrain_gate.ledger import Ledger, human_state, utc_now_iso
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
-from retrain_gate.store import (
-    FrameStore,
-    IngestResult,
-    ProgressFn,
-    atomic_write,
-)
+from retrain_gate.store import FrameStore, IngestResult, ProgressFn
 from retrain_gate.writerlock import WriterLock
 
 if TYPE_CHECKING:
@@ -64,14 +60,6 @@ def _eval_signature(path: Path) -> tuple[tuple[str, int, int], ...] | None:
         return None
 
 
-def _file_signature(path: Path) -> tuple[int, int, int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
 @dataclass
 class Engine:
     config: Config
@@ -95,7 +83,9 @@ class Engine:
 
             self._isolated = IsolatedLoader()
             loader = self._isolated
-        self.store = FrameStore(self.config.paths.state_dir, persist=self.persist, loader=loader)
+        self.store = FrameStore(
+            self.config.paths.state_dir, self.config, persist=self.persist, loader=loader
+        )
         self.ledger = Ledger(self.config.paths.state_dir)
 
     # -------------------------------------------------------------- ingest
@@ -118,7 +108,7 @@ class Engine:
     def ingest(
         self, path: Path, progress: ProgressFn | None = None, *, save: bool = True
     ) -> IngestResult:
-        return self.store.ingest(path, self.config, progress=progress, save=save)
+        return self.store.ingest(path, progress=progress, save=save)
 
     def scan(
         self,
@@ -134,7 +124,7 @@ class Engine:
             for index, path in enumerate(pending, start=1):
                 if on_file is not None:
                     on_file(path.name, index, len(pending))
-                results.append(self.store.ingest(path, self.config, progress=progress, save=False))
+                results.append(self.store.ingest(path, progress=progress, save=False))
         finally:
             self.store.flush()  # one write for the whole batch
         return results
@@ -142,7 +132,7 @@ class Engine:
     # -------------------------------------------------------------- evaluate
 
     def human_state(self) -> HumanState:
-        signature = _file_signature(self.ledger.path)
+        signature = identity(self.ledger.path)
         if signature is not None and self._human is not None and self._human[0] == signature:
             return self._human[1]
         state = human_state(self.ledger.entries())
@@ -188,6 +178,32 @@ class Engine:
     ) -> tuple[list[IngestResult], Report]:
         results = self.scan(progress, on_file)
         return results, self.evaluate()
+
+
+def require_sources(config: Config) -> None:
+    """For the commands that decide on the figures (`check`, approve, pin...): a missing or
+    unreadable `export_dir` or `eval_set` is an error, not an empty wait. (The watcher and the
+    dashboard wait for them instead, and say so.)"""
+    where = f" in {config.source}" if config.source else ""
+    export_dir, eval_set = config.paths.export_dir, config.paths.eval_set
+    if not export_dir.exists():
+        raise ConfigError(
+            f"[paths] export_dir{where}: {export_dir} does not exist; create it or point "
+            "export_dir at the folder where your Label Studio exports land"
+        )
+    if not export_dir.is_dir():
+        raise ConfigError(f"[paths] export_dir{where}: {export_dir} is a file, not a folder")
+    if not os.access(export_dir, os.R_OK | os.X_OK):
+        raise ConfigError(
+            f"[paths] export_dir{where}: {export_dir} cannot be read (permission denied)"
+        )
+    if not eval_set.exists():
+        raise ConfigError(
+            f"[paths] eval_set{where}: {eval_set} does not exist; point eval_set at your eval "
+            "set (a file or a folder)"
+        )
+    if not os.access(eval_set, os.R_OK):
+        raise ConfigError(f"[paths] eval_set{where}: {eval_set} cannot be read (permission denied)")
 
 
 @contextlib.contextmanager

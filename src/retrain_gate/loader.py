@@ -21,18 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from retrain_gate import readahead
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.exports import (
-    ExportSource,
-    ParsedExport,
-    collector_paused,
-    parsed_from_columns,
-    read_export,
-    refuse_by_name,
-)
-from retrain_gate.parallel import Split, worth_splitting
+from retrain_gate.labelstudio.export import ParsedExport, parse_export, read_file
+from retrain_gate.labelstudio.format import refuse_by_name
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -55,17 +47,13 @@ class Loaded:
 
 
 class _Digest:
-    """sha256 of `data`, computed on a thread when `background` (hashlib releases the GIL)."""
+    """sha256 of `data`, on a thread beside the parse (hashlib releases the GIL)."""
 
-    def __init__(
-        self, data: bytes | bytearray, *, background: bool, known: str | None = None
-    ) -> None:
-        self._data: bytes | bytearray | None = None if known else data
-        self._digest: str | None = known
-        self._thread: threading.Thread | None = None
-        if background and known is None:
-            self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
-            self._thread.start()
+    def __init__(self, data: bytes | bytearray) -> None:
+        self._data: bytes | bytearray | None = data
+        self._digest = ""
+        self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
+        self._thread.start()
 
     def _run(self) -> None:
         assert self._data is not None
@@ -73,12 +61,7 @@ class _Digest:
         self._data = None
 
     def result(self) -> str:
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        elif self._digest is None:
-            self._run()
-        assert self._digest is not None
+        self._thread.join()
         return self._digest
 
 
@@ -91,107 +74,42 @@ def load_export(
     progress: TaskProgress | None = None,
 ) -> Loaded:
     """Read, hash and parse one export. Never raises for a bad file: it returns a refusal."""
+    by_name = refuse_by_name(path)
     try:
-        source = ExportSource(path, config)
+        if by_name:
+            raise ExportRefused(path, by_name)
+        raw, mtime_ns = read_file(path, config)
     except ExportRefused as exc:
         return Loaded(size, mtime_ns, "", None, exc.reason)
-    with source:
-        return _load(source, config, known, progress)
-
-
-def _load(
-    source: ExportSource, config: Config, known: KnownContent, progress: TaskProgress | None
-) -> Loaded:
-    path, mtime_ns = source.path, source.mtime_ns
+    if known.same_size_digests:
+        # A file of a size already ingested may be a twin: hashed first, so that a duplicate
+        # costs only the hash.
+        if progress:
+            progress("hashing", 0, 1)
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest in known.same_size_digests:
+            return Loaded(len(raw), mtime_ns, digest, None)
+        hasher = None
+    else:
+        hasher = _Digest(raw)
 
     def on_task(done: int, total: int) -> None:
         if progress:
             progress("reading tasks", done, total)
 
-    begun = readahead.take(path, source.size, mtime_ns, config)
-    if begun is not None:  # `check` began reading this file before its imports
-        try:
-            loaded = _load_in_two(source, config, None, None, on_task, begun)
-        finally:
-            readahead.close()
-        if loaded is not None:
-            if loaded.digest in known.same_size_digests:  # a twin: its frames are not used
-                return Loaded(loaded.size, mtime_ns, loaded.digest, None)
-            return loaded
-    raw: bytearray | None = None
-    # A file of a size already ingested may be a twin: hashed first, so a duplicate costs
-    # only the hash. Otherwise the hash runs beside the parse (another thread or process).
-    twin_checked: str | None = None
-    if known.same_size_digests:
-        if progress:
-            progress("hashing", 0, 1)
-        try:
-            raw = source.read_all()
-        except ExportRefused as exc:
-            return Loaded(source.size, mtime_ns, "", None, exc.reason)
-        twin_checked = hashlib.sha256(raw).hexdigest()
-        if twin_checked in known.same_size_digests:
-            return Loaded(len(raw), mtime_ns, twin_checked, None)
-
-    if refuse_by_name(path) is None:
-        parsed_in_two = _load_in_two(source, config, raw, twin_checked, on_task)
-        if parsed_in_two is not None:
-            return parsed_in_two
-    if raw is None:
-        try:
-            raw = source.read_all()
-        except ExportRefused as exc:
-            return Loaded(source.size, mtime_ns, "", None, exc.reason)
-    hasher = _Digest(raw, background=twin_checked is None, known=twin_checked)
     try:
-        parsed = read_export(path, config, raw=raw, mtime_ns=mtime_ns, progress=on_task)
+        parsed: ParsedExport | None = parse_export(
+            raw, path, config, mtime_ns=mtime_ns, progress=on_task
+        )
+        refusal = None
     except ExportRefused as exc:
-        return Loaded(len(raw), mtime_ns, hasher.result(), None, exc.reason)
+        parsed, refusal = None, exc.reason
     except Exception as exc:  # a bug must cost one file, never the watcher or the state
-        reason = f"retrain-gate could not read this export ({exc!r}); please report it"
-        return Loaded(len(raw), mtime_ns, hasher.result(), None, reason)
-    return Loaded(len(raw), mtime_ns, hasher.result(), parsed)
-
-
-def _load_in_two(
-    source: ExportSource,
-    config: Config,
-    raw: bytearray | None,
-    digest: str | None,
-    progress: Callable[[int, int], None],
-    begun: Split | None = None,
-) -> Loaded | None:
-    """A large export decoded and read in two processes (parallel.py), or None: then the
-    caller reads it in this one, which also gives any refusal its ordinary message.
-    Without `raw`, each process reads its own part of the file (ExportSource.fill).
-    `begun`: the split readahead.py began for this file (it hashes the file too)."""
-    if begun is None and not worth_splitting(source.size if raw is None else len(raw)):
-        return None
-    try:
-        with collector_paused():
-            split = begun
-            if split is None and raw is None:
-                split = Split.start(
-                    source.buffer(), config, want_digest=digest is None, fill=source.fill
-                )
-            elif split is None and raw is not None:
-                split = Split.start(raw, config, want_digest=digest is None)
-            halves = split.finish(progress) if split is not None else None
-            if halves is None:
-                return None
-            try:  # the child hashes the file meanwhile
-                parsed = parsed_from_columns(
-                    source.path, halves.columns, halves.tasks, config, source.mtime_ns
-                )
-            finally:
-                digest = digest or halves.digest()
-            if digest is None:
-                return None
-    except Exception:  # whatever went wrong, the ordinary path reads the file again
-        return None
-    finally:
-        source.drop_buffer()
-    return Loaded(source.size if raw is None else len(raw), source.mtime_ns, digest, parsed)
+        parsed = None
+        refusal = f"retrain-gate could not read this export ({exc!r}); please report it"
+    if hasher is not None:
+        digest = hasher.result()
+    return Loaded(len(raw), mtime_ns, digest, parsed, refusal)
 
 
 Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], Loaded]

@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import unicodedata
 
+from retrain_gate.text import is_unsafe
+
 NAME_MAX = 80
 NOTE_MAX = 2000
-
-# Cc: C0/C1 controls (newline, tab, escape sequences); Cf: invisible formatting, which includes
-# the bidi embeddings/overrides U+202A-U+202E and isolates U+2066-U+2069 and zero-width
-# characters; Cs: lone surrogates, which cannot even be encoded as UTF-8; Zl/Zp: the Unicode
-# line and paragraph separators, which break a one-line display like a newline does.
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def _describe(char: str) -> str:
@@ -27,7 +23,7 @@ def _describe(char: str) -> str:
 
 def _first_refused(text: str) -> tuple[int, str] | None:
     for index, char in enumerate(text):
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+        if is_unsafe(char):
             return index, char
     return None
 

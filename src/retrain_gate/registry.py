@@ -1,7 +1,7 @@
 """What the store remembers of each export file (`state_dir/ingested.json`): path, size and
-mtime (an unchanged file is not read again) and content hash (the same content under another
-name counts once). Kept apart from store.py, which needs polars, so that `check` can look
-for new exports before polars is imported (readahead.py)."""
+mtime (an unchanged file is not read again), content hash (the same content under another
+name counts once), and the read settings the frames were made with (frames made under other
+settings are never shown as current)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 REGISTRY_FILE = "ingested.json"
-REGISTRY_VERSION = 1
+REGISTRY_VERSION = 2  # 2: the read settings are recorded
 
 Outcome = Literal["ingested", "duplicate", "unchanged", "refused"]
 
@@ -28,16 +28,33 @@ class FileRecord:
     at: float = field(default_factory=time.time)
 
 
-def read_registry(path: Path) -> dict[str, FileRecord]:
+@dataclass
+class Registry:
+    settings: dict[str, Any] | None  # None: unknown (no registry, or an older one)
+    files: dict[str, FileRecord]
+
+
+def read_registry(path: Path) -> Registry:
     """The records of `ingested.json`; empty when it is missing or damaged (files are then
     read again, and merging them again changes nothing)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         if data.get("version") != REGISTRY_VERSION:
-            return {}
-        return {key: FileRecord(**value) for key, value in data["files"].items()}
+            return Registry(None, {})
+        files = {key: FileRecord(**value) for key, value in data["files"].items()}
+        settings = data["settings"]
+        return Registry(settings if isinstance(settings, dict) else None, files)
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return {}
+        return Registry(None, {})
+
+
+def registry_json(settings: dict[str, Any], files: dict[str, FileRecord]) -> str:
+    payload = {
+        "version": REGISTRY_VERSION,
+        "settings": settings,
+        "files": {key: vars(rec) for key, rec in files.items()},
+    }
+    return json.dumps(payload, ensure_ascii=False, indent=0)
 
 
 def known_record(

@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
+from retrain_gate.fsutil import signature
 from retrain_gate.models import Report
 from retrain_gate.store import IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
@@ -49,14 +50,6 @@ class Update:
     role: Role | None = None
     progress: tuple[str, int, int] | None = None  # (stage, done, total)
     at: float = field(default_factory=time.time)
-
-
-def _signature(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
 
 
 class GateService:
@@ -146,6 +139,8 @@ class GateService:
             self.engine.close()
             self.engine = Engine(self.config, persist=persist, isolated=True)
             self.engine.warm()
+            self.engine.store.frames()  # loads the state, and finds it stale or not
+            stale = self.engine.store.stale
             if taking_over:
                 # Save what was only in memory before showing figures, so they never go back.
                 with contextlib.suppress(RetrainGateError):
@@ -161,6 +156,8 @@ class GateService:
                 "(nothing is saved; decisions cannot be recorded until it is writable)"
             )
         self._emit(Update("role", message, role="writer"))
+        if stale is not None:
+            self._emit(Update("watch", stale))
         self._publish("loaded")
         watch = self.config.watch
         self._watcher = ExportWatcher(
@@ -211,10 +208,10 @@ class GateService:
     def _on_watch_event(self, event: WatchEvent) -> None:
         self._emit(Update("watch", event.message, watch_status=event.status, at=event.at))
 
-    def _changed(self, name: str, signature: object) -> bool:
-        if self._seen.get(name, ()) == signature:
+    def _changed(self, name: str, value: object) -> bool:
+        if self._seen.get(name, ()) == value:
             return False
-        self._seen[name] = signature  # type: ignore[assignment]
+        self._seen[name] = value  # type: ignore[assignment]
         return True
 
     def _housekeeping(self) -> None:
@@ -229,8 +226,8 @@ class GateService:
             self._emit(Update("error", str(exc)))
             self._become_writer(persist=False)
         state = self.config.paths.state_dir
-        self._changed("ledger", _signature(state / "ledger.jsonl"))
-        self._changed("frames", _signature(state / "frames.parquet"))
+        self._changed("ledger", signature(state / "ledger.jsonl"))
+        self._changed("frames", signature(state / "frames.parquet"))
         while not self._stop.wait(HOUSEKEEPING_SECONDS):
             try:
                 self._tick(state)
@@ -269,11 +266,11 @@ class GateService:
                 self._emit(Update("role", "the writer stopped; taking over", role="writer"))
                 self._become_writer()
                 return
-            if self._changed("frames", _signature(state / "frames.parquet")):
+            if self._changed("frames", signature(state / "frames.parquet")):
                 with self._lock:
                     self.engine.store.reload()
                 self._publish("the writer ingested new exports")
-        ledger_changed = self._changed("ledger", _signature(state / "ledger.jsonl"))
+        ledger_changed = self._changed("ledger", signature(state / "ledger.jsonl"))
         eval_changed = self._changed("eval", self.engine.eval_hash())
         if ledger_changed or eval_changed:
             self._publish("the ledger changed" if ledger_changed else "the eval set changed")

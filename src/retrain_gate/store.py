@@ -10,9 +10,7 @@ Everything here is rebuildable from the exports.
 
 from __future__ import annotations
 
-import json
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +19,18 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from retrain_gate.config import Config
-from retrain_gate.errors import StateError
+from retrain_gate.fsutil import atomic_write, signature_or_link
+from retrain_gate.labelstudio import RULES_VERSION
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
 from retrain_gate.registry import (
     REGISTRY_FILE,
-    REGISTRY_VERSION,
     FileRecord,
     Outcome,
     known_record,
     read_registry,
+    registry_json,
 )
+from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     from retrain_gate.loader import Loader
@@ -48,7 +48,8 @@ class IngestResult:
     path: Path
     outcome: Outcome
     frames: int = 0  # frames in the file
-    changed_frames: int = 0  # frames whose kept version changed
+    new_frames: int = 0  # frames the store did not hold
+    changed_frames: int = 0  # frames the store held, whose content changed
     reason: str = ""
     duplicate_of: str | None = None
 
@@ -57,7 +58,8 @@ class IngestResult:
         name = str(self.path)
         if self.outcome == "ingested":
             return (
-                f"ingested {name}: {self.frames:,} frames, {self.changed_frames:,} new or updated"
+                f"ingested {name}: {plural(self.frames, 'frame')}, {self.new_frames:,} new, "
+                f"{self.changed_frames:,} changed"
             )
         if self.outcome == "duplicate":
             return f"skipped {name}: same content as {self.duplicate_of}, already ingested"
@@ -66,25 +68,29 @@ class IngestResult:
         return f"unchanged {name}"
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        with tmp.open("rb+") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except Exception as exc:  # polars reports a full disk as a ComputeError, not an OSError
-        tmp.unlink(missing_ok=True)
-        reason = (exc.strerror or str(exc)) if isinstance(exc, OSError) else str(exc)
-        raise StateError(
-            f"{path}: cannot write the state ({reason}); check free space and permissions "
-            "of the state folder. Nothing recorded so far was lost."
-        ) from None
+def read_settings(config: Config) -> dict[str, Any]:
+    """Every setting that changes what a frame is or which files are read: frames made under
+    other settings are read again rather than shown as current."""
+    return {
+        "rules": RULES_VERSION,
+        "field": config.episodes.field,
+        "pattern": config.episodes.pattern,
+        "frames_field": config.episodes.frames_field,
+        "tolerance": config.corrections.tolerance,
+        "max_export_mb": config.limits.max_export_mb,
+        "max_read_seconds": config.limits.max_read_seconds,
+    }
+
+
+def describe_change(before: dict[str, Any] | None, now: dict[str, Any]) -> str:
+    """One line on why every export is read again."""
+    if before is None:
+        return "the stored frames carry no read settings (older state): every export is read again"
+    changed = [key for key in now if before.get(key) != now[key]]
+    if changed == ["rules"]:
+        return "this version of retrain-gate reads exports differently: every export is read again"
+    names = ", ".join(key for key in changed if key != "rules")
+    return f"read settings changed since the last ingest ({names}): every export is read again"
 
 
 def merge_frames(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
@@ -110,16 +116,19 @@ class FrameStore:
     """Merged frames and the ingest registry of one state folder.
 
     With `persist=False` nothing is written (a reader beside another process that holds the
-    writer lock): new files are merged in memory only.
+    writer lock): new files are merged in memory only. Frames made under other read settings
+    than `config`'s are dropped on load (`stale` says why), so every export is read again.
     """
 
     def __init__(
-        self, state_dir: Path, *, persist: bool = True, loader: Loader | None = None
+        self, state_dir: Path, config: Config, *, persist: bool = True, loader: Loader | None = None
     ) -> None:
         self.state_dir = state_dir
+        self.config = config
+        self.settings = read_settings(config)
         self.persist = persist
-        # None: `loader.load_export`, imported on the first ingest: the reader (msgspec, the
-        # two-process parse) is ~8 ms of imports that a `check` with nothing new never needs
+        # None: `loader.load_export`, imported on the first ingest: a `check` with nothing
+        # new never pays for the reader's imports
         self._loader = loader
         self._frames: pl.DataFrame | None = None
         self._registry: dict[str, FileRecord] | None = None
@@ -127,6 +136,7 @@ class FrameStore:
         self._by_size: dict[int, set[str]] | None = None
         self._frames_dirty = False
         self._registry_dirty = False
+        self.stale: str | None = None  # why the stored frames were dropped, until the next flush
 
     # -------------------------------------------------------------- loading
 
@@ -140,37 +150,43 @@ class FrameStore:
 
     def frames(self) -> pl.DataFrame:
         if self._frames is None:
-            self._frames = self._load_frames()
+            self._load()
+        assert self._frames is not None
         return self._frames
-
-    def _load_frames(self) -> pl.DataFrame:
-        if not self.frames_path.exists():
-            self._registry = {}  # the registry alone would claim files whose frames are gone
-            return empty_frames()
-        try:
-            frames = pl.read_parquet(self.frames_path)
-        except Exception:  # a damaged cache is rebuilt from the exports, never fatal
-            self._registry = {}
-            return empty_frames()
-        if frames.schema != pl.Schema(FRAME_SCHEMA):
-            self._registry = {}
-            return empty_frames()
-        return frames
 
     def registry(self) -> dict[str, FileRecord]:
         if self._registry is None:
-            self.frames()  # a damaged frames file empties the registry too
-        if self._registry is None:
-            self._registry = self._load_registry()
+            self._load()
+        assert self._registry is not None
         return self._registry
 
-    def _load_registry(self) -> dict[str, FileRecord]:
-        return read_registry(self.registry_path)
+    def _load(self) -> None:
+        self._frames, self._registry, self._by_size = empty_frames(), {}, None
+        if not self.frames_path.exists():
+            return  # the registry alone would claim files whose frames are gone
+        try:
+            frames = pl.read_parquet(self.frames_path)
+        except Exception:  # a damaged cache is rebuilt from the exports, never fatal
+            return
+        if frames.schema != pl.Schema(FRAME_SCHEMA):
+            return
+        registry = read_registry(self.registry_path)
+        if registry.settings != self.settings:
+            self.stale = describe_change(registry.settings, self.settings)
+            self._frames_dirty = self._registry_dirty = True  # the next flush records the new
+            return
+        self._frames, self._registry = frames, registry.files
 
     def reload(self) -> None:
         self._frames = None
         self._registry = None
         self._by_size = None
+
+    def reset(self) -> None:
+        """Forget every frame and file (the ledger is not the store's): the next scan reads
+        every export again. Written at the next flush."""
+        self._frames, self._registry, self._by_size = empty_frames(), {}, None
+        self._frames_dirty = self._registry_dirty = True
 
     # -------------------------------------------------------------- ingest
 
@@ -178,29 +194,24 @@ class FrameStore:
         return known_record(self.registry(), path, size, mtime_ns)
 
     def needs_ingest(self, path: Path) -> bool:
-        signature = _signature(path)
+        signature = signature_or_link(path)
         return signature is not None and self.known(path, *signature) is None
 
     def ingest(
-        self,
-        path: Path,
-        config: Config,
-        *,
-        progress: ProgressFn | None = None,
-        save: bool = True,
+        self, path: Path, *, progress: ProgressFn | None = None, save: bool = True
     ) -> IngestResult:
         """Merge one export into the store. Refusals and duplicates leave the frames as they are.
 
         With `save=False` the state is written by a later `flush()`, so a batch of files costs
         one write instead of one per file; a crash before the flush only means the files are
         read again (the registry is saved with the frames, never ahead of them)."""
-        result = self._ingest(path, config, progress)
+        result = self._ingest(path, progress)
         if save:
             self.flush()
         return result
 
-    def _ingest(self, path: Path, config: Config, progress: ProgressFn | None) -> IngestResult:
-        signature = _signature(path)
+    def _ingest(self, path: Path, progress: ProgressFn | None) -> IngestResult:
+        signature = signature_or_link(path)
         if signature is None:
             return IngestResult(path, "refused", reason="the file disappeared before it was read")
         size, mtime_ns = signature
@@ -215,7 +226,7 @@ class FrameStore:
             from retrain_gate.loader import load_export
 
             self._loader = load_export
-        loaded = self._loader(path, config, size, mtime_ns, known, progress)
+        loaded = self._loader(path, self.config, size, mtime_ns, known, progress)
         if loaded.refusal is not None:
             return self._record_refusal(
                 path, loaded.size, loaded.mtime_ns, loaded.digest, loaded.refusal
@@ -236,16 +247,18 @@ class FrameStore:
             progress("merging", 0, 1)
         before = self.frames()
         merged = merge_frames(before, parsed.frames)
-        changed = _changed_rows(before, merged)
-        if changed:
+        kept_changed, new, updated = _changes(before, merged)
+        if kept_changed:
             self._frames = merged  # otherwise keep the stored table exactly as it is
         registry[str(path)] = FileRecord(
             size, mtime_ns, digest, "ingested", frames=parsed.frames.height
         )
         self._size_index().setdefault(size, set()).add(digest)
-        self._frames_dirty = self._frames_dirty or changed > 0
+        self._frames_dirty = self._frames_dirty or kept_changed
         self._registry_dirty = True
-        return IngestResult(path, "ingested", frames=parsed.frames.height, changed_frames=changed)
+        return IngestResult(
+            path, "ingested", frames=parsed.frames.height, new_frames=new, changed_frames=updated
+        )
 
     def flush(self) -> None:
         """Write what changed since the last flush: frames first, then the registry."""
@@ -257,7 +270,8 @@ class FrameStore:
             frames = self.frames()
             atomic_write(self.frames_path, lambda tmp: frames.write_parquet(tmp))
             self._frames_dirty = False
-        self._save_registry()
+        text = registry_json(self.settings, self.registry())
+        atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
         self._registry_dirty = False
 
     def _size_index(self) -> dict[int, set[str]]:
@@ -300,45 +314,22 @@ class FrameStore:
             if rec.outcome == "refused" and os.path.lexists(path)
         }
 
-    def _save_registry(self) -> None:
-        if not self.persist:
-            return
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        payload: dict[str, Any] = {
-            "version": REGISTRY_VERSION,
-            "files": {key: vars(rec) for key, rec in self.registry().items()},
-        }
-        text = json.dumps(payload, ensure_ascii=False, indent=0)
-        atomic_write(self.registry_path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+# What a frame is, apart from which file it came from: a frame whose content is the same in
+# a later file has not changed, whatever its arrival.
+_CONTENT = [name for name in FRAME_SCHEMA if name not in ("arrival_mtime_ns", "arrival_name")]
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
-    """(size, mtime_ns) of a file, or of the link itself when it cannot be followed (a loop,
-    a dangling link), so such a name is refused once with a reason instead of skipped."""
-    try:
-        st = path.stat()
-    except FileNotFoundError:
-        try:
-            st = path.lstat()
-        except OSError:
-            return None
-        if not stat.S_ISLNK(st.st_mode):
-            return None
-    except OSError:
-        try:
-            st = path.lstat()
-        except OSError:
-            return None
-    return (st.st_size, st.st_mtime_ns)
-
-
-def _changed_rows(before: pl.DataFrame, after: pl.DataFrame) -> int:
+def _changes(before: pl.DataFrame, after: pl.DataFrame) -> tuple[bool, int, int]:
+    """(whether any kept version changed, frames new to the store, frames whose content
+    changed). Linear: two joins on the frame key."""
     if before.is_empty():
-        return after.height
-    joined = after.join(
-        before,
-        on=[*FRAME_KEY, "stamp", "arrival_mtime_ns", "arrival_name"],
-        how="anti",
-        nulls_equal=True,
+        return (not after.is_empty(), after.height, 0)
+    kept_changed = (
+        after.join(before, on=list(FRAME_SCHEMA), how="anti", nulls_equal=True).height > 0
     )
-    return joined.height
+    if not kept_changed:
+        return (False, 0, 0)
+    new = after.join(before, on=FRAME_KEY, how="anti", nulls_equal=True).height
+    differ = after.join(before, on=_CONTENT, how="anti", nulls_equal=True).height
+    return (True, new, differ - new)

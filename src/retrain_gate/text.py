@@ -10,10 +10,20 @@ from __future__ import annotations
 import unicodedata
 
 _MAX = 400
-# Characters a terminal or a text viewer may act on, or that reorder or hide text: controls
-# (including C1 such as U+009B CSI), format characters (bidi overrides, zero-width), line and
-# paragraph separators, surrogates and private-use characters.
-_UNSAFE = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+# The one policy for text from files and people. Characters a terminal or a text viewer may
+# act on, or that reorder or hide text: controls (including C1 such as U+009B CSI), format
+# characters (bidi overrides, zero-width), line and paragraph separators, surrogates and
+# private-use characters. Shown as escapes, drawn marked in an input, refused in a name.
+UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
+
+
+def is_unsafe(char: str) -> bool:
+    return unicodedata.category(char) in UNSAFE_CATEGORIES
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """`1 episode`, `3 episodes` (with thousands separators)."""
+    return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
 
 
 def _escape(char: str) -> str:
@@ -30,8 +40,7 @@ def printable(text: object, *, limit: int = _MAX) -> str:
     raw = str(text)
     out = []
     for char in raw:
-        category = unicodedata.category(char)
-        if category in _UNSAFE:
+        if is_unsafe(char):
             out.append(_escape(char))
         else:
             out.append(char)
@@ -61,8 +70,7 @@ def json_safe(json_text: str) -> str:
     if json_text.isascii():
         return json_text
     return "".join(
-        _json_escape(char) if not char.isascii() and unicodedata.category(char) in _UNSAFE else char
-        for char in json_text
+        _json_escape(char) if not char.isascii() and is_unsafe(char) else char for char in json_text
     )
 
 

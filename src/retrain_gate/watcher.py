@@ -36,6 +36,7 @@ from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
 from retrain_gate.candidates import classify_name
+from retrain_gate.fsutil import Signature, signature
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,9 @@ POLL_INTERVAL = 0.5  # PollingObserver's snapshot interval, and our folder-healt
 CLOSED_RECHECK = 0.2  # after a close-after-write, the size must hold this long before handover
 CLOSE_TIMEOUT = 1.0
 
-Signature = tuple[int, int]  # (size, mtime_ns): cheap, and changes on every real write
-
 
 def _lsig(path: Path) -> Signature | None:
-    """(size, mtime_ns) of a symbolic link itself."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return None
-    return (st.st_size, st.st_mtime_ns)
+    return signature(path, follow=False)  # of a symbolic link itself
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ and what was typed; Escape before confirming records nothing.
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -27,7 +26,7 @@ from retrain_gate.actions import NotAllowed, Recorded, SliceRow, preview_lines
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
 from retrain_gate.names import NOTE_MAX, validate_name, validate_note
-from retrain_gate.text import short_hash
+from retrain_gate.text import is_unsafe, short_hash
 from retrain_gate.tui import figures
 
 DecisionKind = Literal["approve", "decline", "ack", "pin", "report"]
@@ -58,8 +57,6 @@ Preview = Callable[[], list[SliceRow]]  # what an approval now would approve (a 
 
 PREVIEW_ROWS = 200  # the manifest lists every episode; the form shows the first ones
 
-# Control, invisible formatting (bidi, zero-width) and separator characters: never drawn raw.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
 HIDDEN_MARK = "\N{REPLACEMENT CHARACTER}"
 
 
@@ -72,11 +69,11 @@ class ShowHidden(Highlighter):
     def __call__(self, text: str | Text) -> Text:
         source = Text(text) if isinstance(text, str) else text
         plain = source.plain
-        if not any(unicodedata.category(char) in _HIDDEN for char in plain):
+        if not any(is_unsafe(char) for char in plain):
             return source
         out = source.blank_copy()
         for char in plain:
-            if unicodedata.category(char) in _HIDDEN:
+            if is_unsafe(char):
                 out.append(HIDDEN_MARK, style="bold reverse red")
             else:
                 out.append(char)

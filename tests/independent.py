@@ -1,6 +1,6 @@
 """The straightforward way: `json.load` and Python loops over dicts.
 
-An independent implementation of the gate semantics (/work/shared/gate-semantics.md, §1-§5
+An independent implementation of the gate semantics (docs/semantics.md, §1-§5
 and §7) that computes the `check --json` figures of a state folder with an empty ledger. It
 is the speed baseline of the harness and an independent cross-check of the engine: nothing
 here comes from `retrain_gate` except, optionally, the `Config` it is given.
@@ -403,7 +403,7 @@ def differences(engine: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     return found
 
 
-def main() -> None:  # pragma: no cover - a manual aid: python -m bench.baseline CONFIG
+def main() -> None:  # pragma: no cover - a manual aid: python -m tests.independent CONFIG
     import sys
 
     from retrain_gate.config import load_config

@@ -1,0 +1,142 @@
+"""Tasks -> the frame table (models.FRAME_SCHEMA): one row per task, with §1's stamp, §2's
+episode and §3's verdicts. Python computes the per-task columns; polars builds the table and
+maps paths to episodes."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from typing import TYPE_CHECKING, Any
+
+from retrain_gate.labelstudio.semantics import VERDICT_COLUMNS, frame_verdict
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from retrain_gate.config import Config
+
+_INT64 = range(-(2**63), 2**63)
+
+
+class TaskProblem(ValueError):
+    """One task of the file is malformed; the whole file is refused, naming the task."""
+
+    def __init__(self, index: int, task_id: Any, detail: str) -> None:
+        super().__init__(f"task #{index + 1} in the file (id {task_id}): {detail}")
+
+
+class TaskColumns:
+    """The per-task columns of a file's tasks, filled one task at a time (so a reader can
+    decode a large file in chunks and drop each chunk's structs as it goes)."""
+
+    def __init__(self, config: Config) -> None:
+        self._tolerance = config.corrections.tolerance
+        self._field = config.episodes.field
+        self._frames_field = config.episodes.frames_field
+        self.verdicts: list[tuple[Any, ...]] = []
+        self.paths: list[Any] = []
+        self.raw_frames: list[Any] = []
+        self.projects: list[int | None] = []
+        self.task_ids: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.task_ids)
+
+    def add(self, task: Any) -> None:
+        """Add one decoded Task; raise TaskProblem when the rules cannot read it."""
+        index = len(self.task_ids)
+        if task.id not in _INT64 or (task.project is not None and task.project not in _INT64):
+            raise TaskProblem(index, task.id, "the task or project id is beyond 64 bits")
+        try:
+            verdict = frame_verdict(task, self._tolerance)
+        except (ValueError, OverflowError) as exc:
+            # OverflowError: an integer too large for a float in a value compared by position
+            raise TaskProblem(index, task.id, str(exc)) from None
+        self.verdicts.append(verdict)
+        path = task.data.path
+        self.paths.append(path)
+        if self._frames_field is None:
+            self.raw_frames.append(None)
+        elif self._frames_field == self._field:
+            self.raw_frames.append(path)
+        else:
+            self.raw_frames.append(task.data.frames)
+        self.projects.append(task.project)
+        self.task_ids.append(task.id)
+
+    def columns(self) -> dict[str, list[Any]]:
+        columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
+        if self.verdicts:
+            transposed = zip(*self.verdicts, strict=True)
+            columns = dict(zip(VERDICT_COLUMNS, map(list, transposed), strict=True))
+        columns["path"] = _decoded_paths(self.paths)
+        columns["episode_frames"] = (
+            self.raw_frames if self._frames_field is None else _positive_ints(self.raw_frames)
+        )
+        columns["project"] = self.projects
+        columns["task_id"] = self.task_ids
+        return columns
+
+
+def _decoded_paths(values: list[Any]) -> list[str | None]:
+    # unquote only where there is something to decode: most paths have no '%'
+    return [
+        (urllib.parse.unquote(v) if "%" in v else v) if isinstance(v, str) else None for v in values
+    ]
+
+
+def _positive_ints(values: list[Any]) -> list[int | None]:
+    return [
+        v if type(v) is int and 0 < v < 2**63 else None  # bool is not a frame count
+        for v in values
+    ]
+
+
+def _map_episodes(paths: pl.Series, pattern: str) -> tuple[pl.Series, pl.Series]:
+    """§2: task_subdir and episode of each path (null when unmapped)."""
+    import polars as pl
+
+    try:
+        groups = paths.str.extract_groups(pattern)
+        return groups.struct.field("task_subdir"), groups.struct.field("episode")
+    except pl.exceptions.ComputeError:
+        pass  # a Python-only regex feature (look-around, back-reference): use `re`
+    compiled = re.compile(pattern)
+    subdirs: list[Any] = []
+    episodes: list[Any] = []
+    for path in paths.to_list():
+        match = compiled.search(path) if path is not None else None
+        subdirs.append(match.group("task_subdir") if match else None)
+        episodes.append(match.group("episode") if match else None)
+    return pl.Series(subdirs, dtype=pl.String), pl.Series(episodes, dtype=pl.String)
+
+
+def frame_table(
+    columns: dict[str, list[Any]], config: Config, *, arrival_mtime_ns: int, arrival_name: str
+) -> pl.DataFrame:
+    """The frame table (FRAME_SCHEMA) of a file's tasks: in file order; when a task repeats
+    inside the file, its version with the greatest stamp (then the later one) is kept."""
+    import polars as pl
+
+    from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA
+
+    schema = {name: dtype for name, dtype in FRAME_SCHEMA.items() if name in columns}
+    frame = pl.DataFrame(columns, schema=schema)
+    subdirs, episodes = _map_episodes(frame["path"], config.episodes.pattern)
+    frame = frame.with_columns(
+        subdirs.alias("task_subdir"),
+        episodes.alias("episode"),
+        pl.lit(arrival_mtime_ns, dtype=pl.Int64).alias("arrival_mtime_ns"),
+        pl.lit(arrival_name, dtype=pl.String).alias("arrival_name"),
+    )
+    if (
+        frame["task_id"].n_unique() < frame.height
+        and frame.select(pl.struct(FRAME_KEY).is_duplicated().any()).item()
+    ):
+        frame = (
+            frame.with_columns(pl.int_range(pl.len(), dtype=pl.Int64).alias("_position"))
+            .sort(["stamp", "_position"])
+            .unique(subset=FRAME_KEY, keep="last", maintain_order=True)
+            .drop("_position")
+        )
+    return frame.select(list(FRAME_SCHEMA))
