@@ -89,7 +89,9 @@ def test_a_name_tied_to_an_os_user(tmp_path: Path) -> None:
     folder = make_project(
         tmp_path,
         "[approvals]\napprovers = ["
-        f'{{ name = "Kim Park", os_user = "{me}" }}, {{ name = "Ana", os_user = "not-{me}" }}]\n',
+        f'{{ name = "Kim Park", os_user = "laptop-{me}" }}, '
+        f'{{ name = "Kim Park", os_user = "{me}" }}, '
+        f'{{ name = "Ana", os_user = "not-{me}" }}]\n',
     )
     refused = run("pin-eval", "--by", "Ana", "--note", "v1", cwd=folder)
     assert refused.returncode == 2

@@ -20,8 +20,6 @@ from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
 
-MANIFEST_COLUMNS = manifests.COLUMNS
-
 
 class ActionRefused(RetrainGateError):
     """The decision cannot be recorded as asked (and nothing was recorded)."""
@@ -60,17 +58,15 @@ def authorize(config: Config, raw: str, role: Role, doing: str) -> str:
     if allowed is None:
         return actor
     where = f"[approvals] {role}" + (f" of {config.source}" if config.source else "")
-    for item in allowed:
-        if isinstance(item, str):
-            if item == actor:
-                return actor
-        elif item.name == actor:
-            if item.os_user == os_user():
-                return actor
-            raise NotAllowed(
-                f"{actor} may {doing} only as the OS user {item.os_user} ({where}), "
-                f"and this is {os_user()}; nothing was recorded"
-            )
+    # A name may be listed plainly, or once per login it may decide from.
+    logins = [item.os_user for item in allowed if not isinstance(item, str) and item.name == actor]
+    if actor in allowed or os_user() in logins:
+        return actor
+    if logins:
+        raise NotAllowed(
+            f"{actor} may {doing} only as the OS user {' or '.join(logins)} ({where}), "
+            f"and this is {os_user()}; nothing was recorded"
+        )
     names = ", ".join(item if isinstance(item, str) else item.name for item in allowed)
     raise NotAllowed(
         f"{actor} may not {doing}: the name is not in {where} "
