@@ -116,9 +116,13 @@ def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
     assert ledger[1]["actor"] == "Ana"
     assert run("ledger", "verify", cwd=project).returncode == 0
     # The plain history says what each entry did, as the dashboard's ledger screen does.
-    pin_line, approval_line = run("ledger", cwd=project).stdout.splitlines()
-    assert pin_line.endswith(": v1") and "pinned the eval set at " in pin_line
-    assert f"approved: 3 episodes → {manifest.name}" in approval_line
+    header, pin_line, approval_line = run("ledger", cwd=project).stdout.splitlines()
+    assert "time (UTC)" in header
+    assert pin_line.startswith("#1    pinned the eval set · Kim · ")
+    assert "reason: v1 · eval set at " in pin_line
+    assert approval_line.startswith("#2    approved a retrain · Ana · ")
+    assert "reason: (no note) the gates said READY: ready" in approval_line
+    assert approval_line.endswith(f"3 episodes → {manifest.name}")
 
 
 def test_approving_a_wait_needs_override_and_a_note(project: Path) -> None:

@@ -177,7 +177,7 @@ def test_ledger_csv_and_manifest_escape_formulas(tmp_path: Path) -> None:
     out = run(tmp_path, "ledger", "--csv")
     assert_clean(out.stdout)  # the approval's figures hold the task names: escaped there too
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert [(r["actor"], r["note"]) for r in rows] == [("'=Kim", "'+first"), ("'@Kim", "'-ok")]
+    assert [(r["name"], r["reason"]) for r in rows] == [("'=Kim", "'+first"), ("'@Kim", "'-ok")]
     for row in rows:
         assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row.values())
     # The payload cell is still the recorded value, exactly.

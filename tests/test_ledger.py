@@ -759,9 +759,9 @@ def test_entries_to_csv_escapes_typed_text(tmp_path: Path) -> None:
     entries_to_csv(ledger.entries(), out)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(rows) == 2
-    assert rows[0]["actor"] == "'=cmd|' /C calc'!A0"
-    assert rows[0]["note"] == "'+danger"
-    assert rows[1]["note"] == "'-1 fine"
+    assert rows[0]["name"] == "'=cmd|' /C calc'!A0"
+    assert rows[0]["reason"] == "'+danger"
+    assert rows[1]["reason"] == "'-1 fine"
     assert rows[0]["seq"] == "1" and rows[0]["kind"] == "report"
     assert json.loads(rows[1]["payload"]) == {"alert_keys": ["k"], "note": "-1 fine"}
     for row in rows:

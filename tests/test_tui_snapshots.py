@@ -18,7 +18,7 @@ from textual.pilot import Pilot
 
 from retrain_gate.config import Config, CostConfig, PathsConfig
 from retrain_gate.history import Outlook
-from retrain_gate.models import Report
+from retrain_gate.models import Declined, Report
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.messages import Activity, OutlookReady, ReportReady, RoleChanged, WatchState
 
@@ -163,6 +163,13 @@ ACKED = report(
         {"regression": {"acknowledged_by": "Kim", "acknowledged_at": "2026-11-26T14:05:00Z"}},
     )
 )
+DECLINED = READY.model_copy(
+    update={
+        "declined": Declined(
+            seq=7, by="Kim", at="2026-11-26T14:01:00Z", note="GPU cluster is down this week"
+        )
+    }
+)
 DRIFTED = report(
     eval={"status": "drifted", "current_hash": "77ab12cd" + "0" * 56},
     gates=_gates(delta=True, eval=False),
@@ -247,6 +254,7 @@ CASES = {
     "ready": (READY, False),
     "regression": (REGRESSION, False),
     "regression_acked": (ACKED, False),
+    "declined": (DECLINED, False),
     "drifted": (DRIFTED, False),
     "following": (WAIT, True),
     "hostile_text": (HOSTILE, False),

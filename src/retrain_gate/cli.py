@@ -7,6 +7,7 @@ failed `ledger verify`, 2 for errors, which print one message on stderr and no t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -18,9 +19,10 @@ from retrain_gate.errors import RetrainGateError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from retrain_gate.actions import Recorded
+    from retrain_gate.actions import Recorded, SliceRow
     from retrain_gate.config import Config
     from retrain_gate.engine import Engine
+    from retrain_gate.ledger import LedgerEntry
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -51,6 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--exit-code", action="store_true", help="exit 0 when ready and 1 when waiting"
     )
+    check.add_argument(
+        "--episodes",
+        action="store_true",
+        help="list the delta's episodes: what an approval now would approve",
+    )
 
     approve = commands.add_parser(
         "approve", help="record a retrain approval (starts nothing; writes the training slice)"
@@ -61,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     approve.add_argument(
         "--override", action="store_true", help="approve although the gates say WAIT (needs --note)"
     )
+
+    decline = commands.add_parser(
+        "decline", help="record that a READY gate was looked at and a retrain is not wanted now"
+    )
+    _add_config(decline)
+    decline.add_argument("--by", required=True, metavar="NAME")
+    decline.add_argument("--note", required=True, metavar="TEXT", help="why not now")
 
     pin = commands.add_parser("pin-eval", help="pin the current eval set (a deliberate choice)")
     _add_config(pin)
@@ -87,6 +101,24 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = ledger.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
     fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
+    ledger.add_argument(
+        "--since", metavar="DATE", help="only entries from DATE on (YYYY-MM-DD or ISO time, UTC)"
+    )
+    ledger.add_argument(
+        "--until", metavar="DATE", help="only entries up to DATE (a day counts whole, UTC)"
+    )
+
+    manifest = commands.add_parser(
+        "manifest", help="print an approval's training-slice manifest and check it is unchanged"
+    )
+    _add_config(manifest)
+    manifest.add_argument(
+        "seq",
+        nargs="?",
+        type=int,
+        metavar="N",
+        help="the approval's ledger entry (default: latest)",
+    )
 
     reindex = commands.add_parser(
         "reindex",
@@ -132,6 +164,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         finally:
             progress.close()
         refused = engine.store.refused()
+        preview = _preview(engine) if args.episodes else None
     if args.json:
         for result in results:
             if result.outcome == "refused":
@@ -140,6 +173,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
+        if preview is not None:
+            data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
         print("\n".join(report_lines(report)))
@@ -147,9 +182,26 @@ def cmd_check(args: argparse.Namespace) -> int:
             print(f"  {len(refused)} file(s) refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
                 print(f"    {printable(path)}: {printable(reason)}")
+        if preview is not None:
+            _print_preview(preview)
     if args.exit_code:
         return 0 if report.ready else 1
     return 0
+
+
+def _preview(engine: Engine) -> list[SliceRow]:
+    from retrain_gate.actions import approval_preview
+
+    return approval_preview(engine)
+
+
+def _print_preview(rows: list[SliceRow]) -> None:
+    from retrain_gate.actions import preview_lines
+    from retrain_gate.text import printable
+
+    print(f"  {len(rows):,} episodes an approval now would put in the training slice:")
+    for line in preview_lines(rows):
+        print(f"    {printable(line)}")
 
 
 def _say_if_stale(engine: Engine) -> None:
@@ -221,11 +273,20 @@ def cmd_approve(args: argparse.Namespace) -> int:
         args, lambda e: approve(e, by=args.by, note=args.note, override=args.override)
     )
     _print_recorded(recorded)
+    if recorded.manifest is None:  # a request: the second approver writes the slice
+        return 0
     print(f"training slice: {recorded.manifest}")
     print(
         "next: train on the corpus plus this slice with your usual pipeline; "
         "retrain-gate starts nothing."
     )
+    return 0
+
+
+def cmd_decline(args: argparse.Namespace) -> int:
+    from retrain_gate.actions import decline
+
+    _print_recorded(_decide(args, lambda e: decline(e, by=args.by, note=args.note)))
     return 0
 
 
@@ -251,7 +312,8 @@ def cmd_ack(args: argparse.Namespace) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_summary
+    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_line, in_period
+    from retrain_gate.names import NOTE_MAX
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
@@ -262,25 +324,66 @@ def cmd_ledger(args: argparse.Namespace) -> int:
             print(f"ledger ok: {printable(result.message)}")
             if result.last_hash:
                 print(f"last hash {result.last_hash} (keep a copy elsewhere to detect truncation)")
-            return 0
+            return _verify_manifests(ledger.entries(), config.paths.state_dir)
         print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
         return 1
-    entries = ledger.entries()
+    try:
+        entries = in_period(ledger.entries(), args.since, args.until)
+    except ValueError as exc:
+        raise RetrainGateError(str(exc)) from None
     if args.json:
         print(json_safe(json.dumps(entries_to_json(entries), indent=2, ensure_ascii=False)))
     elif args.csv:
         entries_to_csv(entries, sys.stdout)
+    elif not entries:
+        empty = "has no entries in that period" if args.since or args.until else "is empty"
+        print(f"the ledger {empty} ({ledger.path})")
     else:
-        if not entries:
-            print(f"the ledger is empty ({ledger.path})")
+        print("#seq  meaning · name · time (UTC) · OS user@host · reason · what was recorded")
         for entry in entries:
-            note = f": {printable(entry.note)}" if entry.note else ""
-            print(
-                f"#{entry.seq:<4} {entry.ts}  {entry.kind:<8} {printable(entry.actor)} "
-                f"({printable(entry.os_user)}@{printable(entry.host)})  "
-                f"{printable(entry_summary(entry))}{note}"
-            )
+            print(printable(entry_line(entry), limit=4 * NOTE_MAX))  # whole notes
     return 0
+
+
+def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
+    """Every approval's manifest against the sha256 its entry recorded: 1 if any changed."""
+    from retrain_gate import manifests
+    from retrain_gate.text import printable
+
+    checks = manifests.check_all(entries, state_dir)
+    changed = [c for c in checks if c.status == "changed"]
+    missing = [c for c in checks if c.status == "missing"]
+    for check in missing:
+        print(f"warning: manifest of {printable(check.describe())}", file=sys.stderr)
+    for check in changed:
+        print(f"manifest FAILED: {printable(check.describe())}", file=sys.stderr)
+    ok = len(checks) - len(changed) - len(missing)
+    print(f"manifests: {ok} of {len(checks)} match their approval", end="")
+    print(f", {len(missing)} missing" if missing else "", end="")
+    print(f", {len(changed)} CHANGED" if changed else "")
+    return 1 if changed else 0
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from retrain_gate import manifests
+    from retrain_gate.errors import LedgerError
+    from retrain_gate.ledger import Ledger
+    from retrain_gate.text import printable
+
+    config = _load(args)
+    approvals = [e for e in Ledger(config.paths.state_dir).entries() if manifests.recorded(e)]
+    if args.seq is not None:
+        approvals = [e for e in approvals if e.seq == args.seq]
+    if not approvals:
+        which = (
+            f"entry {args.seq} is not an approval" if args.seq is not None else "no approval yet"
+        )
+        raise LedgerError(f"{config.paths.state_dir / 'ledger.jsonl'}: {which}; nothing to show")
+    check = manifests.check(approvals[-1], config.paths.state_dir)
+    assert check is not None
+    print(printable(check.path))  # alone on stdout, for `train --slice "$(retrain-gate manifest)"`
+    print(printable(check.describe()), file=sys.stderr)
+    return 0 if check.status == "ok" else 1
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -300,10 +403,12 @@ HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
     "approve": cmd_approve,
+    "decline": cmd_decline,
     "pin-eval": cmd_pin,
     "report-regression": cmd_report,
     "ack": cmd_ack,
     "ledger": cmd_ledger,
+    "manifest": cmd_manifest,
     "reindex": cmd_reindex,
     "watch": cmd_watch,
     "tui": cmd_tui,

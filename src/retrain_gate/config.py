@@ -15,6 +15,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from retrain_gate.errors import ConfigError
+from retrain_gate.names import validate_name
 
 DEFAULT_PATTERN = r"(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/[^/]+$"
 
@@ -106,6 +107,65 @@ class LimitsConfig(_Section):
     max_read_seconds: float = Field(default=300.0, gt=0)
 
 
+class Approver(_Section):
+    """A name that may decide only when the command runs as `os_user` (a login on this host)."""
+
+    name: str
+    os_user: str
+
+    @field_validator("name")
+    @classmethod
+    def _clean_name(cls, value: str) -> str:
+        return validate_name(value)
+
+    @field_validator("os_user")
+    @classmethod
+    def _os_user_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must be a login name, such as 'kpark'")
+        return value.strip()
+
+
+def _approver_list(value: Any) -> list[str | Approver] | None:
+    """Each entry a name (stored as `validate_name` records it, so matching is exact) or a
+    {name, os_user} table; one error naming the entry otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError('must be a list of names, e.g. ["Kim Park", "Lee Chan"]')
+    out: list[str | Approver] = []
+    for number, item in enumerate(value, start=1):
+        try:
+            if isinstance(item, str):
+                out.append(validate_name(item))
+            elif isinstance(item, dict):
+                out.append(Approver.model_validate(item))
+            else:
+                raise ValueError("must be a name or a table {name = ..., os_user = ...}")
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(str(part) for part in first["loc"])
+            message = str(first["msg"]).removeprefix("Value error, ")
+            raise ValueError(f"entry {number}: {key} {message}") from None
+        except ValueError as exc:
+            raise ValueError(f"entry {number}: {exc}") from None
+    return out
+
+
+class ApprovalsConfig(_Section):
+    """Who may decide. Unset lists mean anyone, as the ledger records whatever name is typed."""
+
+    # approve, decline and pin-eval; an entry is a name, or {name, os_user} to tie the name
+    # to the login it must be typed from.
+    approvers: list[str | Approver] | None = None
+    ack_by: list[str | Approver] | None = None  # acknowledgements (unset: anyone)
+    second_approver_for_override: bool = False
+
+    _check_names = field_validator("approvers", "ack_by", mode="before")(
+        classmethod(lambda cls, v: _approver_list(v))
+    )
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     episodes: EpisodesConfig = EpisodesConfig()
@@ -115,6 +175,7 @@ class Config(_Section):
     watch: WatchConfig = WatchConfig()
     cost: CostConfig = CostConfig()
     limits: LimitsConfig = LimitsConfig()
+    approvals: ApprovalsConfig = ApprovalsConfig()
     # Where the config was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)
 

@@ -43,13 +43,15 @@ from typing import Any, Literal, TextIO, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from retrain_gate.errors import LedgerError
-from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
+from retrain_gate.models import Ack, ApprovalRequest, Decline, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
 from retrain_gate.text import json_safe, short_hash
 
 logger = logging.getLogger(__name__)
 
-Kind = Literal["approval", "pin", "report", "ack"]
+# `request`: an approval against WAIT waiting for a second approver ([approvals]
+# second_approver_for_override); `decline`: a lead looked at a READY gate and said "not now".
+Kind = Literal["approval", "pin", "report", "ack", "decline", "request"]
 KINDS: tuple[str, ...] = get_args(Kind)
 GENESIS_HASH = "0" * 64
 LEDGER_FILE = "ledger.jsonl"
@@ -121,6 +123,37 @@ class LedgerEntry(BaseModel):
     def note(self) -> str:
         note = self.payload.get("note", "")
         return note if isinstance(note, str) else ""
+
+    @property
+    def meaning(self) -> str:
+        """What this signature means, in words: recorded in the entry (so the hash covers it)
+        since issue 16; derived from the kind for entries written before."""
+        meaning = self.payload.get("meaning")
+        return meaning if isinstance(meaning, str) and meaning else MEANINGS[self.kind]
+
+    @property
+    def reason(self) -> str:
+        """Why, in the decider's words; an approval without a note stood on the gates."""
+        if self.note:
+            return self.note
+        if self.kind == "approval":
+            requested, why = self.payload.get("requested_by"), self.payload.get("request_note")
+            if isinstance(requested, str) and isinstance(why, str):
+                return f"(no note) confirms the request by {requested}: {why}"
+            decision, why = self.payload.get("decision"), self.payload.get("reason")
+            if isinstance(decision, str) and isinstance(why, str):
+                return f"(no note) the gates said {decision}: {why}"
+        return "(no note)"
+
+
+MEANINGS: dict[str, str] = {
+    "approval": "approved a retrain",
+    "decline": "declined a retrain",
+    "request": "requested a retrain against WAIT (needs a second approver)",
+    "pin": "pinned the eval set",
+    "report": "reported a regression",
+    "ack": "acknowledged an alert",
+}
 
 
 class VerifyResult(BaseModel):
@@ -585,6 +618,20 @@ def _eval_hash(entry: LedgerEntry, required: bool) -> str | None:
     return value
 
 
+def _decline(entry: LedgerEntry) -> Decline:
+    key = entry.payload.get("delta_key")
+    if not isinstance(key, str):
+        raise _payload_error(entry, "payload.delta_key must be a string")
+    return Decline(
+        seq=entry.seq,
+        by=entry.actor,
+        at=entry.ts,
+        note=entry.note,
+        delta_key=key,
+        alert_keys=_str_list(entry, "alert_keys"),
+    )
+
+
 def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
     """Everything the gates need from the ledger, replayed in seq order."""
     approved: dict[tuple[str, str], None] = {}  # an ordered set
@@ -594,8 +641,16 @@ def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
     pin: Pin | None = None
     open_reports: list[RegressionReport] = []
     acks: dict[str, Ack] = {}
+    last_decline: Decline | None = None
+    pending: ApprovalRequest | None = None
     for entry in sorted(entries, key=lambda e: e.seq):
-        if entry.kind == "approval":
+        if entry.kind in ("approval", "decline"):
+            # Either answers a pending request; an approval also ends what was declined.
+            pending = None
+            last_decline = _decline(entry) if entry.kind == "decline" else None
+        if entry.kind == "request":
+            pending = ApprovalRequest(seq=entry.seq, by=entry.actor, at=entry.ts, note=entry.note)
+        elif entry.kind == "approval":
             approvals += 1
             last_approval = entry
             for episode in _episode_list(entry):
@@ -632,19 +687,25 @@ def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
         ended_alert_keys=list(ended),
         open_reports=open_reports,
         acks=list(acks.values()),
+        last_decline=last_decline,
+        pending_request=pending,
     )
 
 
 # ---------------------------------------------------------------- export
 
+# In the order an auditor reads a signature: what it meant, who, when, from where, why; then
+# what exactly was recorded, and the chain.
 CSV_COLUMNS = (
     "seq",
-    "ts",
-    "kind",
-    "actor",
+    "meaning",
+    "name",
+    "time_utc",
     "os_user",
     "host",
-    "note",
+    "reason",
+    "details",
+    "kind",
     "payload",
     "prev_hash",
     "hash",
@@ -668,12 +729,14 @@ def entries_to_csv(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         payload = json_safe(canonical_json(entry.payload).decode("utf-8"))
         row = (
             entry.seq,
-            entry.ts,
-            entry.kind,
+            entry.meaning,
             entry.actor,
+            entry.ts,
             entry.os_user,
             entry.host,
-            entry.note,
+            entry.reason,
+            entry_details(entry),
+            entry.kind,
             payload,
             entry.prev_hash,
             entry.hash,
@@ -692,23 +755,81 @@ def entries_to_jsonl(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         out.write(entry.line().decode("utf-8"))
 
 
-def entry_summary(entry: LedgerEntry) -> str:
-    """One line per decision: what it did, in words."""
+def entry_details(entry: LedgerEntry) -> str:
+    """What exactly the entry recorded, beyond its meaning, in a few words."""
     p: dict[str, Any] = entry.payload
-    if entry.kind == "approval":
+    if entry.kind in ("approval", "request"):
         episodes = p.get("approved_episodes")
         count = len(episodes) if isinstance(episodes, list) else "?"
-        head = "approved against WAIT (override)" if p.get("override") else "approved"
+        parts = [f"{count} episodes"]
+        if p.get("override"):
+            parts.append("against WAIT (override)")
+        confirms = p.get("confirms_request")
+        if isinstance(confirms, int):
+            parts.append(f"confirms #{confirms} by {p.get('requested_by', '?')}")
         manifest = p.get("manifest")
         tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
-        return f"{head}: {count} episodes{tail}"
+        return ", ".join(parts) + tail
+    if entry.kind == "decline":
+        declines = p.get("declines_request")
+        if isinstance(declines, int):
+            return f"declines the request #{declines}"
+        return f"the gates said {p.get('decision', '?')}: {p.get('reason', '?')}"
     if entry.kind == "pin":
         value = p.get("eval_hash")
-        return f"pinned the eval set at {short_hash(value if isinstance(value, str) else None)}"
-    if entry.kind == "report":
-        return "reported a regression"
+        return f"eval set at {short_hash(value if isinstance(value, str) else None)}"
     if entry.kind == "ack":
         keys = p.get("alert_keys")
-        shown = ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
-        return f"acknowledged {shown}"
-    return entry.kind
+        return ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
+    return ""
+
+
+def entry_summary(entry: LedgerEntry) -> str:
+    """One line per decision: what it meant and what it recorded, in words."""
+    details = entry_details(entry)
+    return f"{entry.meaning}: {details}" if details else entry.meaning
+
+
+def entry_line(entry: LedgerEntry) -> str:
+    """`retrain-gate ledger`'s line: meaning, name, UTC time, OS user and host, reason, then
+    what was recorded. Typed text is not yet made printable (the caller does)."""
+    details = entry_details(entry)
+    return (
+        f"#{entry.seq:<4} {entry.meaning} · {entry.actor} · {entry.ts} · "
+        f"{entry.os_user}@{entry.host} · reason: {entry.reason}"
+        + (f" · {details}" if details else "")
+    )
+
+
+def _period_bound(text: str, option: str, *, end: bool) -> datetime:
+    """A day (YYYY-MM-DD, the whole day) or an ISO time; without a zone it is UTC."""
+    try:
+        if len(text) == 10:
+            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
+            return day + timedelta(days=1) if end else day
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{option} {text!r} is not a date; use YYYY-MM-DD or an ISO time such as "
+            "2026-11-30T18:00Z (UTC unless a zone is given)"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def in_period(
+    entries: Sequence[LedgerEntry], since: str | None, until: str | None
+) -> list[LedgerEntry]:
+    """Entries from `since` (inclusive) to `until` (a day: through its end); `ValueError` for a
+    bound that is not a date."""
+    low = _period_bound(since, "--since", end=False) if since else None
+    high = _period_bound(until, "--until", end=True) if until else None
+    day_end = until is not None and len(until) == 10
+    out = []
+    for entry in entries:
+        at = datetime.fromisoformat(entry.ts.replace("Z", "+00:00"))
+        if low is not None and at < low:
+            continue
+        if high is not None and (at >= high if day_end else at > high):
+            continue
+        out.append(entry)
+    return out

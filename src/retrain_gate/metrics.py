@@ -6,6 +6,7 @@ loops over the handful of releases and tasks.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from retrain_gate.models import (
     EPISODE_KEY,
     Ack,
     Backlog,
+    Declined,
     EpisodeCounts,
     EvalStatus,
     FrameCounts,
@@ -452,6 +454,30 @@ def _regression(
     )
 
 
+def open_alert_keys(regression: Regression, human: HumanState) -> list[str]:
+    """Every alert open now: the statistical one and each manual report."""
+    keys: list[str] = []
+    if regression.active and regression.source == "statistics" and regression.alert_key:
+        keys.append(regression.alert_key)
+    keys.extend(f"report:{r.seq}" for r in human.open_reports)
+    return keys
+
+
+def delta_key(pairs: list[tuple[str, str]]) -> str:
+    """A fingerprint of the set of delta episodes: a decline holds while it is the same."""
+    digest = hashlib.sha256()
+    for task_subdir, episode in sorted(pairs):
+        digest.update(f"{task_subdir}\0{episode}\n".encode())
+    return f"{len(pairs)}:{digest.hexdigest()[:16]}"
+
+
+def _declined(human: HumanState, key: str, alert_keys: list[str]) -> Declined | None:
+    last = human.last_decline
+    if last is None or last.delta_key != key or sorted(last.alert_keys) != sorted(alert_keys):
+        return None
+    return Declined(seq=last.seq, by=last.by, at=last.at, note=last.note)
+
+
 def _regression_gate(regression: Regression, config: Config) -> Gate:
     return Gate(
         name="regression",
@@ -536,6 +562,8 @@ def evaluate(
     releases = _release_stats(episodes, order)
     regression = _regression(episodes, releases, config, human, alert_ends or {})
     decision, reason = _decide(regression, delta, spread, eval_gate, config, human)
+    in_delta = episodes.filter(pl.col("in_delta")).select(EPISODE_KEY).rows()
+    declined = _declined(human, delta_key(in_delta), open_alert_keys(regression, human))
     return Report(
         ready=decision != "WAIT",
         reason=reason,
@@ -558,6 +586,8 @@ def evaluate(
         backlog=_backlog(episodes, releases),
         approvals=human.approvals,
         last_approval_at=human.last_approval_at,
+        declined=declined,
+        pending_approval=human.pending_request,
     )
 
 

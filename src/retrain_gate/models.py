@@ -73,18 +73,43 @@ class Ack(_Model):
     note: str = ""
 
 
+class Decline(_Model):
+    """A lead looked at the gate and said "not now" (ledger kind `decline`). `delta_key` and
+    `alert_keys` are what was declined: the dashboard says so until either changes."""
+
+    seq: int
+    by: str
+    at: str
+    note: str
+    delta_key: str
+    alert_keys: list[str] = []
+
+
+class ApprovalRequest(_Model):
+    """An approval against WAIT waiting for a second, different approver (kind `request`)."""
+
+    seq: int
+    by: str
+    at: str
+    note: str
+
+
 class HumanState(_Model):
     """Everything the ledger says that the gates depend on. Rebuilt from the ledger alone."""
 
     approved_episodes: list[tuple[str, str]] = []  # (task_subdir, episode)
     approvals: int = 0
     last_approval_at: str | None = None
+    declined: Declined | None = None  # the decision stands; this is what a person said of it
+    pending_approval: ApprovalRequest | None = None
     last_approval_seq: int | None = None
     pin: Pin | None = None
     # Statistical alert keys ("statistics:PREV->CUR") ended by an approval: never raised again.
     ended_alert_keys: list[str] = []
     open_reports: list[RegressionReport] = []  # reports with no approval after them
     acks: list[Ack] = []
+    last_decline: Decline | None = None  # since the last approval
+    pending_request: ApprovalRequest | None = None  # neither confirmed nor declined yet
 
 
 # ---------------------------------------------------------------- the report (`check --json`)
@@ -155,6 +180,15 @@ class Backlog(_Model):
     frames: int
 
 
+class Declined(_Model):
+    """The current delta and alerts were declined: by whom, when and why."""
+
+    seq: int
+    by: str
+    at: str
+    note: str
+
+
 class Report(_Model):
     ready: bool
     reason: str
@@ -178,3 +212,5 @@ class Report(_Model):
     backlog: Backlog | None = None
     approvals: int = 0
     last_approval_at: str | None = None
+    declined: Declined | None = None  # the decision stands; this is what a person said of it
+    pending_approval: ApprovalRequest | None = None

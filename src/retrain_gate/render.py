@@ -6,6 +6,7 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 from __future__ import annotations
 
 from retrain_gate.models import Gate, Report
+from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import printable
 
 
@@ -40,8 +41,27 @@ def frame_summary(report: Report) -> str:
     )
 
 
+def decided_lines(report: Report) -> list[str]:
+    """What people said of the current figures: a decline, an approval awaiting a second."""
+    lines = []
+    if report.declined is not None:
+        d = report.declined
+        lines.append(
+            f"  declined by {printable(d.by)} at {d.at}: {printable(d.note, limit=NOTE_MAX)} "
+            "(until the delta or the alert changes)"
+        )
+    if report.pending_approval is not None:
+        r = report.pending_approval
+        lines.append(
+            f"  approval requested by {printable(r.by)} at {r.at}: "
+            f"{printable(r.note, limit=NOTE_MAX)}; waiting for a second approver "
+            "(approve to confirm, decline to refuse)"
+        )
+    return lines
+
+
 def report_lines(report: Report) -> list[str]:
-    lines = [headline(report)]
+    lines = [headline(report), *decided_lines(report)]
     lines.extend(gate_line(gate) for gate in report.gates)
     lines.append(frame_summary(report))
     return lines
@@ -53,4 +73,5 @@ def gate_state(report: Report) -> tuple[str, ...]:
         report.decision,
         report.reason,
         *(f"{g.name}:{g.passed}:{g.detail}" for g in report.gates),
+        *decided_lines(report),
     )

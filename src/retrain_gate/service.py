@@ -309,7 +309,7 @@ def _stamp(at: float) -> str:
 
 
 def run_watch(config: Config) -> int:
-    from retrain_gate.render import gate_state, headline
+    from retrain_gate.render import decided_lines, gate_state, headline
     from retrain_gate.text import printable
 
     done = threading.Event()
@@ -328,6 +328,8 @@ def run_watch(config: Config) -> int:
             printed[:] = [state]
             gates = "  ".join(f"{g.name} {'ok' if g.passed else 'no'}" for g in update.report.gates)
             say(update.at, f"{headline(update.report)}   [{gates}]")
+            for line in decided_lines(update.report):
+                say(update.at, line.strip())
         elif update.kind == "ingest" and update.result is not None:
             say(update.at, printable(update.result.message), err=update.result.outcome == "refused")
         elif update.kind in ("watch", "role", "error"):

@@ -27,7 +27,16 @@ from textual.timer import Timer
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.actions import Recorded, acknowledge, approve, pin_eval, report_regression
+from retrain_gate.actions import (
+    Recorded,
+    SliceRow,
+    acknowledge,
+    approval_preview,
+    approve,
+    decline,
+    pin_eval,
+    report_regression,
+)
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
@@ -48,6 +57,7 @@ from retrain_gate.tui.modals import (
     Decided,
     DecisionModal,
     DecisionRequest,
+    DeclineModal,
     PinModal,
     ReportModal,
 )
@@ -97,6 +107,16 @@ class RetrainGateApp(App[int]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "approve", "approve", id="approve", tooltip="Record a retrain approval"),
+        # Not in the footer (full at 80 columns): the banner offers it when there is
+        # something to decline, and help and the command palette list it.
+        Binding(
+            "d",
+            "decline",
+            "decline",
+            id="decline",
+            show=False,
+            tooltip="Record that you looked and decided not to retrain now",
+        ),
         Binding("a", "acknowledge", "ack", id="acknowledge", tooltip="Acknowledge the alert"),
         Binding("p", "pin_eval", "pin eval", id="pin_eval", tooltip="Pin the eval set"),
         Binding(
@@ -151,6 +171,8 @@ class RetrainGateApp(App[int]):
         self.outlook: Outlook | None = None
         self._alerted: str | None = None  # the alert already announced with bell + notify
         self._acked: str | None = None
+        # The decline and the approval request last written to the activity log (by seq).
+        self._logged_decisions: set[int] = set()
         self._pulse: Timer | None = None
         self._busy_timer: Timer | None = None
 
@@ -320,6 +342,7 @@ class RetrainGateApp(App[int]):
         self.query_one(DecisionBanner).show(report)
         self._refresh_panels()
         self._alert(report)
+        self._log_decisions(report)
         if isinstance(self.screen, DecisionModal):
             self.screen.update_report(report)
 
@@ -369,6 +392,24 @@ class RetrainGateApp(App[int]):
         if self.live and self._pulse is None:
             self._pulse = self.set_interval(1.0, self._toggle_pulse)
 
+    def _log_decisions(self, report: Report) -> None:
+        """A decline or an approval request, from this dashboard or any other process, is
+        written to the activity log once."""
+        declined, pending = report.declined, report.pending_approval
+        if declined is not None and declined.seq not in self._logged_decisions:
+            self.log_line(
+                f"declined by {declined.by} at {figures.when(declined.at)}: {declined.note}",
+                style="yellow",
+            )
+        if pending is not None and pending.seq not in self._logged_decisions:
+            self.log_line(
+                f"approval requested by {pending.by} at {figures.when(pending.at)}: "
+                f"{pending.note}; waiting for a second approver (r confirms, d declines)",
+                style="yellow",
+            )
+        # Two numbers at most: only the current ones can come back.
+        self._logged_decisions = {d.seq for d in (declined, pending) if d is not None}
+
     def _toggle_pulse(self) -> None:
         self.query_one(DecisionBanner).toggle_class("-pulse")
 
@@ -405,6 +446,8 @@ class RetrainGateApp(App[int]):
         def act(engine: Engine) -> Recorded:
             if request.kind == "approve":
                 return approve(engine, by=request.by, note=request.note, override=request.override)
+            if request.kind == "decline":
+                return decline(engine, by=request.by, note=request.note)
             if request.kind == "ack":
                 return acknowledge(engine, by=request.by, note=request.note)
             if request.kind == "pin":
@@ -422,14 +465,27 @@ class RetrainGateApp(App[int]):
             return
         # The alert toast would cover the form; the banner keeps saying it.
         self.clear_notifications()
-        self.push_screen(modal(self.report, self._submit), self._decided)
+        self.push_screen(modal(self.report, self._submit, self._preview), self._decided)
+
+    def _preview(self) -> list[SliceRow]:
+        """Runs in the approval modal's thread worker: the episodes it would approve."""
+        service = self.service
+        if service is None:
+            return []
+        return service.read(approval_preview)
 
     def _decided(self, decided: Decided | None) -> None:
         if decided is None:
             self.log_line("cancelled: nothing recorded", style="dim")
             return
         recorded = decided.recorded
-        self.log_line(recorded.message, style="bold green")
+        # A decline or a request is logged once, by whichever comes first: this, or the
+        # report the write published (show_report).
+        seq = recorded.entry.seq
+        if recorded.entry.kind not in ("decline", "request") or seq not in self._logged_decisions:
+            self.log_line(recorded.message, style="bold green")
+        if recorded.entry.kind in ("decline", "request"):
+            self._logged_decisions.add(seq)
         if recorded.manifest is not None:
             self.log_line(f"training slice: {recorded.manifest}")
         self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
@@ -437,6 +493,13 @@ class RetrainGateApp(App[int]):
 
     def action_approve(self) -> None:
         self._open(ApproveModal)
+
+    def action_decline(self) -> None:
+        report = self.report
+        if report is not None and not report.ready and report.pending_approval is None:
+            self.notify("the gates say WAIT: there is no retrain to decline")
+            return
+        self._open(DeclineModal)
 
     def action_acknowledge(self) -> None:
         report = self.report
@@ -458,7 +521,16 @@ class RetrainGateApp(App[int]):
         self.push_screen(HelpScreen())
 
     DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"approve", "acknowledge", "pin_eval", "report_regression", "ledger", "help", "quit"}
+        {
+            "approve",
+            "decline",
+            "acknowledge",
+            "pin_eval",
+            "report_regression",
+            "ledger",
+            "help",
+            "quit",
+        }
     )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -471,6 +543,11 @@ class RetrainGateApp(App[int]):
         yield from super().get_system_commands(screen)
         yield SystemCommand(
             "Approve a retrain", "record who approved, and what (r)", self.action_approve
+        )
+        yield SystemCommand(
+            "Decline a retrain",
+            "record that you decided not to retrain now, and why (d)",
+            self.action_decline,
         )
         yield SystemCommand(
             "Acknowledge the alert", "record that you saw it (a)", self.action_acknowledge

@@ -114,12 +114,34 @@ def banner(report: Report | None) -> tuple[str, Text]:
             text.append("NOT ACKNOWLEDGED", style="bold reverse")
             text.append(" press a to acknowledge · r to approve a retrain")
     elif decision == "READY":
-        text.append("every gate passes · press r to record an approval (it starts nothing)")
+        text.append("every gate passes · r records an approval (it starts nothing)")
     else:
         failing = [g.name for g in report.gates if not g.passed and g.name != "regression"]
         text.append("waiting on: " + ", ".join(failing) if failing else "waiting")
         text.append(" · r approves anyway, with a note")
+    # Offered where the line has room for it (an acknowledged alert's line has not, at 80
+    # columns); help and the command palette always list it.
+    if report.ready and report.declined is None and not regression.acknowledged_by:
+        text.append(" · d declines")
+    text.append_text(decided(report))
     return f"-{decision.lower()}", text
+
+
+def decided(report: Report) -> Text:
+    """What people said of these figures: a decline, an approval awaiting a second person."""
+    text = Text()
+    if report.declined is not None:
+        d = report.declined
+        text.append("\n")
+        text.append(f"declined by {safe(d.by, 80)} at {when(d.at)}: ", style="bold")
+        text.append(safe(d.note, 300))
+    if report.pending_approval is not None:
+        r = report.pending_approval
+        text.append("\n")
+        text.append(f"approval requested by {safe(r.by, 80)} at {when(r.at)}: ", style="bold")
+        text.append(safe(r.note, 300))
+        text.append(" · waiting for a second approver: r confirms, d declines")
+    return text
 
 
 # ---------------------------------------------------------------- delta

@@ -1,4 +1,4 @@
-"""The decision modals: approve, acknowledge, pin eval, report a regression.
+"""The decision modals: approve, decline, acknowledge, pin eval, report a regression.
 
 Each one shows what will be recorded, asks for a typed name (never prefilled: the ledger
 attributes the decision to whoever typed it) and a note where one is required, and writes
@@ -22,14 +22,14 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.actions import Recorded
+from retrain_gate.actions import NotAllowed, Recorded, SliceRow, preview_lines
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
-from retrain_gate.names import validate_name, validate_note
+from retrain_gate.names import NOTE_MAX, validate_name, validate_note
 from retrain_gate.text import is_unsafe, short_hash
 from retrain_gate.tui import figures
 
-DecisionKind = Literal["approve", "ack", "pin", "report"]
+DecisionKind = Literal["approve", "decline", "ack", "pin", "report"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,9 @@ class Decided:
 
 
 Submit = Callable[[DecisionRequest], Recorded]
+Preview = Callable[[], list[SliceRow]]  # what an approval now would approve (a thread calls it)
+
+PREVIEW_ROWS = 200  # the manifest lists every episode; the form shows the first ones
 
 HIDDEN_MARK = "\N{REPLACEMENT CHARACTER}"
 
@@ -87,6 +90,7 @@ class DecisionModal(ModalScreen[Decided | None]):
     heading: ClassVar[str]
     confirm_label: ClassVar[str]
     footnote: ClassVar[str] = ""
+    lists_episodes: ClassVar[bool] = False  # shows what an approval now would approve
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "cancel", id="modal.cancel"),
@@ -107,6 +111,7 @@ class DecisionModal(ModalScreen[Decided | None]):
     DecisionModal .field { height: 3; margin: 0; }
     DecisionModal .field Label { width: 11; padding: 1 0 0 0; }
     DecisionModal .field Input { width: 1fr; }
+    DecisionModal #note-full { height: auto; max-height: 8; color: $text-muted; padding: 0 0 0 11; }
     DecisionModal #error { color: $error; text-style: bold; height: auto; }
     DecisionModal #done { height: auto; color: $success; }
     DecisionModal #foot { color: $text-muted; height: auto; }
@@ -116,12 +121,16 @@ class DecisionModal(ModalScreen[Decided | None]):
     DecisionModal.-regression #dialog { border: thick $error; }
     """
 
-    def __init__(self, report: Report, submit: Submit) -> None:
+    def __init__(self, report: Report, submit: Submit, preview: Preview | None = None) -> None:
         super().__init__()
         self.report = report
         self._submit = submit
+        self._preview = preview
         self._busy = False
         self._decided: Decided | None = None
+        # The field whose validation error is shown ("#name", "#note"), "any" for a refusal
+        # of the whole request: fixing that field (or, for "any", editing) clears the error.
+        self._error_field: str | None = None
 
     # ------------------------------------------------------------ what subclasses say
 
@@ -160,6 +169,8 @@ class DecisionModal(ModalScreen[Decided | None]):
                     id="note",
                     highlighter=ShowHidden(),
                 )
+            # A note can be far longer than the field is wide: all of it, wrapped, below.
+            yield Static("", id="note-full")
             yield Static("", id="error")
             yield Static("", id="done")
             yield Static(Text(self.footnote), id="foot")
@@ -171,7 +182,9 @@ class DecisionModal(ModalScreen[Decided | None]):
         self._style_for(self.report)
         self.query_one("#done", Static).display = False
         self.query_one("#error", Static).display = False
+        self.query_one("#note-full", Static).display = False
         self.query_one("#name", Input).focus()
+        self.load_preview()
 
     def _style_for(self, report: Report) -> None:
         self.set_class(report.decision == "WAIT", "-wait")
@@ -187,6 +200,7 @@ class DecisionModal(ModalScreen[Decided | None]):
         self._style_for(report)
         self.query_one("#intro", Static).update(self.intro(report))
         self.query_one("#note", Input).placeholder = self.note_placeholder(report)
+        self.load_preview()
 
     # ------------------------------------------------------------ actions
 
@@ -212,10 +226,43 @@ class DecisionModal(ModalScreen[Decided | None]):
         # Enter moves to the button rather than confirming: confirming stays a deliberate act.
         self.query_one("#confirm", Button).focus()
 
-    def _error(self, message: str) -> None:
+    @on(Input.Changed, "#note")
+    def _note_changed(self, event: Input.Changed) -> None:
+        full = self.query_one("#note-full", Static)
+        value = event.value
+        # Shown once the note outgrows the field, so what is recorded is what was read.
+        fits = len(value) < max(event.input.content_size.width - 1, 1)
+        full.display = not fits
+        if not fits:
+            out = Text(figures.safe(value, NOTE_MAX))
+            out.append(f"  ({len(value):,}/{NOTE_MAX:,} characters)", style="dim")
+            full.update(out)
+
+    @on(Input.Changed)
+    def _clear_fixed_error(self, event: Input.Changed) -> None:
+        field = f"#{event.input.id}"
+        if self._error_field is None or self._busy:
+            return
+        fixed = self._error_field == field and self._field_error(field) is None
+        if self._error_field == "any" or fixed:
+            self._error("")
+
+    def _field_error(self, field: str) -> str | None:
+        """Why the field's value cannot be recorded, or None."""
+        try:
+            if field == "#name":
+                validate_name(self.query_one("#name", Input).value)
+            else:
+                validate_note(self.query_one("#note", Input).value, self.note_required(self.report))
+        except ValueError as exc:
+            return str(exc) if field == "#name" else f"note: {exc}"
+        return None
+
+    def _error(self, message: str, field: str | None = None) -> None:
         error = self.query_one("#error", Static)
         error.update(Text(figures.safe(message, 600)))
         error.display = bool(message)
+        self._error_field = field if message else None
 
     def action_confirm(self) -> None:
         if self._decided is not None:
@@ -223,20 +270,14 @@ class DecisionModal(ModalScreen[Decided | None]):
             return
         if self._busy:
             return
-        name_input = self.query_one("#name", Input)
-        note_input = self.query_one("#note", Input)
-        try:
-            by = validate_name(name_input.value)
-        except ValueError as exc:
-            self._error(str(exc))
-            name_input.focus()
-            return
-        try:
-            note = validate_note(note_input.value, self.note_required(self.report))
-        except ValueError as exc:
-            self._error(f"note: {exc}")
-            note_input.focus()
-            return
+        for field in ("#name", "#note"):
+            problem = self._field_error(field)
+            if problem is not None:
+                self._error(problem, field)
+                self.query_one(field, Input).focus()
+                return
+        by = validate_name(self.query_one("#name", Input).value)
+        note = validate_note(self.query_one("#note", Input).value, self.note_required(self.report))
         self._error("")
         self._set_busy(True)
         self._record(self.request(by, note))
@@ -254,6 +295,12 @@ class DecisionModal(ModalScreen[Decided | None]):
         return Decided(request, self._submit(request))
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "preview":
+            if event.state == WorkerState.SUCCESS and isinstance(event.worker.result, list):
+                self.show_preview(event.worker.result)
+            elif event.state == WorkerState.ERROR:
+                self.show_preview(None, f"could not list them: {event.worker.error}")
+            return
         if event.worker.group != "decision":
             return
         if event.state == WorkerState.SUCCESS:
@@ -268,10 +315,26 @@ class DecisionModal(ModalScreen[Decided | None]):
                 message = str(error)
             else:
                 message = f"could not record it: {error!r}"
-            self._error(f"{message} (nothing was recorded; your text is kept)")
-            self.query_one("#confirm", Button).focus()
+            self._error(f"{message} (nothing was recorded; your text is kept)", "any")
+            # Back in a field, so what is typed next lands there: the name when it was the
+            # person who was refused, the note otherwise.
+            field = "#name" if isinstance(error, NotAllowed) else "#note"
+            self.query_one(field, Input).focus()
         elif event.state == WorkerState.CANCELLED:
             self._set_busy(False)
+
+    # ------------------------------------------------------------ the approval's episodes
+
+    def load_preview(self) -> None:
+        if self._preview is not None and self.lists_episodes:
+            self._read_preview(self._preview)
+
+    @work(thread=True, exclusive=True, group="preview", exit_on_error=False)
+    def _read_preview(self, preview: Preview) -> list[SliceRow]:
+        return preview()
+
+    def show_preview(self, rows: list[SliceRow] | None, problem: str = "") -> None:
+        """Subclasses that list what is decided on show it; others ignore it."""
 
     def _finish(self, decided: Decided) -> None:
         self._decided = decided
@@ -307,30 +370,71 @@ def _gate_lines(report: Report) -> Text:
     return out
 
 
+def _overriding(report: Report) -> bool:
+    """An approval now overrides the gates: against WAIT, or with nothing new to train on."""
+    return not report.ready or report.delta_episodes == 0
+
+
 class ApproveModal(DecisionModal):
     kind = "approve"
     heading = "Approve a retrain"
     confirm_label = "Approve"
     footnote = "This starts nothing. It records who approved, and what."
+    lists_episodes = True
+
+    DEFAULT_CSS = """
+    ApproveModal #episodes { height: auto; }
+    """
+
+    def on_mount(self) -> None:
+        # Textual runs DecisionModal.on_mount after this one (it walks the MRO), and that
+        # starts the listing: the place for it must exist by then.
+        episodes = Static("", id="episodes")
+        episodes.display = self._preview is not None
+        self.query_one("#figures", VerticalScroll).mount(episodes)
+        if self._preview is not None:
+            episodes.update(Text("listing the episodes…", style="dim"))
+
+    def _confirming(self, report: Report) -> bool:
+        return report.pending_approval is not None and _overriding(report)
 
     def note_required(self, report: Report) -> bool:
-        return not report.ready
+        return _overriding(report) and not self._confirming(report)
 
     def note_placeholder(self, report: Report) -> str:
+        if self._confirming(report):
+            return "optional: the request has its reason"
         if not report.ready:
             return "required: why approve against the gates"
+        if report.delta_episodes == 0:
+            return "required: why retrain with nothing new"
         return "optional"
 
     def request(self, by: str, note: str) -> DecisionRequest:
-        return DecisionRequest("approve", by, note, override=not self.report.ready)
+        return DecisionRequest("approve", by, note, override=_overriding(self.report))
 
     def intro(self, report: Report) -> Text:
         out = Text()
-        reason = figures.safe(report.reason, 300)
-        if not report.ready:
+        reason = figures.safe(report.reason, 2000)
+        pending = report.pending_approval
+        if pending is not None and self._confirming(report):
+            out.append(
+                f"Confirm the approval requested by {figures.safe(pending.by, 80)} at "
+                f"{figures.when(pending.at)}: {figures.safe(pending.note, 2000)}\n",
+                style="bold yellow",
+            )
+            out.append("A second, different approver confirms it (d declines it).\n")
+        elif not report.ready:
             out.append(
                 f"The gates say WAIT: {reason}. Approving anyway is an override and needs "
                 "a note.\n",
+                style="bold yellow",
+            )
+        elif report.delta_episodes == 0:
+            out.append(f"Now: {report.decision} · {reason}\n", style="bold red")
+            out.append(
+                "Nothing new since the last approval: approving retrains on the same data, "
+                "an override that needs a note.\n",
                 style="bold yellow",
             )
         elif report.decision == "REGRESSION":
@@ -349,6 +453,18 @@ class ApproveModal(DecisionModal):
         out.append(f"Training slice: {delta:,} episodes → a manifest CSV in the state folder")
         return out
 
+    def show_preview(self, rows: list[SliceRow] | None, problem: str = "") -> None:
+        episodes = self.query_one("#episodes", Static)
+        if rows is None:
+            episodes.update(Text(problem, style="yellow"))
+            return
+        if not rows:
+            episodes.update(Text("No episode would be approved: the slice would be empty."))
+            return
+        out = Text(f"The {len(rows):,} episodes it approves:\n", style="bold")
+        out.append("\n".join(figures.safe(line, 300) for line in preview_lines(rows, PREVIEW_ROWS)))
+        episodes.update(out)
+
     def done_text(self, decided: Decided) -> Text | None:
         recorded = decided.recorded
         out = Text(f"Recorded as ledger entry #{recorded.entry.seq}. ", style="bold")
@@ -356,6 +472,35 @@ class ApproveModal(DecisionModal):
         if recorded.manifest is not None:
             out.append("\nTraining slice: ")
             out.append(figures.safe(recorded.manifest, 300), style="bold")
+        return out
+
+
+class DeclineModal(DecisionModal):
+    kind = "decline"
+    heading = "Decline a retrain"
+    confirm_label = "Decline"
+    footnote = (
+        "The decision stays what the data say. The dashboard shows who declined, and why, "
+        "until the delta or the alert changes."
+    )
+
+    def note_placeholder(self, report: Report) -> str:
+        return "required: why not now"
+
+    def intro(self, report: Report) -> Text:
+        out = Text()
+        pending = report.pending_approval
+        if pending is not None:
+            out.append(
+                f"Refuse the approval requested by {figures.safe(pending.by, 80)} at "
+                f"{figures.when(pending.at)}: {figures.safe(pending.note, 2000)}\n",
+                style="bold yellow",
+            )
+        out.append(f"Now: {report.decision} · {figures.safe(report.reason, 2000)}\n", style="bold")
+        out.append(
+            f"Declining records that you looked at it ({report.delta_episodes:,} new episodes) "
+            "and decided not to retrain now, with your reason. Nothing joins the corpus."
+        )
         return out
 
 

@@ -14,12 +14,40 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.ledger import Ledger, LedgerEntry, entry_summary
+from retrain_gate.ledger import Ledger, LedgerEntry, entry_details, entry_summary
+from retrain_gate.names import NOTE_MAX
 from retrain_gate.tui import figures
 
 
+def _utc(ts: str) -> str:
+    """A ledger time as stored (UTC), to the second: the zone is named in the column."""
+    return ts.replace("T", " ")[:19]
+
+
+def entry_detail(entry: LedgerEntry) -> Text:
+    """Everything an auditor reads in one entry, the whole reason included, wrapped."""
+    out = Text()
+    rows = [
+        ("entry", f"#{entry.seq} ({entry.kind})"),
+        ("meaning", entry.meaning),
+        ("name", entry.actor),
+        ("time", f"{entry.ts} (UTC)"),
+        ("from", f"{entry.os_user}@{entry.host}"),
+        ("reason", entry.reason),
+        ("recorded", entry_details(entry)),
+        ("hash", entry.hash),
+    ]
+    for label, value in rows:
+        if value:
+            out.append(f"{label:<9}", style="bold")
+            out.append(figures.safe(value, NOTE_MAX + 200) + "\n")
+    out.rstrip()
+    return out
+
+
 class LedgerScreen(Screen[None]):
-    """Every recorded decision, newest first. Read in a worker: the ledger can be long."""
+    """Every recorded decision, newest first, and the whole of the highlighted one below.
+    Read in a worker: the ledger can be long."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,l,q", "close", "back", id="ledger.close"),
@@ -28,20 +56,29 @@ class LedgerScreen(Screen[None]):
     DEFAULT_CSS = """
     LedgerScreen #ledger-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     LedgerScreen DataTable { height: 1fr; }
+    LedgerScreen #detail {
+        height: auto; max-height: 45%; border-top: solid $primary 50%; padding: 0 1;
+    }
     """
 
     def __init__(self, state_dir: Path) -> None:
         super().__init__()
         self.state_dir = state_dir
+        self._entries: dict[str, LedgerEntry] = {}
 
     def compose(self) -> ComposeResult:
-        yield Static(Text("Ledger: every recorded decision, newest first"), id="ledger-title")
+        yield Static(
+            Text("Ledger: every recorded decision, newest first · times in UTC"),
+            id="ledger-title",
+        )
         yield DataTable(id="ledger", cursor_type="row", zebra_stripes=True)
+        with VerticalScroll(id="detail"):
+            yield Static(Text(""), id="detail-text")
         yield Footer()
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "when", "by", "what", "note")
+        table.add_columns("#", "when (UTC)", "by", "what", "reason")
         table.loading = True
         self._load()
 
@@ -57,13 +94,14 @@ class LedgerScreen(Screen[None]):
             table.loading = False
             entries = event.worker.result
             assert isinstance(entries, list)
+            self._entries = {str(entry.seq): entry for entry in entries}
             for entry in reversed(entries):
                 table.add_row(
                     Text(str(entry.seq)),
-                    Text(figures.when(entry.ts)),
+                    Text(_utc(entry.ts)),
                     Text(figures.safe(entry.actor, 40)),
                     Text(figures.safe(entry_summary(entry), 80)),
-                    Text(figures.safe(entry.note, 120)),
+                    Text(figures.safe(entry.reason, 120)),
                     key=str(entry.seq),
                 )
             if not entries:
@@ -75,6 +113,11 @@ class LedgerScreen(Screen[None]):
             self.query_one("#ledger-title", Static).update(
                 Text(f"Ledger: cannot read it: {figures.safe(event.worker.error, 300)}")
             )
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        entry = self._entries.get(str(event.row_key.value))
+        if entry is not None:
+            self.query_one("#detail-text", Static).update(entry_detail(entry))
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -99,6 +142,7 @@ The gates
 
 Keys
   r  approve a retrain (records who and what; starts nothing)
+  d  decline a retrain: you looked, and decided not now (with your reason)
   a  acknowledge the regression alert (says you saw it; the alert stays open)
   p  pin the eval set as it is now
   x  report a regression by hand (labelers say pre-annotations got worse)
