@@ -1,6 +1,6 @@
 """The straightforward way: `json.load` and Python loops over dicts.
 
-An independent implementation of the gate semantics (/work/shared/gate-semantics.md, §1-§5
+An independent implementation of the gate semantics (docs/semantics.md, §1-§5
 and §7) that computes the `check --json` figures of a state folder with an empty ledger. It
 is the speed baseline of the harness and an independent cross-check of the engine: nothing
 here comes from `retrain_gate` except, optionally, the `Config` it is given.

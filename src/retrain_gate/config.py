@@ -1,4 +1,4 @@
-"""Typed configuration: defaults from the gate semantics, overridden by `config.toml`.
+"""Typed configuration: defaults from docs/semantics.md, overridden by `config.toml`.
 
 Relative paths resolve against the folder of the config file, so a config can travel with
 its data. Every validation problem becomes one `ConfigError` line that names the key.

@@ -1,4 +1,4 @@
-"""§4-§8 of the gate semantics: merged frames + human state + eval hash -> `Report`.
+"""§4-§8 of docs/semantics.md: merged frames + human state + eval hash -> `Report`.
 
 Pure: no I/O, no clock. Everything per frame or per episode is done by polars; Python only
 loops over the handful of releases and tasks.

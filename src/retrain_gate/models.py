@@ -1,7 +1,7 @@
 """The shapes that flow through the core: the frame table, human state, and the report.
 
 Data flows one way: export file -> parsed frames (FRAME_SCHEMA) -> store -> metrics -> Report.
-Field names of `Report` are those of `check --json` in the gate semantics.
+Field names of `Report` are those of `check --json` in docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-# One row per Label Studio task (a frame), after §1-§3 of the semantics are applied to it.
+# One row per Label Studio task (a frame), after §1-§3 of docs/semantics.md are applied to it.
 FRAME_SCHEMA: dict[str, pl.DataType] = {
     "project": pl.Int64(),  # task.project, null when absent
     "task_id": pl.Int64(),  # task.id
