@@ -369,6 +369,8 @@ def test_below_min_episodes_is_insufficient_data_not_fine() -> None:
     reg = run(rows).regression
     assert (reg.active, reg.state, reg.p_value) == (False, "insufficient_data", None)
     assert reg.detail.startswith("insufficient data: v2 has 9 harvested episodes")
+    # not judged is not a pass: the gate says neither ok nor alert
+    assert gate(run(rows), "regression").passed is None
     # lowering min_episodes to 9 makes the same data enough
     assert run(rows, cfg(regression={"min_episodes": 9})).regression.state == "regression"
 
@@ -521,3 +523,9 @@ def test_approval_extras_are_passed_through() -> None:
     human = HumanState(pin=PIN, approvals=2, last_approval_at="2024-05-01T00:00:00Z")
     report = run([], human=human)
     assert (report.approvals, report.last_approval_at) == (2, "2024-05-01T00:00:00Z")
+
+
+def test_one_harvested_episode_is_singular_in_the_insufficient_data_detail() -> None:
+    rows = release_rows("v1", OLD, PREV_COUNTS) + release_rows("v2", NEW, [3])
+    detail = run(rows).regression.detail
+    assert detail.startswith("insufficient data: v2 has 1 harvested episode and v1 has 10;")

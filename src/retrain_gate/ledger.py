@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
-from retrain_gate.text import json_safe, short_hash
+from retrain_gate.text import json_safe, plural, short_hash
 
 logger = logging.getLogger(__name__)
 
@@ -692,6 +692,17 @@ def entries_to_jsonl(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         out.write(entry.line().decode("utf-8"))
 
 
+def alert_words(key: str) -> str:
+    """An alert key ("statistics:PREV->CUR", "report:SEQ") as a person would name the alert."""
+    kind, _, rest = key.partition(":")
+    if kind == "statistics" and "->" in rest:
+        previous, _, current = rest.partition("->")
+        return f"the regression alert on {current} (against {previous})"
+    if kind == "report" and rest.isdigit():
+        return f"the regression reported in #{rest}"
+    return key
+
+
 def entry_summary(entry: LedgerEntry) -> str:
     """One line per decision: what it did, in words."""
     p: dict[str, Any] = entry.payload
@@ -701,7 +712,8 @@ def entry_summary(entry: LedgerEntry) -> str:
         head = "approved against WAIT (override)" if p.get("override") else "approved"
         manifest = p.get("manifest")
         tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
-        return f"{head}: {count} episodes{tail}"
+        episodes_text = plural(count, "episode") if isinstance(count, int) else "? episodes"
+        return f"{head}: {episodes_text}{tail}"
     if entry.kind == "pin":
         value = p.get("eval_hash")
         return f"pinned the eval set at {short_hash(value if isinstance(value, str) else None)}"
@@ -709,6 +721,6 @@ def entry_summary(entry: LedgerEntry) -> str:
         return "reported a regression"
     if entry.kind == "ack":
         keys = p.get("alert_keys")
-        shown = ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
+        shown = "; ".join(alert_words(str(k)) for k in keys) if isinstance(keys, list) else "?"
         return f"acknowledged {shown}"
     return entry.kind

@@ -31,6 +31,7 @@ from retrain_gate.models import (
     Report,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
+from retrain_gate.text import plural
 
 _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 
@@ -366,9 +367,9 @@ def _statistics(
         return _Statistics(
             "insufficient_data",
             None,
-            f"insufficient data: {current.model_version} has {current.episodes} harvested "
-            f"episodes and {previous.model_version} has {previous.episodes}; "
-            f"need {rc.min_episodes} each",
+            f"insufficient data: {current.model_version} has "
+            f"{plural(current.episodes, 'harvested episode')} and {previous.model_version} "
+            f"has {previous.episodes:,}; need {rc.min_episodes:,} each",
         )
     p = mann_whitney_greater(
         _per_episode_corrections(episodes, current.model_version),
@@ -453,9 +454,12 @@ def _regression(
 
 
 def _regression_gate(regression: Regression, config: Config) -> Gate:
+    # Too few episodes to compare is not "no regression" (docs/semantics.md §7). With fewer
+    # than two releases there is no newer release that could have regressed: that passes.
+    unjudged = regression.state == "insufficient_data" and not regression.active
     return Gate(
         name="regression",
-        passed=not regression.active,
+        passed=None if unjudged else not regression.active,
         value=regression.p_value,
         threshold=config.regression.alpha,
         detail=regression.detail,

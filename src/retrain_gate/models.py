@@ -140,7 +140,9 @@ class EpisodeCounts(_Model):
 
 class Gate(_Model):
     name: Literal["delta", "spread", "eval", "regression"]
-    passed: bool
+    # None: the gate could not judge (regression with too few episodes or releases), which
+    # must never read as a pass.
+    passed: bool | None
     value: int | float | str | None
     threshold: int | float | str | None
     detail: str

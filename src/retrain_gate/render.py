@@ -16,7 +16,7 @@ def headline(report: Report) -> str:
 def gate_line(gate: Gate) -> str:
     verdict = "pass" if gate.passed else "FAIL"
     if gate.name == "regression":
-        verdict = "ALERT" if not gate.passed else "ok"
+        verdict = {True: "ok", False: "ALERT", None: "unknown"}[gate.passed]
     return f"  {gate.name:<11} {verdict:<5}  {printable(gate.detail)}"
 
 

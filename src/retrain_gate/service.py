@@ -304,7 +304,8 @@ def run_watch(config: Config) -> int:
             if printed and printed[-1] == state:
                 return
             printed[:] = [state]
-            gates = "  ".join(f"{g.name} {'ok' if g.passed else 'no'}" for g in update.report.gates)
+            verdicts = {True: "ok", False: "no", None: "?"}  # None: could not be judged
+            gates = "  ".join(f"{g.name} {verdicts[g.passed]}" for g in update.report.gates)
             say(update.at, f"{headline(update.report)}   [{gates}]")
         elif update.kind == "ingest" and update.result is not None:
             say(update.at, printable(update.result.message), err=update.result.outcome == "refused")

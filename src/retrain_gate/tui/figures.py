@@ -16,7 +16,8 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
-from retrain_gate.text import printable, short_hash
+from retrain_gate.stats import as_fraction
+from retrain_gate.text import article, plural, printable, short_hash
 
 FULL = "█"
 EMPTY = "░"
@@ -125,7 +126,7 @@ def banner(report: Report | None) -> tuple[str, Text]:
 # ---------------------------------------------------------------- delta
 
 
-def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
+def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Config) -> Text:
     delta, needed = report.delta_episodes, report.needed_episodes
     if delta < needed:
         label = f"  {delta:,} of {needed:,} episodes"
@@ -142,9 +143,14 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
             f"no corpus yet: a first training needs {needed:,} harvested episodes",
         )
     else:
-        need = pct(needed / report.corpus_episodes) if report.corpus_episodes else "?"
+        corpus = report.corpus_episodes
+        # The banner says the configured share; needed is that share rounded up to whole
+        # episodes, which can be a little more (10% of 107 is 11 episodes, 10.3%): say why.
+        need = pct(config.gates.min_delta_fraction)
+        if needed > as_fraction(config.gates.min_delta_fraction) * corpus:
+            need += f", rounded up to {plural(needed, 'episode')}"
         out.append(
-            f"{pct(report.delta_fraction)} of a {report.corpus_episodes:,}-episode corpus"
+            f"{pct(report.delta_fraction)} of {article(corpus)} {corpus:,}-episode corpus"
             f" · need {need}"
         )
     mark = OK if delta >= needed else NO
@@ -177,17 +183,30 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
     return out
 
 
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%b %d")
+
+
 def _forecast(report: Report, outlook: Outlook) -> str:
+    """Counted from now (history.py): a date, and when labeling stopped if it did."""
     rate = outlook.rate_per_day
     if report.delta_episodes >= report.needed_episodes:
         return "enough new episodes for a retrain"
+    stopped = outlook.as_of if outlook.as_of is not None and outlook.idle_days >= 1 else None
     if rate is None or rate <= 0:
+        if stopped is not None:
+            return f"nothing labeled since {_day(stopped)}: no forecast"
         return f"no episodes harvested in the last {outlook.rate_days:.0f} days: no forecast"
-    days = outlook.days_to_ready
     per_day = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
-    if days is None:
-        return f"at ~{per_day} episodes/day"
-    return f"at ~{per_day} episodes/day: enough in {describe_days(days)}"
+    if stopped is not None:
+        head = f"nothing labeled since {_day(stopped)}; at ~{per_day}/day"
+    else:
+        head = f"at ~{per_day} episodes/day"
+    if outlook.ready_on is not None:
+        return f"{head}: enough around {_day(outlook.ready_on)}"
+    if outlook.days_to_ready is not None:
+        return f"{head}: enough in {describe_days(outlook.days_to_ready)}"
+    return head
 
 
 # ---------------------------------------------------------------- spread
@@ -234,7 +253,7 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
             out.append(": " + safe(gate.detail, 300), style="dim")
         elif not gini_ok and delta < 2 * tasks:
             # §5: a few episodes over many tasks give a high Gini by construction.
-            out.append(f": {delta} episodes over {tasks} tasks is uneven by construction")
+            out.append(f": {plural(delta, 'episode')} over {tasks} tasks is uneven by construction")
     return out
 
 
@@ -334,11 +353,22 @@ def regression_state(report: Report) -> Text:
         return out
     if reg.state == "insufficient_data":
         out.append("insufficient data", style="bold yellow")
-        if reg.detail:
-            out.append(": " + safe(reg.detail, 300), style="yellow")
+        detail = reg.detail.removeprefix("insufficient data").removeprefix(": ")
+        if detail:
+            out.append(": " + safe(detail, 300), style="yellow")
+        out.append("\nnot judged: this is not a pass", style="dim")
         return out
     if reg.state == "fewer_than_two_releases":
         out.append("one release so far: nothing to compare", style="dim")
+        return out
+    if reg.state == "regression":
+        # The statistics still say worse, but an approval ended this alert (§7).
+        out.append(f"{OK} alert ended by the approval", style="green")
+        out.append(
+            f"\n{safe(reg.current or '?', 60)} still reads worse than "
+            f"{safe(reg.previous or '?', 60)} ({p}); a retrain was approved for it",
+            style="dim",
+        )
         return out
     out.append(f"{OK} no regression", style="green")
     if p:

@@ -168,7 +168,7 @@ class Panel(Widget):
 
 class DeltaPanel(Panel):
     def figures(self, report: Report, width: int) -> Text:
-        return figures.delta_panel(report, self.outlook, width)
+        return figures.delta_panel(report, self.outlook, width, self.config)
 
 
 class CoveragePanel(Panel):
