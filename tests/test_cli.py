@@ -317,3 +317,52 @@ def test_init_writes_every_key_with_a_comment_and_reads_back_as_the_defaults(
     assert loaded.model_dump(exclude={"paths", "source"}) == Config().model_dump(
         exclude={"paths", "source"}
     )
+
+
+# ---------------------------------------------------------------- unmapped frames (§2)
+
+
+def _flat_upload_project(tmp_path: Path, *, field: str = "image") -> Path:
+    """Frames in one flat folder (/frames/<file>) have no episode in their path, so the default
+    pattern (task_subdir/episode/file) matches none of them."""
+    tasks = [task(i, f"/frames/ab12cd{i:02d}-f{i}.jpg") for i in range(1, 5)]
+    write_export(tmp_path / "exports", "project-3-at-2026-11-26.json", tasks, mtime=1_000)
+    (tmp_path / "config.toml").write_text(
+        f'[paths]\nexport_dir = "exports"\nstate_dir = "state"\n[episodes]\nfield = "{field}"\n',
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_every_frame_unmapped_is_a_configuration_error_naming_the_pattern(tmp_path: Path) -> None:
+    project = _flat_upload_project(tmp_path)
+    result = run("check", cwd=project)
+    assert result.returncode == 2, result.stdout
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert "[episodes] pattern: every frame is unmapped" in line
+    # the paths the pattern missed, sorted, so the user sees what to write a pattern for
+    assert "e.g. /frames/ab12cd01-f1.jpg, /frames/ab12cd02-f2.jpg, /frames/ab12cd03-f3.jpg" in line
+
+
+def test_a_field_absent_from_every_task_is_blamed_not_the_pattern(tmp_path: Path) -> None:
+    project = _flat_upload_project(tmp_path, field="img")
+    result = run("check", "--json", cwd=project)
+    assert result.returncode == 2
+    assert "[episodes] field: every frame is unmapped" in result.stderr
+    assert "none has a path under task.data['img']" in result.stderr
+
+
+def test_some_unmapped_frames_are_shown_with_examples(project: Path) -> None:
+    extra = [task(90, "/calib/zz-calib.jpg"), task(91, "calibration_board.jpg")]
+    write_export(project / "exports", "late.json", extra, mtime=3_000)
+    data = check_json(project)
+    assert data["frames"]["unmapped"] == 2
+    assert data["unmapped"] == {
+        "key": "pattern",
+        "without_path": 0,
+        "examples": ["/calib/zz-calib.jpg", "calibration_board.jpg"],
+        "every_frame": False,
+    }
+    text = run("check", cwd=project).stdout
+    assert "2 frames unmapped: [episodes] pattern does not match their paths, e.g. " in text

@@ -174,6 +174,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         finally:
             progress.close()
         refused = engine.store.refused()
+    from retrain_gate.render import configuration_problem
+
+    problem = configuration_problem(report, config)
+    if problem is not None:
+        from retrain_gate.errors import ConfigError
+
+        raise ConfigError(problem)
     if args.json:
         for result in results:
             if result.outcome == "refused":
@@ -184,7 +191,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         data["refused_files"] = refused
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
-        print("\n".join(report_lines(report)))
+        print("\n".join(report_lines(report, config)))
         if refused:
             print(f"  {len(refused)} file(s) refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:

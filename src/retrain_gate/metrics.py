@@ -29,6 +29,8 @@ from retrain_gate.models import (
     RegressionReport,
     ReleaseStats,
     Report,
+    TaskStats,
+    Unmapped,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
 from retrain_gate.text import plural
@@ -151,6 +153,52 @@ def _episode_table(
         .with_columns(in_delta=pl.col("harvested") & ~pl.col("approved"))
         .sort(EPISODE_KEY)
     )
+
+
+UNMAPPED_EXAMPLES = 3
+
+
+def _unmapped(frames: pl.DataFrame) -> Unmapped:
+    """§2: which key to blame for the unmapped frames, with a few of their paths."""
+    unmapped = frames.filter(pl.col("task_subdir").is_null() | pl.col("episode").is_null())
+    if unmapped.is_empty():
+        return Unmapped()
+    paths = unmapped["path"].drop_nulls()
+    without_path = unmapped.height - paths.len()
+    examples = paths.unique().sort().head(UNMAPPED_EXAMPLES).to_list()
+    return Unmapped(
+        # Frames without a path cannot be helped by a pattern: the field is what is wrong.
+        key="field" if paths.is_empty() else "pattern",
+        without_path=without_path,
+        examples=[str(path) for path in examples],
+        every_frame=unmapped.height == frames.height,
+    )
+
+
+def _task_stats(episodes: pl.DataFrame) -> list[TaskStats]:
+    rows = (
+        episodes.group_by("task_subdir")
+        .agg(
+            episodes=pl.len(),
+            harvested=pl.col("harvested").sum(),
+            delta=pl.col("in_delta").sum(),
+            corrected=pl.col("corrected").filter(pl.col("harvested")).sum(),
+        )
+        .sort("task_subdir")
+        .rows(named=True)
+    )
+    return [
+        TaskStats(
+            task_subdir=row["task_subdir"],
+            episodes=int(row["episodes"]),
+            harvested=int(row["harvested"]),
+            in_progress=int(row["episodes"]) - int(row["harvested"]),
+            delta=int(row["delta"]),
+            corrected_frames=int(row["corrected"] or 0),
+            cpe=int(row["corrected"] or 0) / int(row["harvested"]) if row["harvested"] else None,
+        )
+        for row in rows
+    ]
 
 
 # ---------------------------------------------------------------- §4 delta
@@ -562,6 +610,8 @@ def evaluate(
         backlog=_backlog(episodes, releases),
         approvals=human.approvals,
         last_approval_at=human.last_approval_at,
+        unmapped=_unmapped(frames),
+        tasks=_task_stats(episodes),
     )
 
 

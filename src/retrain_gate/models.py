@@ -138,6 +138,30 @@ class EpisodeCounts(_Model):
     harvested: int
 
 
+class Unmapped(_Model):
+    """What a person needs to fix unmapped frames (§2): which key to blame, and examples."""
+
+    # "field": no unmapped frame has a string under task.data[field]; "pattern": some have a
+    # path the pattern does not match. None when nothing is unmapped.
+    key: Literal["field", "pattern"] | None = None
+    without_path: int = 0  # unmapped frames with no string under task.data[field]
+    examples: list[str] = []  # a few paths the pattern did not match, sorted
+    every_frame: bool = False  # every frame is unmapped: a configuration error
+
+
+class TaskStats(_Model):
+    """One row of the per-task table: how far each robot task is, and how good its
+    pre-annotations are (corrections per harvested episode, over every release)."""
+
+    task_subdir: str
+    episodes: int
+    harvested: int
+    in_progress: int  # episodes not harvested yet
+    delta: int  # harvested episodes no approval has taken in
+    corrected_frames: int  # over the harvested episodes
+    cpe: float | None  # corrected_frames / harvested, None with none harvested
+
+
 class Gate(_Model):
     name: Literal["delta", "spread", "eval", "regression"]
     # None: the gate could not judge (regression with too few episodes or releases), which
@@ -180,3 +204,5 @@ class Report(_Model):
     backlog: Backlog | None = None
     approvals: int = 0
     last_approval_at: str | None = None
+    unmapped: Unmapped = Unmapped()
+    tasks: list[TaskStats] = []
