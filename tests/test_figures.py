@@ -148,3 +148,68 @@ def test_a_pause_lowers_the_rate_and_is_said() -> None:
     assert (
         forecast_line(out, rep) == "nothing labeled since Dec 03; at ~1.3/day: enough around Dec 21"
     )
+
+
+# ---------------------------------------------------------------- per-task table, unmapped
+
+
+def test_the_per_task_table() -> None:
+    from retrain_gate.models import TaskStats
+
+    rep = report(
+        tasks=[
+            TaskStats(
+                task_subdir="pick_cube",
+                episodes=18,
+                harvested=17,
+                in_progress=1,
+                delta=5,
+                corrected_frames=10,
+                cpe=10 / 17,
+            ),
+            TaskStats(
+                task_subdir="pour",
+                episodes=2,
+                harvested=0,
+                in_progress=2,
+                delta=0,
+                corrected_frames=0,
+                cpe=None,
+            ),
+        ]
+    )
+    lines = figures.tasks_table(rep, 76).plain.splitlines()
+    assert lines == [
+        "task        harvested in progress in delta corrections/episode",
+        "pick_cube    17 of 18           1        5                0.59",
+        "pour           0 of 2           2        0                   —",
+    ]
+    narrow = figures.tasks_table(rep, 50).plain.splitlines()
+    assert narrow[0].endswith("corr/ep") and len(max(narrow, key=len)) <= 50
+
+
+def test_unmapped_lines_show_the_key_and_example_paths() -> None:
+    from retrain_gate.models import FrameCounts, Unmapped
+
+    frames = WAIT.frames.model_dump()
+    rep = report(
+        frames=FrameCounts(**{**frames, "unmapped": 97, "total": 97}),
+        unmapped=Unmapped(
+            key="pattern",
+            examples=["/data/upload/3/a1-f1.jpg", "/data/upload/3/a1-f2.jpg"],
+            every_frame=True,
+        ),
+    )
+    text = figures.unmapped_lines(rep, Config(), 70).plain
+    assert text.splitlines() == [
+        "every frame is unmapped: fix [episodes] pattern",
+        "  e.g. /data/upload/3/a1-f1.jpg",
+        "  e.g. /data/upload/3/a1-f2.jpg",
+    ]
+    some = report(
+        frames=FrameCounts(**{**frames, "unmapped": 1}),
+        unmapped=Unmapped(key="field", without_path=1),
+    )
+    assert figures.unmapped_lines(some, Config(), 70).plain == (
+        "1 frame unmapped: no task.data['image']: fix [episodes] field"
+    )

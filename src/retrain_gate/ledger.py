@@ -703,6 +703,15 @@ def alert_words(key: str) -> str:
     return key
 
 
+def entry_line(entry: LedgerEntry) -> str:
+    """One entry as a line of news: number, who (and from where), what, and the note."""
+    note = f": {entry.note}" if entry.note else ""
+    return (
+        f"ledger #{entry.seq}: {entry.actor} ({entry.os_user}@{entry.host}) "
+        f"{entry_summary(entry)}{note}"
+    )
+
+
 def entry_summary(entry: LedgerEntry) -> str:
     """One line per decision: what it did, in words."""
     p: dict[str, Any] = entry.payload

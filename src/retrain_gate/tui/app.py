@@ -31,13 +31,16 @@ from retrain_gate.actions import Recorded, acknowledge, approve, pin_eval, repor
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
+from retrain_gate.ledger import entry_line
 from retrain_gate.models import Report
 from retrain_gate.service import GateService, Update
 from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (
     Activity,
     IngestProgress,
+    LedgerLine,
     OutlookReady,
+    RefusedFiles,
     ReportReady,
     RoleChanged,
     WatchState,
@@ -51,8 +54,9 @@ from retrain_gate.tui.modals import (
     PinModal,
     ReportModal,
 )
-from retrain_gate.tui.screens import HelpScreen, LedgerScreen
+from retrain_gate.tui.screens import HelpScreen, LedgerScreen, RefusedScreen
 from retrain_gate.tui.widgets import (
+    ActivityLog,
     CostPanel,
     CoveragePanel,
     DecisionBanner,
@@ -61,6 +65,7 @@ from retrain_gate.tui.widgets import (
     Panel,
     RegressionPanel,
     StatusBar,
+    TasksPanel,
 )
 
 Clock = Callable[[], float]
@@ -107,6 +112,8 @@ class RetrainGateApp(App[int]):
             tooltip="Report a regression by hand",
         ),
         Binding("l", "ledger", "ledger", id="ledger", tooltip="Every recorded decision"),
+        # Not in the footer (full at 80 columns): the status bar says "N files refused (f)".
+        Binding("f", "refused", "refused", id="refused", show=False, tooltip="Refused files"),
         Binding("question_mark", "help", "help", id="help", key_display="?"),
         Binding("q", "quit", "quit", id="quit"),
     ]
@@ -131,6 +138,9 @@ class RetrainGateApp(App[int]):
     /* With room to spare the panels take what they need and the log gets the rest. */
     Screen.-tall #body { height: auto; max-height: 75%; }
     Screen.-tall #activity { height: 1fr; min-height: 5; }
+    /* On a short screen the log is the bottom 5 rows above the footer: toasts (the alert's
+       stays up for minutes) sit above it, over the scrollable panels, not over the news. */
+    Screen.-short ToastRack { margin-bottom: 6; }
     """
 
     def __init__(
@@ -153,6 +163,9 @@ class RetrainGateApp(App[int]):
         self._acked: str | None = None
         self._pulse: Timer | None = None
         self._busy_timer: Timer | None = None
+        self.refused: dict[str, str] = {}
+        # Ledger entries this dashboard wrote: their line is already in Activity (_decided).
+        self._own_seqs: set[int] = set()
 
     # ------------------------------------------------------------ layout
 
@@ -168,8 +181,9 @@ class RetrainGateApp(App[int]):
                     "Pre-annotation quality: corrections per episode", self.config, id="releases"
                 )
             # Outside the grid: a spanning cell there is measured at one column's width.
+            yield TasksPanel("Episodes per task", self.config, id="per-task")
             yield CostPanel("If you retrained now", self.config, id="cost")
-        log = RichLog(
+        log = ActivityLog(
             id="activity",
             max_lines=ACTIVITY_LINES,
             wrap=True,
@@ -237,6 +251,10 @@ class RetrainGateApp(App[int]):
                 post(WatchState(update.watch_status, update.message, update.at))
             level = "error" if update.watch_status == "error" else "info"
             post(Activity(update.message, update.at, level=level))
+        elif update.kind == "refused" and update.refused is not None:
+            post(RefusedFiles(update.refused))
+        elif update.kind == "ledger" and update.seq is not None:
+            post(LedgerLine(update.message, update.seq, update.at))
         elif update.kind == "role" and update.role is not None:
             post(RoleChanged(update.role, update.message, update.at))
         elif update.kind == "error":
@@ -299,6 +317,20 @@ class RetrainGateApp(App[int]):
             status.set(last_ingest=message.at)
         if message.level == "error":
             self.notify(figures.safe(message.text, 300), severity="error", markup=False)
+
+    @on(RefusedFiles)
+    def _refused_files(self, message: RefusedFiles) -> None:
+        if self._dashboard_gone():
+            return
+        self.refused = message.refused
+        self.query_one(StatusBar).set(refused=len(message.refused))
+        self.refresh_bindings()  # the `f` key shows only while there is something to list
+
+    @on(LedgerLine)
+    def _ledger_line(self, message: LedgerLine) -> None:
+        if self._dashboard_gone() or message.seq in self._own_seqs:
+            return
+        self.log_line(message.text, at=message.at, style="cyan")
 
     @on(WatchState)
     def _watch_state(self, message: WatchState) -> None:
@@ -402,7 +434,7 @@ class RetrainGateApp(App[int]):
         if service is None:
             raise RuntimeError("no live service: this dashboard is read-only")
 
-        def act(engine: Engine) -> Recorded:
+        def decide(engine: Engine) -> Recorded:
             if request.kind == "approve":
                 return approve(engine, by=request.by, note=request.note, override=request.override)
             if request.kind == "ack":
@@ -410,6 +442,12 @@ class RetrainGateApp(App[int]):
             if request.kind == "pin":
                 return pin_eval(engine, by=request.by, note=request.note)
             return report_regression(engine, by=request.by, note=request.note)
+
+        def act(engine: Engine) -> Recorded:
+            recorded = decide(engine)
+            # Still under the service's lock, so its ledger reader cannot see the entry first.
+            self._own_seqs.add(recorded.entry.seq)
+            return recorded
 
         return service.run_locked(act)
 
@@ -429,7 +467,8 @@ class RetrainGateApp(App[int]):
             self.log_line("cancelled: nothing recorded", style="dim")
             return
         recorded = decided.recorded
-        self.log_line(recorded.message, style="bold green")
+        # The same line another process's decision gets (LedgerLine), who included.
+        self.log_line(entry_line(recorded.entry), style="bold green")
         if recorded.manifest is not None:
             self.log_line(f"training slice: {recorded.manifest}")
         self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
@@ -457,14 +496,28 @@ class RetrainGateApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_refused(self) -> None:
+        self.push_screen(RefusedScreen(self.refused, self.config))
+
     DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"approve", "acknowledge", "pin_eval", "report_regression", "ledger", "help", "quit"}
+        {
+            "approve",
+            "acknowledge",
+            "pin_eval",
+            "report_regression",
+            "ledger",
+            "refused",
+            "help",
+            "quit",
+        }
     )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
         # open a second decision or quit with a decision half-typed.
         on_dashboard = self.screen is self.screen_stack[0]
+        if action == "refused" and not self.refused:
+            return False  # hidden from the footer: nothing to list
         return on_dashboard or action not in self.DASHBOARD_ACTIONS
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -171,15 +171,27 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
     line = f"{e.harvested:,} of {e.total:,} episodes harvested · {f.total:,} frames"
     out.append(clip(line, max(width, 20)), style="dim")
     if f.unmapped:
-        # §2: unmapped frames count nowhere else, so say how many there are.
         out.append("\n")
-        out.append(
-            clip(
-                f"{f.unmapped:,} frames unmapped: their path does not match [episodes] pattern",
-                max(width, 20),
-            ),
-            style="yellow",
-        )
+        out.append_text(unmapped_lines(report, config, max(width, 20)))
+    return out
+
+
+def unmapped_lines(report: Report, config: Config, width: int) -> Text:
+    """§2: unmapped frames count nowhere else, so say how many, which key to fix, and show
+    paths the pattern missed (a count alone does not say what is wrong)."""
+    unmapped, count = report.unmapped, report.frames.unmapped
+    field = safe(config.episodes.field, 40)
+    every = unmapped.every_frame
+    out = Text()
+    frames = "every frame is unmapped" if every else f"{plural(count, 'frame')} unmapped"
+    if unmapped.key == "field":
+        why = f"no task.data['{field}']: fix [episodes] field"
+    else:
+        why = "fix [episodes] pattern" if every else "[episodes] pattern does not match"
+    out.append(clip(f"{frames}: {why}", width), style="bold red" if every else "yellow")
+    for path in unmapped.examples[:2]:
+        out.append("\n")
+        out.append(clip(f"  e.g. {safe(path, 200)}", width), style="dim")
     return out
 
 
@@ -254,6 +266,44 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
         elif not gini_ok and delta < 2 * tasks:
             # §5: a few episodes over many tasks give a high Gini by construction.
             out.append(f": {plural(delta, 'episode')} over {tasks} tasks is uneven by construction")
+    return out
+
+
+# ---------------------------------------------------------------- per-task table
+
+
+def tasks_table(report: Report, width: int) -> Text:
+    """Per robot task: harvested of all its episodes, those in progress, those in the delta,
+    and corrections per harvested episode (how much labelers fix the pre-annotations)."""
+    out = Text()
+    tasks = report.tasks
+    if not tasks:
+        out.append("no episodes yet", style="dim")
+        return out
+    name_width = min(max(max(len(safe(t.task_subdir, 40)) for t in tasks), 4), 22)
+    # Narrow screens drop the long header words before the figures.
+    wide = width >= name_width + 52
+    heads = ("harvested", "in progress", "in delta", "corrections/episode" if wide else "corr/ep")
+    widths = (11, 11, 8, 19 if wide else 7)
+    out.append("task".ljust(name_width), style="bold")
+    for head, w in zip(heads, widths, strict=True):
+        out.append(" " + head.rjust(w), style="bold")
+    for row in tasks[:MAX_TASK_ROWS]:
+        out.append("\n")
+        out.append(clip(safe(row.task_subdir, 40), name_width).ljust(name_width))
+        cells = (
+            f"{row.harvested:,} of {row.episodes:,}",
+            f"{row.in_progress:,}",
+            f"{row.delta:,}",
+            f"{row.cpe:.2f}" if row.cpe is not None else "—",
+        )
+        for cell, w in zip(cells, widths, strict=True):
+            out.append(" " + cell.rjust(w))
+    if len(tasks) > MAX_TASK_ROWS:
+        rest = tasks[MAX_TASK_ROWS:]
+        out.append(
+            f"\n+{len(rest)} more tasks with {plural(sum(t.episodes for t in rest), 'episode')}"
+        )
     return out
 
 
