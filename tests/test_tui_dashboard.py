@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual.widgets import RichLog
 from textual.widgets._toast import Toast
 
@@ -174,10 +175,11 @@ async def test_activity_follows_the_newest_line_after_a_resize() -> None:
         assert log.scroll_y == log.max_scroll_y and "line 59" in screen_text(app)
 
 
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
 @sync
-async def test_the_alert_toast_leaves_activity_readable_at_80x24() -> None:
+async def test_the_alert_toast_leaves_activity_readable(size: tuple[int, int]) -> None:
     app = make_app(snapshot_config(), live=False, clock=lambda: AT)
-    async with app.run_test(size=(80, 24), notifications=True) as pilot:
+    async with app.run_test(size=size, notifications=True) as pilot:
         app.post_message(ReportReady(REGRESSION, "loaded", AT))
         await wait_for(pilot, lambda: bool(app.query(Toast)))
         await pilot.pause()
@@ -199,3 +201,16 @@ def test_help_defines_the_words_the_dashboard_uses() -> None:
     for key in "rapxlf?":
         assert any(line.strip().startswith(f"{key} ") for line in lines), key
     assert "q  quit" in HELP
+
+
+@sync
+async def test_the_alert_toast_goes_when_an_approval_ends_the_alert() -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        app.post_message(ReportReady(REGRESSION, "loaded", AT))
+        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        ended = REGRESSION.model_copy(
+            update={"regression": REGRESSION.regression.model_copy(update={"active": False})}
+        )
+        app.post_message(ReportReady(ended, "the ledger changed", AT))
+        await wait_for(pilot, lambda: not app.query(Toast))

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -138,9 +138,6 @@ class RetrainGateApp(App[int]):
     /* With room to spare the panels take what they need and the log gets the rest. */
     Screen.-tall #body { height: auto; max-height: 75%; }
     Screen.-tall #activity { height: 1fr; min-height: 5; }
-    /* On a short screen the log is the bottom 5 rows above the footer: toasts (the alert's
-       stays up for minutes) sit above it, over the scrollable panels, not over the news. */
-    Screen.-short ToastRack { margin-bottom: 6; }
     """
 
     def __init__(
@@ -198,6 +195,7 @@ class RetrainGateApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(DecisionBanner).show(None)
+        self.call_after_refresh(self._place_toasts)
         self.set_interval(RELEASE_STALE_WIDGETS_SECONDS, self.release_stale_widgets)
         self.screen_change_signal.subscribe(self, lambda _screen: self.release_stale_widgets())
         if not self.live:
@@ -211,6 +209,24 @@ class RetrainGateApp(App[int]):
             f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
         )
         self.service.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._place_toasts)
+
+    def _place_toasts(self) -> None:
+        """Toasts (the alert's stays up for minutes) sit just above the Activity log, over the
+        scrollable panels, never over the newest lines. The log's height depends on the
+        screen's, so the margin is measured rather than written in the CSS."""
+        dashboard = self.screen_stack[0] if self.screen_stack else None
+        if dashboard is None:
+            return
+        try:
+            rack = dashboard.query_one("#textual-toastrack")
+            activity = dashboard.query_one("#activity")
+        except NoMatches:
+            return  # notifications are off (tests), or the dashboard is being torn down
+        if activity.region.height:
+            rack.styles.margin = (0, 0, max(dashboard.size.height - activity.region.y, 1), 0)
 
     def release_stale_widgets(self) -> None:
         """Let go of widgets Textual still references after removing them (see above)."""
@@ -371,6 +387,8 @@ class RetrainGateApp(App[int]):
     def _alert(self, report: Report) -> None:
         regression = report.regression
         if not regression.active:
+            if self._alerted is not None:
+                self.clear_notifications()  # the alert's toast must not outlive the alert
             self._alerted = self._acked = None
             self._stop_pulse()
             return

@@ -148,7 +148,7 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
         # episodes, which can be a little more (10% of 107 is 11 episodes, 10.3%): say why.
         need = pct(config.gates.min_delta_fraction)
         if needed > as_fraction(config.gates.min_delta_fraction) * corpus:
-            need += f", rounded up to {plural(needed, 'episode')}"
+            need += ", rounded up"
         out.append(
             f"{pct(report.delta_fraction)} of {article(corpus)} {corpus:,}-episode corpus"
             f" · need {need}"
