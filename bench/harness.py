@@ -122,7 +122,9 @@ with open(sys.argv[1], "w") as out:
 def run_process(argv: list[str], *, cwd: Path | None = None) -> Proc:
     """Run `argv`; its wall time and its own peak RSS (ru_maxrss of exactly this child,
     started from a small launcher: see _LAUNCHER)."""
-    env = dict(os.environ, PYTHONPATH=str(workloads.ROOT))
+    # This checkout's package first: an installed retrain-gate may be another version.
+    path = os.pathsep.join([str(workloads.ROOT / "src"), str(workloads.ROOT)])
+    env = dict(os.environ, PYTHONPATH=path)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report"
         launcher = [sys.executable, "-c", _LAUNCHER, str(report), *argv]

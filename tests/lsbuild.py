@@ -1,6 +1,6 @@
 """Tiny builders for hand-written Label Studio tasks: only the keys a test is about.
 
-They write the same JSON shapes Label Studio does (see ../shared/ls-samples); each test states
+They write the same JSON shapes Label Studio does (see tests/data/ls_samples); each test states
 the answer it expects, worked out by hand from the semantics.
 """
 

@@ -1,5 +1,5 @@
 """The engine's `check --json` figures equal those of tests/independent.py, an independent
-stdlib implementation of the gate semantics (json.load and loops), on the committed demo, on
+stdlib implementation of docs/semantics.md (json.load and loops), on the committed demo, on
 real Label Studio exports and on generated exports of both shapes."""
 
 from __future__ import annotations

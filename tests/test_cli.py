@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,10 @@ def test_init_writes_a_complete_config_and_refuses_to_overwrite(tmp_path: Path) 
         ("[gates]\nmax_tasks_share = 0.5\n", "unknown key 'max_tasks_share' in [gates]"),
         ("[episodes]\npattern = '(?P<episode>x)'\n", "episodes.pattern"),
         ("[regression]\nmin_episodes = 'ten'\n", "regression.min_episodes"),
+        # strict types: a quoted number or a word for a flag is refused, not coerced
+        ('[gates]\ninitial_corpus_episodes = "200"\n', "without quotes"),
+        ('[watch]\npolling = "yes"\n', "watch.polling"),
+        ("[regression]\nmin_episodes = 10.0\n", "regression.min_episodes"),
         ("[paths\n", "not valid TOML"),
     ],
 )
@@ -119,7 +124,7 @@ def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
     header, pin_line, approval_line = run("ledger", cwd=project).stdout.splitlines()
     assert "time (UTC)" in header
     assert pin_line.startswith("#1    pinned the eval set · Kim · ")
-    assert "reason: v1 · eval set at " in pin_line
+    assert "reason: v1 · at " in pin_line
     assert approval_line.startswith("#2    approved a retrain · Ana · ")
     assert "reason: (no note) the gates said READY: ready" in approval_line
     assert approval_line.endswith(f"3 episodes → {manifest.name}")
@@ -231,3 +236,138 @@ def test_check_json_on_the_demo_prints_every_field_of_the_semantics(tmp_path: Pa
     assert [g["name"] for g in data["gates"]] == ["delta", "spread", "eval", "regression"]
     versions = [r["model_version"] for r in data["releases"]]
     assert versions == ["hand-kp-2026.09", "hand-kp-2026.10", "hand-kp-2026.11"]  # oldest first
+
+
+# ---------------------------------------------------------------- the parser and the README
+
+
+def _subcommands() -> dict[str, Any]:
+    import argparse
+
+    from retrain_gate.cli import build_parser
+
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_version(tmp_path: Path) -> None:
+    from retrain_gate import __version__
+
+    result = run("--version", cwd=tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"retrain-gate {__version__}"
+
+
+def test_every_option_of_every_command_has_help() -> None:
+    missing = [
+        f"{name} {'/'.join(action.option_strings) or action.dest}"
+        for name, sub in _subcommands().items()
+        for action in sub._actions
+        if not action.help
+    ]
+    assert missing == []
+
+
+@pytest.mark.parametrize("flag", ["--csv", "--json"])
+def test_ledger_verify_refuses_a_format_it_would_ignore(project: Path, flag: str) -> None:
+    result = run("ledger", "verify", flag, cwd=project)
+    assert result.returncode == 2
+    assert f"does not take {flag}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_readme_names_exactly_the_options_each_command_takes() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `retrain-gate ([a-z-]+)([^`]*)`", readme, re.M)
+    claimed: dict[str, set[str]] = {}
+    for name, rest in rows:
+        claimed.setdefault(name, set()).update(re.findall(r"--[a-z-]+", rest))
+    subcommands = _subcommands()
+    assert set(claimed) == set(subcommands)
+    for name, sub in subcommands.items():
+        options = {o for a in sub._actions for o in a.option_strings if o.startswith("--")}
+        # --config and --help are said once for every command, under the table
+        assert claimed[name] == options - {"--config", "--help"}, name
+
+
+def test_init_writes_every_key_with_a_comment_and_reads_back_as_the_defaults(
+    tmp_path: Path,
+) -> None:
+    import tomllib
+
+    from retrain_gate.config import KEY_HELP, Config, load_config
+
+    assert run("init", "new.toml", cwd=tmp_path).returncode == 0
+    text = (tmp_path / "new.toml").read_text(encoding="utf-8")
+    fields = {
+        section: set(type(getattr(Config(), section)).model_fields)
+        for section in Config.model_fields
+        if section != "source"
+    }
+    assert {s: set(keys) for s, keys in KEY_HELP.items()} == fields
+    lines = text.splitlines()
+    for section, keys in fields.items():
+        assert f"[{section}]" in lines
+        for key in keys:
+            at = next(i for i, line in enumerate(lines) if re.match(rf"(# )?{key} = ", line))
+            assert lines[at - 1].startswith("# "), key  # explained just above
+    # keys not set by default are there, commented out, and read back as unset
+    for key in ("frames_field", "tasks", "gpu_hours_per_cycle", "cost_per_gpu_hour"):
+        assert f"\n# {key} = " in text
+    assert tomllib.loads(text)["gates"].get("tasks") is None
+    loaded = load_config(tmp_path / "new.toml")
+    assert loaded.model_dump(exclude={"paths", "source"}) == Config().model_dump(
+        exclude={"paths", "source"}
+    )
+
+
+# ---------------------------------------------------------------- unmapped frames (§2)
+
+
+def _flat_upload_project(tmp_path: Path, *, field: str = "image") -> Path:
+    """Frames in one flat folder (/frames/<file>) have no episode in their path, so the default
+    pattern (task_subdir/episode/file) matches none of them."""
+    tasks = [task(i, f"/frames/ab12cd{i:02d}-f{i}.jpg") for i in range(1, 5)]
+    write_export(tmp_path / "exports", "project-3-at-2026-11-26.json", tasks, mtime=1_000)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        f'[paths]\nexport_dir = "exports"\nstate_dir = "state"\n[episodes]\nfield = "{field}"\n',
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_every_frame_unmapped_is_a_configuration_error_naming_the_pattern(tmp_path: Path) -> None:
+    project = _flat_upload_project(tmp_path)
+    result = run("check", cwd=project)
+    assert result.returncode == 2, result.stdout
+    line = result.stderr.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in line
+    assert "[episodes] pattern: every frame is unmapped" in line
+    # the paths the pattern missed, sorted, so the user sees what to write a pattern for
+    assert "e.g. /frames/ab12cd01-f1.jpg, /frames/ab12cd02-f2.jpg, /frames/ab12cd03-f3.jpg" in line
+
+
+def test_a_field_absent_from_every_task_is_blamed_not_the_pattern(tmp_path: Path) -> None:
+    project = _flat_upload_project(tmp_path, field="img")
+    result = run("check", "--json", cwd=project)
+    assert result.returncode == 2
+    assert "[episodes] field: every frame is unmapped" in result.stderr
+    assert "none has a path under task.data['img']" in result.stderr
+
+
+def test_some_unmapped_frames_are_shown_with_examples(project: Path) -> None:
+    extra = [task(90, "/calib/zz-calib.jpg"), task(91, "calibration_board.jpg")]
+    write_export(project / "exports", "late.json", extra, mtime=3_000)
+    data = check_json(project)
+    assert data["frames"]["unmapped"] == 2
+    assert data["unmapped"] == {
+        "key": "pattern",
+        "without_path": 0,
+        "examples": ["/calib/zz-calib.jpg", "calibration_board.jpg"],
+        "every_frame": False,
+    }
+    text = run("check", cwd=project).stdout
+    assert "2 frames unmapped: [episodes] pattern does not match their paths, e.g. " in text

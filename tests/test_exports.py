@@ -1,4 +1,4 @@
-"""§2-§3 of the gate semantics, one rule at a time, on hand-written exports."""
+"""§2-§3 of docs/semantics.md, one rule at a time, on hand-written exports."""
 
 from __future__ import annotations
 

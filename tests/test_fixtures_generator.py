@@ -1,6 +1,6 @@
 """The export generator (fixtures/generate.py) and the committed demo it produced.
 
-The demo check reads the JSON files with a small, independent reading of gate-semantics.md
+The demo check reads the JSON files with a small, independent reading of docs/semantics.md
 §1-§4 and §7, so a generator bug (a "corrected" frame that the files do not show as corrected)
 fails here rather than in a metrics test downstream.
 """

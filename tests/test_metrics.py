@@ -369,6 +369,8 @@ def test_below_min_episodes_is_insufficient_data_not_fine() -> None:
     reg = run(rows).regression
     assert (reg.active, reg.state, reg.p_value) == (False, "insufficient_data", None)
     assert reg.detail.startswith("insufficient data: v2 has 9 harvested episodes")
+    # not judged is not a pass: the gate says neither ok nor alert
+    assert gate(run(rows), "regression").passed is None
     # lowering min_episodes to 9 makes the same data enough
     assert run(rows, cfg(regression={"min_episodes": 9})).regression.state == "regression"
 
@@ -521,3 +523,55 @@ def test_approval_extras_are_passed_through() -> None:
     human = HumanState(pin=PIN, approvals=2, last_approval_at="2024-05-01T00:00:00Z")
     report = run([], human=human)
     assert (report.approvals, report.last_approval_at) == (2, "2024-05-01T00:00:00Z")
+
+
+def test_one_harvested_episode_is_singular_in_the_insufficient_data_detail() -> None:
+    rows = release_rows("v1", OLD, PREV_COUNTS) + release_rows("v2", NEW, [3])
+    detail = run(rows).regression.detail
+    assert detail.startswith("insufficient data: v2 has 1 harvested episode and v1 has 10;")
+
+
+def test_per_task_table_counts_episodes_and_corrections_per_harvested_episode() -> None:
+    rows = [
+        # pick: e1 harvested (3 corrected of 4), e2 harvested (1 of 2), e3 in progress (its
+        # corrected frame does not count: the episode is not harvested)
+        *episode("pick", "e1", frames=4, corrected=3, release="v1"),
+        *episode("pick", "e2", frames=2, corrected=1, release="v1"),
+        frame("pick", "e3", corrected=True, release="v1"),
+        frame("pick", "e3", "open"),
+        # stack: one episode in progress, nothing harvested
+        frame("stack", "e1", "open"),
+    ]
+    approved = HumanState(approved_episodes=[("pick", "e1")], approvals=1)
+    tasks = {t.task_subdir: t for t in run(rows, human=approved).tasks}
+    pick, stack = tasks["pick"], tasks["stack"]
+    assert (pick.episodes, pick.harvested, pick.in_progress, pick.delta) == (3, 2, 1, 1)
+    assert (pick.corrected_frames, pick.cpe) == (4, 2.0)  # (3 + 1) / 2 harvested episodes
+    assert (stack.episodes, stack.harvested, stack.in_progress, stack.delta) == (1, 0, 1, 0)
+    assert stack.cpe is None
+
+
+def test_unmapped_frames_name_the_key_to_fix_with_example_paths() -> None:
+    rows = [
+        frame("pick", "e1"),
+        frame(None, None, path="/calib/board_b.jpg"),
+        frame(None, None, path="/calib/board_a.jpg"),
+        frame(None, None, path="/calib/board_a.jpg"),  # the same path twice: shown once
+        frame(None, None),  # no string under task.data[field]
+    ]
+    unmapped = run(rows).unmapped
+    assert unmapped.model_dump() == {
+        "key": "pattern",
+        "without_path": 1,
+        "examples": ["/calib/board_a.jpg", "/calib/board_b.jpg"],
+        "every_frame": False,
+    }
+    # only frames without a path: the field is what is wrong, and with no mapped frame at all
+    # it is a configuration error
+    only_missing = run([frame(None, None), frame(None, None)]).unmapped
+    assert (only_missing.key, only_missing.every_frame, only_missing.examples) == (
+        "field",
+        True,
+        [],
+    )
+    assert run([frame("pick", "e1")]).unmapped.key is None

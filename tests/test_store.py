@@ -1,4 +1,4 @@
-"""§1 of the gate semantics: the latest version of each frame wins, whatever the file order."""
+"""§1 of docs/semantics.md: the latest version of each frame wins, whatever the file order."""
 
 from __future__ import annotations
 

@@ -20,10 +20,30 @@ from retrain_gate.config import Config, CostConfig, PathsConfig
 from retrain_gate.history import Outlook
 from retrain_gate.models import Declined, Report
 from retrain_gate.tui.app import RetrainGateApp, make_app
-from retrain_gate.tui.messages import Activity, OutlookReady, ReportReady, RoleChanged, WatchState
+from retrain_gate.tui.messages import (
+    Activity,
+    OutlookReady,
+    RefusedFiles,
+    ReportReady,
+    RoleChanged,
+    WatchState,
+)
 
 AT = datetime(2026, 11, 26, 14, 2, 11, tzinfo=UTC).timestamp()
 SIZES = [(80, 24), (120, 40)]
+
+
+def _task(name: str, episodes: int, harvested: int, delta: int, corrected: int) -> dict[str, Any]:
+    return {
+        "task_subdir": name,
+        "episodes": episodes,
+        "harvested": harvested,
+        "in_progress": episodes - harvested,
+        "delta": delta,
+        "corrected_frames": corrected,
+        "cpe": corrected / harvested,
+    }
+
 
 BASE: dict[str, Any] = {
     "ready": False,
@@ -102,6 +122,18 @@ BASE: dict[str, Any] = {
     "backlog": {"release": "hand-kp-2026.11", "episodes": 9, "frames": 212},
     "approvals": 1,
     "last_approval_at": "2026-11-12T10:00:00Z",
+    "unmapped": {
+        "key": "pattern",
+        "without_path": 1,
+        "examples": ["calibration_board.jpg", "https://cdn.example.com/calib_02.jpg"],
+        "every_frame": False,
+    },
+    "tasks": [
+        _task("greifen_würfel", 90, 86, 6, 260),
+        _task("pick_cube", 200, 190, 12, 610),
+        _task("pour_water", 120, 112, 6, 300),
+        _task("stack_blocks", 150, 143, 7, 230),
+    ],
 }
 
 
@@ -191,6 +223,8 @@ OUTLOOK = Outlook(
     days_to_ready=4.6,
     exports_since_approval=6,
     last_ingest_at=AT,
+    now=datetime(2026, 11, 26, 14, 2, 11, tzinfo=UTC),
+    ready_on=datetime(2026, 12, 1, 4, 26, 11, tzinfo=UTC),
 )
 
 
@@ -243,6 +277,15 @@ def feed(
         )
         app.post_message(ReportReady(rep, "loaded", AT))
         app.post_message(OutlookReady(OUTLOOK))
+        app.post_message(
+            RefusedFiles(
+                {
+                    "/demo/exports/project-7-at-2026-11-26-13-58.csv": (
+                        'a CSV export has no predictions; export the project as "JSON"'
+                    )
+                }
+            )
+        )
         await pilot.pause()
         await pilot.pause()
 

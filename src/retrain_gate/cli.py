@@ -42,10 +42,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="retrain-gate",
         description="Decide when a model is worth retraining from Label Studio exports.",
     )
+    from retrain_gate import __version__
+
+    parser.add_argument("--version", action="version", version=f"retrain-gate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", help="write a default config file")
-    init.add_argument("path", nargs="?", type=Path, default=DEFAULT_CONFIG)
+    init.add_argument(
+        "path",
+        nargs="?",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="PATH",
+        help="where to write it (default: ./config.toml); an existing file is never overwritten",
+    )
 
     check = commands.add_parser("check", help="ingest new exports and print the decision")
     _add_config(check)
@@ -64,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config(approve)
     approve.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
-    approve.add_argument("--note", default="", metavar="TEXT")
+    approve.add_argument(
+        "--note", default="", metavar="TEXT", help="why, as recorded (required with --override)"
+    )
     approve.add_argument(
         "--override", action="store_true", help="approve although the gates say WAIT (needs --note)"
     )
@@ -73,25 +85,29 @@ def build_parser() -> argparse.ArgumentParser:
         "decline", help="record that a READY gate was looked at and a retrain is not wanted now"
     )
     _add_config(decline)
-    decline.add_argument("--by", required=True, metavar="NAME")
+    decline.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
     decline.add_argument("--note", required=True, metavar="TEXT", help="why not now")
 
     pin = commands.add_parser("pin-eval", help="pin the current eval set (a deliberate choice)")
     _add_config(pin)
-    pin.add_argument("--by", required=True, metavar="NAME")
-    pin.add_argument("--note", required=True, metavar="TEXT")
+    pin.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
+    pin.add_argument(
+        "--note", required=True, metavar="TEXT", help="what changed in the eval set, as recorded"
+    )
 
     report = commands.add_parser(
         "report-regression", help="labelers say pre-annotations got worse: raise an alert"
     )
     _add_config(report)
-    report.add_argument("--by", required=True, metavar="NAME")
-    report.add_argument("--note", required=True, metavar="TEXT")
+    report.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
+    report.add_argument(
+        "--note", required=True, metavar="TEXT", help="what the labelers see, as recorded"
+    )
 
     ack = commands.add_parser("ack", help="acknowledge the open regression alert(s)")
     _add_config(ack)
-    ack.add_argument("--by", required=True, metavar="NAME")
-    ack.add_argument("--note", default="", metavar="TEXT")
+    ack.add_argument("--by", required=True, metavar="NAME", help="your name, as recorded")
+    ack.add_argument("--note", default="", metavar="TEXT", help="optional, as recorded")
 
     ledger = commands.add_parser(
         "ledger", help="the history of human decisions; `verify` checks it"
@@ -165,6 +181,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             progress.close()
         refused = engine.store.refused()
         preview = _preview(engine) if args.episodes else None
+    from retrain_gate.render import configuration_problem
+
+    problem = configuration_problem(report, config)
+    if problem is not None:
+        from retrain_gate.errors import ConfigError
+
+        raise ConfigError(problem)
     if args.json:
         for result in results:
             if result.outcome == "refused":
@@ -177,7 +200,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
-        print("\n".join(report_lines(report)))
+        print("\n".join(report_lines(report, config)))
         if refused:
             print(f"  {len(refused)} file(s) refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
@@ -316,6 +339,12 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from retrain_gate.names import NOTE_MAX
     from retrain_gate.text import json_safe, printable
 
+    if args.action == "verify" and (args.json or args.csv):
+        flag = "--json" if args.json else "--csv"
+        raise RetrainGateError(
+            f"`ledger verify` does not take {flag}: it prints a verdict; "
+            f"use `ledger {flag}` for the entries"
+        )
     config = _load(args)
     ledger = Ledger(config.paths.state_dir)
     if args.action == "verify":

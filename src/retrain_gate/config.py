@@ -1,4 +1,4 @@
-"""Typed configuration: defaults from the gate semantics, overridden by `config.toml`.
+"""Typed configuration: defaults from docs/semantics.md, overridden by `config.toml`.
 
 Relative paths resolve against the folder of the config file, so a config can travel with
 its data. Every validation problem becomes one `ConfigError` line that names the key.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -21,13 +21,19 @@ DEFAULT_PATTERN = r"(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/[^/]+$"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: TOML has real types, so `"200"` for a count or `"yes"` for a flag is a mistake to
+    # name, not a value to coerce (an int is still accepted where a float is expected).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+# TOML has no path type: a path is written as a string.
+_Path = Annotated[Path, Field(strict=False)]
 
 
 class PathsConfig(_Section):
-    export_dir: Path = Path("exports")
-    state_dir: Path = Path(".retrain-gate")
-    eval_set: Path = Path("eval")
+    export_dir: _Path = Path("exports")
+    state_dir: _Path = Path(".retrain-gate")
+    eval_set: _Path = Path("eval")
 
 
 class EpisodesConfig(_Section):
@@ -203,6 +209,8 @@ def _describe(error: Any) -> str:
         return f"unknown key '{key}' in {where}; check the spelling or remove it"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
+    if kind.endswith("_type") and isinstance(error.get("input"), str):
+        message += "; write it without quotes"
     if "input" in error and kind not in ("missing",):
         return f"'{loc}' {message} (got {error['input']!r})"
     return f"'{loc}' {message}"
@@ -239,14 +247,110 @@ def load_config(path: Path) -> Config:
     return parse_config(data, base=path.resolve().parent, source=path)
 
 
+# What `retrain-gate init` writes above each key. Every key of every section has one
+# (tests/test_cli.py checks it), so a new key cannot be left out of the file.
+KEY_HELP: dict[str, dict[str, str]] = {
+    "paths": {
+        "export_dir": "the folder where Label Studio JSON exports land",
+        "state_dir": "where retrain-gate keeps its state: the ledger, merged frames, manifests",
+        "eval_set": "the eval set (a file or a folder) whose hash the eval gate pins",
+    },
+    "episodes": {
+        "field": "the key of task.data that holds the frame's path",
+        "pattern": "regular expression searched in the URL-decoded path, with the named groups\n"
+        "task_subdir and episode; e.g. /data/local-files/?d=pick_cube/ep_0007/f_0001.jpg",
+        "frames_field": "a key of task.data holding the episode's total frame count. Set it when\n"
+        "you use Label Studio's default export: that export leaves out unlabeled frames, so\n"
+        "without it a half-labeled episode looks harvested",
+    },
+    "corrections": {
+        "tolerance": "how far a point may move (percent of the image) and still count as\n"
+        "accepted, for annotations that carry no origin",
+    },
+    "gates": {
+        "min_delta_fraction": "delta gate: new harvested episodes needed, as a share of the corpus",
+        "max_task_gini": "spread gate: the largest Gini of delta episodes per task",
+        "max_task_share": "spread gate: the largest share of the delta from one task",
+        "initial_corpus_episodes": "episodes the current model was trained on before the ledger",
+        "min_first_train_episodes": "with an empty corpus: episodes needed for a first training",
+        "tasks": "the task_subdirs the delta must spread over (default: those with work flowing)",
+    },
+    "regression": {
+        "min_episodes": "harvested episodes each release needs before it is compared",
+        "tolerance": "how much worse (corrections per episode) counts as worth acting on",
+        "alpha": "the p-value below which a worse release is not noise",
+    },
+    "watch": {
+        "settle_seconds": "a new file is read once its size has not changed for this long",
+        "max_wait_seconds": "read a file still growing after this long anyway",
+        "rescan_seconds": "how often the folder is listed again, in case an event was missed",
+        "polling": "poll instead of file-system events (network mounts that send none)",
+    },
+    "cost": {
+        "gpu_hours_per_cycle": "GPU hours one retrain costs (shown on the dashboard)",
+        "cost_per_gpu_hour": "price of a GPU hour, in `currency`",
+        "currency": "the currency symbol the dashboard shows",
+    },
+    "limits": {
+        "max_export_mb": "exports larger than this are refused (protects memory)",
+        "max_read_seconds": (
+            "a file that takes longer than this to read is refused with that reason\n"
+            "(no one file can hold the watcher); a 180 MB export reads in about a second"
+        ),
+    },
+    "approvals": {
+        "approvers": (
+            "who may approve, decline and pin the eval set (unset: anyone); an entry is a\n"
+            'name, or { name = "Kim Park", os_user = "kim" } to tie it to a login'
+        ),
+        "ack_by": "who may acknowledge an alert (unset: anyone)",
+        "second_approver_for_override": (
+            "an approval against WAIT needs a second, different approver to confirm it"
+        ),
+    },
+}
+
+# Shown, commented out, for keys whose default is "not set".
+_UNSET_EXAMPLES: dict[str, Any] = {
+    "frames_field": "n_frames",
+    "tasks": ["pick_cube", "stack_blocks"],
+    "gpu_hours_per_cycle": 2.0,
+    "cost_per_gpu_hour": 40.0,
+    "approvers": ["Kim Park", "Ana Souza"],
+    "ack_by": ["Kim Park", "Ana Souza", "Lee Chen"],
+}
+
+
 def default_config_toml() -> str:
-    """A complete config with every key at its default, for `retrain-gate init`."""
-    data = Config().model_dump(mode="json", exclude_none=True)
-    header = (
-        "# retrain-gate configuration. Every key is shown at its default; see docs/gates.md.\n"
-        "# Relative paths are relative to this file's folder.\n\n"
-    )
-    return header + tomli_w.dumps(data)
+    """A complete config with every key at its default, commented, for `retrain-gate init`.
+
+    Keys whose default is "not set" are written commented out with an example value, so the
+    file still reads back as the defaults.
+    """
+    config = Config()
+    lines = [
+        "# retrain-gate configuration. Every key is shown at its default (keys that are not set",
+        "# by default are commented out, with an example); docs/gates.md explains each gate.",
+        "# Relative paths are relative to this file's folder.",
+    ]
+    for section, keys in KEY_HELP.items():
+        values = getattr(config, section).model_dump(mode="json")
+        lines += ["", f"[{section}]"]
+        for key, help_text in keys.items():
+            lines += [f"# {line}" for line in help_text.splitlines()]
+            value = values[key]
+            if value is None:
+                lines.append(f"# {_toml_line(key, _UNSET_EXAMPLES[key])}")
+            else:
+                lines.append(_toml_line(key, value))
+    return "\n".join(lines) + "\n"
+
+
+def _toml_line(key: str, value: Any) -> str:
+    if isinstance(value, list):  # on one line, so that commenting it out is one `#`
+        items = ", ".join(tomli_w.dumps({"v": item}).strip().removeprefix("v = ") for item in value)
+        return f"{key} = [{items}]"
+    return tomli_w.dumps({key: value}).strip()
 
 
 def write_default_config(path: Path) -> None:

@@ -10,6 +10,10 @@ time is the greatest stamp among its frames. The delta on a given day is the num
 delta episodes harvested by the end of that day, and the harvest rate is how many were
 harvested over the last `rate_days` up to the latest labeling activity (or since the last
 approval, when that is more recent: episodes harvested before it joined the corpus).
+
+The forecast counts from *now*, not from the latest activity: a rate measured before labeling
+stopped says nothing about the days since, so the rate's window ends now (days without labeling
+lower it) and the forecast is a date counted from now.
 """
 
 from __future__ import annotations
@@ -43,6 +47,15 @@ class Outlook:
     days_to_ready: float | None = None  # None: no forecast (no rate, or already enough)
     exports_since_approval: int | None = None  # ingested exports since the last approval (or ever)
     last_ingest_at: float | None = None  # epoch seconds of the latest successful ingest
+    now: datetime | None = None  # when the figures were computed (the forecast counts from it)
+    ready_on: datetime | None = None  # now + days_to_ready
+
+    @property
+    def idle_days(self) -> float:
+        """Days from the latest labeling activity to now (0 when unknown)."""
+        if self.now is None or self.as_of is None:
+            return 0.0
+        return max((self.now - self.as_of).total_seconds() / 86400, 0.0)
 
 
 def parse_stamp(text: str | None) -> datetime | None:
@@ -79,10 +92,12 @@ def outlook(
     ingests: Iterable[tuple[float, str]] = (),
     spark_days: int = SPARK_DAYS,
     rate_days: int = RATE_DAYS,
+    now: datetime | None = None,
 ) -> Outlook:
     """Sparkline points, harvest rate and forecast for `report`.
 
-    `ingests` is (epoch seconds, outcome) per registered export file.
+    `ingests` is (epoch seconds, outcome) per registered export file. `now` ends the rate's
+    window (default: the latest activity, for figures that are not about the present).
     """
     times = sorted(harvested_at)
     ingested = [at for at, outcome in ingests if outcome == "ingested"]
@@ -101,18 +116,21 @@ def outlook(
         cutoff = end_of_day - timedelta(days=back)
         daily.append(sum(1 for t in times if t < cutoff))
 
-    start = as_of - timedelta(days=rate_days)
+    end = max(now, as_of) if now is not None else as_of
+    start = end - timedelta(days=rate_days)
     if approved_at is not None and approved_at > start:
         start = approved_at
     # Less than a day of history would turn two quick episodes into an absurd daily rate.
-    window = max((as_of - start).total_seconds() / 86400, 1.0)
-    recent = sum(1 for t in times if start <= t <= as_of)
+    window = max((end - start).total_seconds() / 86400, 1.0)
+    recent = sum(1 for t in times if start <= t <= end)
     rate = recent / window
     missing = report.needed_episodes - report.delta_episodes
     days: float | None = None
     if missing > 0 and rate > 0:
         days = missing / rate
     return Outlook(
+        now=end,
+        ready_on=end + timedelta(days=days) if days is not None else None,
         daily_delta=daily,
         as_of=as_of,
         rate_per_day=rate,
@@ -164,4 +182,5 @@ def engine_outlook(engine: Engine, report: Report) -> Outlook:
         harvest_times(frames, keys),
         latest_activity=latest_stamp(frames),
         ingests=registry_ingests(engine.store.registry()),
+        now=datetime.now(UTC),
     )

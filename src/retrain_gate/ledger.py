@@ -45,7 +45,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, ApprovalRequest, Decline, HumanState, Pin, RegressionReport
 from retrain_gate.names import validate_name
-from retrain_gate.text import json_safe, short_hash
+from retrain_gate.text import json_safe, plural, short_hash
 
 logger = logging.getLogger(__name__)
 
@@ -755,13 +755,24 @@ def entries_to_jsonl(entries: Sequence[LedgerEntry], out: TextIO) -> None:
         out.write(entry.line().decode("utf-8"))
 
 
+def alert_words(key: str) -> str:
+    """An alert key ("statistics:PREV->CUR", "report:SEQ") as a person would name the alert."""
+    kind, _, rest = key.partition(":")
+    if kind == "statistics" and "->" in rest:
+        previous, _, current = rest.partition("->")
+        return f"the regression alert on {current} (against {previous})"
+    if kind == "report" and rest.isdigit():
+        return f"the regression reported in #{rest}"
+    return key
+
+
 def entry_details(entry: LedgerEntry) -> str:
     """What exactly the entry recorded, beyond its meaning, in a few words."""
     p: dict[str, Any] = entry.payload
     if entry.kind in ("approval", "request"):
         episodes = p.get("approved_episodes")
-        count = len(episodes) if isinstance(episodes, list) else "?"
-        parts = [f"{count} episodes"]
+        count = plural(len(episodes), "episode") if isinstance(episodes, list) else "? episodes"
+        parts = [count]
         if p.get("override"):
             parts.append("against WAIT (override)")
         confirms = p.get("confirms_request")
@@ -777,10 +788,10 @@ def entry_details(entry: LedgerEntry) -> str:
         return f"the gates said {p.get('decision', '?')}: {p.get('reason', '?')}"
     if entry.kind == "pin":
         value = p.get("eval_hash")
-        return f"eval set at {short_hash(value if isinstance(value, str) else None)}"
+        return f"at {short_hash(value if isinstance(value, str) else None)}"
     if entry.kind == "ack":
         keys = p.get("alert_keys")
-        return ", ".join(str(k) for k in keys) if isinstance(keys, list) else "?"
+        return "; ".join(alert_words(str(k)) for k in keys) if isinstance(keys, list) else "?"
     return ""
 
 
@@ -798,6 +809,16 @@ def entry_line(entry: LedgerEntry) -> str:
         f"#{entry.seq:<4} {entry.meaning} · {entry.actor} · {entry.ts} · "
         f"{entry.os_user}@{entry.host} · reason: {entry.reason}"
         + (f" · {details}" if details else "")
+    )
+
+
+def news_line(entry: LedgerEntry) -> str:
+    """One entry as a line of news (the dashboard's Activity, `watch`): number, who (and from
+    where), what, and the reason."""
+    reason = f": {entry.reason}" if entry.reason else ""
+    return (
+        f"ledger #{entry.seq}: {entry.actor} ({entry.os_user}@{entry.host}) "
+        f"{entry_summary(entry)}{reason}"
     )
 
 

@@ -1,4 +1,4 @@
-"""§4-§8 of the gate semantics: merged frames + human state + eval hash -> `Report`.
+"""§4-§8 of docs/semantics.md: merged frames + human state + eval hash -> `Report`.
 
 Pure: no I/O, no clock. Everything per frame or per episode is done by polars; Python only
 loops over the handful of releases and tasks.
@@ -31,8 +31,11 @@ from retrain_gate.models import (
     RegressionReport,
     ReleaseStats,
     Report,
+    TaskStats,
+    Unmapped,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
+from retrain_gate.text import plural
 
 _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 
@@ -152,6 +155,52 @@ def _episode_table(
         .with_columns(in_delta=pl.col("harvested") & ~pl.col("approved"))
         .sort(EPISODE_KEY)
     )
+
+
+UNMAPPED_EXAMPLES = 3
+
+
+def _unmapped(frames: pl.DataFrame) -> Unmapped:
+    """§2: which key to blame for the unmapped frames, with a few of their paths."""
+    unmapped = frames.filter(pl.col("task_subdir").is_null() | pl.col("episode").is_null())
+    if unmapped.is_empty():
+        return Unmapped()
+    paths = unmapped["path"].drop_nulls()
+    without_path = unmapped.height - paths.len()
+    examples = paths.unique().sort().head(UNMAPPED_EXAMPLES).to_list()
+    return Unmapped(
+        # Frames without a path cannot be helped by a pattern: the field is what is wrong.
+        key="field" if paths.is_empty() else "pattern",
+        without_path=without_path,
+        examples=[str(path) for path in examples],
+        every_frame=unmapped.height == frames.height,
+    )
+
+
+def _task_stats(episodes: pl.DataFrame) -> list[TaskStats]:
+    rows = (
+        episodes.group_by("task_subdir")
+        .agg(
+            episodes=pl.len(),
+            harvested=pl.col("harvested").sum(),
+            delta=pl.col("in_delta").sum(),
+            corrected=pl.col("corrected").filter(pl.col("harvested")).sum(),
+        )
+        .sort("task_subdir")
+        .rows(named=True)
+    )
+    return [
+        TaskStats(
+            task_subdir=row["task_subdir"],
+            episodes=int(row["episodes"]),
+            harvested=int(row["harvested"]),
+            in_progress=int(row["episodes"]) - int(row["harvested"]),
+            delta=int(row["delta"]),
+            corrected_frames=int(row["corrected"] or 0),
+            cpe=int(row["corrected"] or 0) / int(row["harvested"]) if row["harvested"] else None,
+        )
+        for row in rows
+    ]
 
 
 # ---------------------------------------------------------------- §4 delta
@@ -368,9 +417,9 @@ def _statistics(
         return _Statistics(
             "insufficient_data",
             None,
-            f"insufficient data: {current.model_version} has {current.episodes} harvested "
-            f"episodes and {previous.model_version} has {previous.episodes}; "
-            f"need {rc.min_episodes} each",
+            f"insufficient data: {current.model_version} has "
+            f"{plural(current.episodes, 'harvested episode')} and {previous.model_version} "
+            f"has {previous.episodes:,}; need {rc.min_episodes:,} each",
         )
     p = mann_whitney_greater(
         _per_episode_corrections(episodes, current.model_version),
@@ -479,9 +528,12 @@ def _declined(human: HumanState, key: str, alert_keys: list[str]) -> Declined | 
 
 
 def _regression_gate(regression: Regression, config: Config) -> Gate:
+    # Too few episodes to compare is not "no regression" (docs/semantics.md §7). With fewer
+    # than two releases there is no newer release that could have regressed: that passes.
+    unjudged = regression.state == "insufficient_data" and not regression.active
     return Gate(
         name="regression",
-        passed=not regression.active,
+        passed=None if unjudged else not regression.active,
         value=regression.p_value,
         threshold=config.regression.alpha,
         detail=regression.detail,
@@ -588,6 +640,8 @@ def evaluate(
         last_approval_at=human.last_approval_at,
         declined=declined,
         pending_approval=human.pending_request,
+        unmapped=_unmapped(frames),
+        tasks=_task_stats(episodes),
     )
 
 

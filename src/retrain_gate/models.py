@@ -1,7 +1,7 @@
 """The shapes that flow through the core: the frame table, human state, and the report.
 
 Data flows one way: export file -> parsed frames (FRAME_SCHEMA) -> store -> metrics -> Report.
-Field names of `Report` are those of `check --json` in the gate semantics.
+Field names of `Report` are those of `check --json` in docs/semantics.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Literal
 import polars as pl
 from pydantic import BaseModel, ConfigDict
 
-# One row per Label Studio task (a frame), after §1-§3 of the semantics are applied to it.
+# One row per Label Studio task (a frame), after §1-§3 of docs/semantics.md are applied to it.
 FRAME_SCHEMA: dict[str, pl.DataType] = {
     "project": pl.Int64(),  # task.project, null when absent
     "task_id": pl.Int64(),  # task.id
@@ -163,9 +163,35 @@ class EpisodeCounts(_Model):
     harvested: int
 
 
+class Unmapped(_Model):
+    """What a person needs to fix unmapped frames (§2): which key to blame, and examples."""
+
+    # "field": no unmapped frame has a string under task.data[field]; "pattern": some have a
+    # path the pattern does not match. None when nothing is unmapped.
+    key: Literal["field", "pattern"] | None = None
+    without_path: int = 0  # unmapped frames with no string under task.data[field]
+    examples: list[str] = []  # a few paths the pattern did not match, sorted
+    every_frame: bool = False  # every frame is unmapped: a configuration error
+
+
+class TaskStats(_Model):
+    """One row of the per-task table: how far each robot task is, and how good its
+    pre-annotations are (corrections per harvested episode, over every release)."""
+
+    task_subdir: str
+    episodes: int
+    harvested: int
+    in_progress: int  # episodes not harvested yet
+    delta: int  # harvested episodes no approval has taken in
+    corrected_frames: int  # over the harvested episodes
+    cpe: float | None  # corrected_frames / harvested, None with none harvested
+
+
 class Gate(_Model):
     name: Literal["delta", "spread", "eval", "regression"]
-    passed: bool
+    # None: the gate could not judge (regression with too few episodes or releases), which
+    # must never read as a pass.
+    passed: bool | None
     value: int | float | str | None
     threshold: int | float | str | None
     detail: str
@@ -214,3 +240,5 @@ class Report(_Model):
     last_approval_at: str | None = None
     declined: Declined | None = None  # the decision stands; this is what a person said of it
     pending_approval: ApprovalRequest | None = None
+    unmapped: Unmapped = Unmapped()
+    tasks: list[TaskStats] = []

@@ -5,9 +5,10 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 
 from __future__ import annotations
 
+from retrain_gate.config import Config
 from retrain_gate.models import Gate, Report
 from retrain_gate.names import NOTE_MAX
-from retrain_gate.text import printable
+from retrain_gate.text import plural, printable
 
 
 def headline(report: Report) -> str:
@@ -17,7 +18,7 @@ def headline(report: Report) -> str:
 def gate_line(gate: Gate) -> str:
     verdict = "pass" if gate.passed else "FAIL"
     if gate.name == "regression":
-        verdict = "ALERT" if not gate.passed else "ok"
+        verdict = {True: "ok", False: "ALERT", None: "unknown"}[gate.passed]
     return f"  {gate.name:<11} {verdict:<5}  {printable(gate.detail)}"
 
 
@@ -30,7 +31,7 @@ def frame_summary(report: Report) -> str:
         f"{f.corrected:,} corrected",
     ]
     if f.unmapped:
-        parts.append(f"{f.unmapped:,} unmapped (path not matched by [episodes] pattern)")
+        parts.append(f"{f.unmapped:,} unmapped (see below)")
     if f.correction_unknown:
         parts.append(f"{f.correction_unknown:,} with corrections unknown")
     e = report.episodes
@@ -60,10 +61,41 @@ def decided_lines(report: Report) -> list[str]:
     return lines
 
 
-def report_lines(report: Report) -> list[str]:
+def unmapped_text(report: Report, config: Config) -> str:
+    """Why frames are unmapped (§2), naming the key to fix, with examples; "" when none are."""
+    unmapped = report.unmapped
+    count = report.frames.unmapped
+    if not count:
+        return ""
+    field = printable(config.episodes.field, limit=60)
+    frames = plural(count, "frame")
+    if unmapped.key == "field":
+        return (
+            f"{frames} unmapped: none has a path under task.data['{field}']; "
+            "set [episodes] field to the key of task.data that holds the image path"
+        )
+    examples = ", ".join(printable(path, limit=120) for path in unmapped.examples)
+    text = f"{frames} unmapped: [episodes] pattern does not match their paths, e.g. {examples}"
+    if unmapped.without_path:
+        text += f"; {unmapped.without_path:,} have no path under task.data['{field}']"
+    return text
+
+
+def configuration_problem(report: Report, config: Config) -> str | None:
+    """Every frame unmapped: nothing can be computed, so it is the config that is wrong."""
+    if not report.unmapped.every_frame or not report.frames.total:
+        return None
+    key = "[episodes] field" if report.unmapped.key == "field" else "[episodes] pattern"
+    where = f"{config.source}: " if config.source is not None else ""
+    return f"{where}{key}: every frame is unmapped; {unmapped_text(report, config)}"
+
+
+def report_lines(report: Report, config: Config | None = None) -> list[str]:
     lines = [headline(report), *decided_lines(report)]
     lines.extend(gate_line(gate) for gate in report.gates)
     lines.append(frame_summary(report))
+    if config is not None and report.frames.unmapped:
+        lines.append(f"  {unmapped_text(report, config)}")
     return lines
 
 

@@ -33,7 +33,7 @@ from retrain_gate.store import IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
-UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error"]
+UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error", "refused", "ledger"]
 Role = Literal["writer", "following", "starting", "stopped"]
 T = TypeVar("T")
 
@@ -49,6 +49,9 @@ class Update:
     watch_status: str | None = None
     role: Role | None = None
     progress: tuple[str, int, int] | None = None  # (stage, done, total)
+    # "refused": every file refused in its current form, path -> reason (empty: none left)
+    refused: dict[str, str] | None = None
+    seq: int | None = None  # "ledger": the entry's number
     at: float = field(default_factory=time.time)
 
 
@@ -70,6 +73,8 @@ class GateService:
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
         self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
+        self._refused: dict[str, str] | None = None  # as last told
+        self._ledger_seq: int | None = None  # the last ledger entry told (None: not read yet)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -252,7 +257,8 @@ class GateService:
             self._become_writer(persist=False)
         state = self.config.paths.state_dir
         self._changed("ledger", signature(state / "ledger.jsonl"))
-        self._changed("frames", signature(state / "frames.parquet"))
+        self._changed("frames", self._store_signature(state))
+        self._ledger_seq = self._last_seq()
         while not self._stop.wait(HOUSEKEEPING_SECONDS):
             try:
                 self._tick(state)
@@ -291,14 +297,63 @@ class GateService:
                 self._emit(Update("role", "the writer stopped; taking over", role="writer"))
                 self._become_writer()
                 return
-            if self._changed("frames", signature(state / "frames.parquet")):
+            if self._changed("frames", self._store_signature(state)):
                 with self._lock:
                     self.engine.store.reload()
                 self._publish("the writer ingested new exports")
+        self._tell_refused()
         ledger_changed = self._changed("ledger", signature(state / "ledger.jsonl"))
+        if ledger_changed:
+            self._tell_ledger()
         eval_changed = self._changed("eval", self.engine.eval_hash())
         if ledger_changed or eval_changed:
             self._publish("the ledger changed" if ledger_changed else "the eval set changed")
+
+    @staticmethod
+    def _store_signature(state: Path) -> object:
+        # A refusal changes only the registry: a follower must see it too.
+        return tuple(
+            signature(state / name)
+            for name in ("frames.parquet", "storage.parquet", "ingested.json")
+        )
+
+    def _tell_refused(self) -> None:
+        """Say which files are refused whenever that set changes (a file refused, fixed,
+        replaced or removed), so a shell can keep showing them until they are gone."""
+        with self._lock:
+            refused = self.engine.store.refused()
+        if refused != self._refused:
+            self._refused = refused
+            count = len(refused)
+            self._emit(Update("refused", f"{count} file(s) refused", refused=dict(refused)))
+
+    def _last_seq(self) -> int:
+        try:
+            with self._lock:
+                entries = self.engine.ledger.entries()
+        except RetrainGateError:
+            return 0
+        return entries[-1].seq if entries else 0
+
+    def _tell_ledger(self) -> None:
+        """One update per new ledger entry, whichever process wrote it: a decision made from
+        another terminal is news to whoever watches this one."""
+        from retrain_gate.ledger import news_line
+
+        try:
+            # Under the lock: a decision this process records (run_locked) is appended and
+            # known to its shell before this reads it.
+            with self._lock:
+                entries = self.engine.ledger.entries()
+        except RetrainGateError as exc:
+            self._emit(Update("error", str(exc)))
+            return
+        seen = self._ledger_seq or 0
+        for entry in entries:
+            if entry.seq > seen:
+                self._emit(Update("ledger", news_line(entry), seq=entry.seq))
+        if entries:
+            self._ledger_seq = max(seen, entries[-1].seq)
 
 
 # ------------------------------------------------------------------ `retrain-gate watch`
@@ -326,13 +381,14 @@ def run_watch(config: Config) -> int:
             if printed and printed[-1] == state:
                 return
             printed[:] = [state]
-            gates = "  ".join(f"{g.name} {'ok' if g.passed else 'no'}" for g in update.report.gates)
+            verdicts = {True: "ok", False: "no", None: "?"}  # None: could not be judged
+            gates = "  ".join(f"{g.name} {verdicts[g.passed]}" for g in update.report.gates)
             say(update.at, f"{headline(update.report)}   [{gates}]")
             for line in decided_lines(update.report):
                 say(update.at, line.strip())
         elif update.kind == "ingest" and update.result is not None:
             say(update.at, printable(update.result.message), err=update.result.outcome == "refused")
-        elif update.kind in ("watch", "role", "error"):
+        elif update.kind in ("watch", "role", "error", "ledger"):
             if (
                 update.kind == "watch"
                 and update.watch_status is None

@@ -77,3 +77,11 @@ def json_safe(json_text: str) -> str:
 def short_hash(value: str | None) -> str:
     """The first 8 hex digits of a hash, as people compare them; a dash for none."""
     return value[:8] if value else "—"
+
+
+def article(count: int) -> str:
+    """The article before a number read aloud: 'an 11-episode corpus', 'a 12-episode corpus'."""
+    lead = count
+    while lead >= 1000:
+        lead //= 1000
+    return "an" if str(count).startswith("8") or lead in (11, 18) else "a"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual._styles_cache import StylesCache
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -40,13 +40,16 @@ from retrain_gate.actions import (
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
+from retrain_gate.ledger import news_line
 from retrain_gate.models import Report
 from retrain_gate.service import GateService, Update
 from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (
     Activity,
     IngestProgress,
+    LedgerLine,
     OutlookReady,
+    RefusedFiles,
     ReportReady,
     RoleChanged,
     WatchState,
@@ -61,8 +64,9 @@ from retrain_gate.tui.modals import (
     PinModal,
     ReportModal,
 )
-from retrain_gate.tui.screens import HelpScreen, LedgerScreen
+from retrain_gate.tui.screens import HelpScreen, LedgerScreen, RefusedScreen
 from retrain_gate.tui.widgets import (
+    ActivityLog,
     CostPanel,
     CoveragePanel,
     DecisionBanner,
@@ -71,6 +75,7 @@ from retrain_gate.tui.widgets import (
     Panel,
     RegressionPanel,
     StatusBar,
+    TasksPanel,
 )
 
 Clock = Callable[[], float]
@@ -127,6 +132,8 @@ class RetrainGateApp(App[int]):
             tooltip="Report a regression by hand",
         ),
         Binding("l", "ledger", "ledger", id="ledger", tooltip="Every recorded decision"),
+        # Not in the footer (full at 80 columns): the status bar says "N files refused (f)".
+        Binding("f", "refused", "refused", id="refused", show=False, tooltip="Refused files"),
         Binding("question_mark", "help", "help", id="help", key_display="?"),
         Binding("q", "quit", "quit", id="quit"),
     ]
@@ -175,6 +182,9 @@ class RetrainGateApp(App[int]):
         self._logged_decisions: set[int] = set()
         self._pulse: Timer | None = None
         self._busy_timer: Timer | None = None
+        self.refused: dict[str, str] = {}
+        # Ledger entries this dashboard wrote: their line is already in Activity (_decided).
+        self._own_seqs: set[int] = set()
 
     # ------------------------------------------------------------ layout
 
@@ -190,8 +200,9 @@ class RetrainGateApp(App[int]):
                     "Pre-annotation quality: corrections per episode", self.config, id="releases"
                 )
             # Outside the grid: a spanning cell there is measured at one column's width.
+            yield TasksPanel("Episodes per task", self.config, id="per-task")
             yield CostPanel("If you retrained now", self.config, id="cost")
-        log = RichLog(
+        log = ActivityLog(
             id="activity",
             max_lines=ACTIVITY_LINES,
             wrap=True,
@@ -206,6 +217,7 @@ class RetrainGateApp(App[int]):
 
     def on_mount(self) -> None:
         self.query_one(DecisionBanner).show(None)
+        self.call_after_refresh(self._place_toasts)
         self.set_interval(RELEASE_STALE_WIDGETS_SECONDS, self.release_stale_widgets)
         self.screen_change_signal.subscribe(self, lambda _screen: self.release_stale_widgets())
         if not self.live:
@@ -219,6 +231,24 @@ class RetrainGateApp(App[int]):
             f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
         )
         self.service.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.call_after_refresh(self._place_toasts)
+
+    def _place_toasts(self) -> None:
+        """Toasts (the alert's stays up for minutes) sit just above the Activity log, over the
+        scrollable panels, never over the newest lines. The log's height depends on the
+        screen's, so the margin is measured rather than written in the CSS."""
+        dashboard = self.screen_stack[0] if self.screen_stack else None
+        if dashboard is None:
+            return
+        try:
+            rack = dashboard.query_one("#textual-toastrack")
+            activity = dashboard.query_one("#activity")
+        except NoMatches:
+            return  # notifications are off (tests), or the dashboard is being torn down
+        if activity.region.height:
+            rack.styles.margin = (0, 0, max(dashboard.size.height - activity.region.y, 1), 0)
 
     def release_stale_widgets(self) -> None:
         """Let go of widgets Textual still references after removing them (see above)."""
@@ -259,6 +289,10 @@ class RetrainGateApp(App[int]):
                 post(WatchState(update.watch_status, update.message, update.at))
             level = "error" if update.watch_status == "error" else "info"
             post(Activity(update.message, update.at, level=level))
+        elif update.kind == "refused" and update.refused is not None:
+            post(RefusedFiles(update.refused))
+        elif update.kind == "ledger" and update.seq is not None:
+            post(LedgerLine(update.message, update.seq, update.at))
         elif update.kind == "role" and update.role is not None:
             post(RoleChanged(update.role, update.message, update.at))
         elif update.kind == "error":
@@ -322,6 +356,20 @@ class RetrainGateApp(App[int]):
         if message.level == "error":
             self.notify(figures.safe(message.text, 300), severity="error", markup=False)
 
+    @on(RefusedFiles)
+    def _refused_files(self, message: RefusedFiles) -> None:
+        if self._dashboard_gone():
+            return
+        self.refused = message.refused
+        self.query_one(StatusBar).set(refused=len(message.refused))
+        self.refresh_bindings()  # the `f` key shows only while there is something to list
+
+    @on(LedgerLine)
+    def _ledger_line(self, message: LedgerLine) -> None:
+        if self._dashboard_gone() or message.seq in self._own_seqs:
+            return
+        self.log_line(message.text, at=message.at, style="cyan")
+
     @on(WatchState)
     def _watch_state(self, message: WatchState) -> None:
         if self._dashboard_gone():
@@ -362,6 +410,8 @@ class RetrainGateApp(App[int]):
     def _alert(self, report: Report) -> None:
         regression = report.regression
         if not regression.active:
+            if self._alerted is not None:
+                self.clear_notifications()  # the alert's toast must not outlive the alert
             self._alerted = self._acked = None
             self._stop_pulse()
             return
@@ -443,7 +493,7 @@ class RetrainGateApp(App[int]):
         if service is None:
             raise RuntimeError("no live service: this dashboard is read-only")
 
-        def act(engine: Engine) -> Recorded:
+        def decide(engine: Engine) -> Recorded:
             if request.kind == "approve":
                 return approve(engine, by=request.by, note=request.note, override=request.override)
             if request.kind == "decline":
@@ -453,6 +503,12 @@ class RetrainGateApp(App[int]):
             if request.kind == "pin":
                 return pin_eval(engine, by=request.by, note=request.note)
             return report_regression(engine, by=request.by, note=request.note)
+
+        def act(engine: Engine) -> Recorded:
+            recorded = decide(engine)
+            # Still under the service's lock, so its ledger reader cannot see the entry first.
+            self._own_seqs.add(recorded.entry.seq)
+            return recorded
 
         return service.run_locked(act)
 
@@ -479,13 +535,11 @@ class RetrainGateApp(App[int]):
             self.log_line("cancelled: nothing recorded", style="dim")
             return
         recorded = decided.recorded
-        # A decline or a request is logged once, by whichever comes first: this, or the
-        # report the write published (show_report).
-        seq = recorded.entry.seq
-        if recorded.entry.kind not in ("decline", "request") or seq not in self._logged_decisions:
-            self.log_line(recorded.message, style="bold green")
+        # The same line another process's decision gets (LedgerLine), who included; the
+        # report's own "declined by" / "requested by" line is then not written again.
+        self.log_line(news_line(recorded.entry), style="bold green")
         if recorded.entry.kind in ("decline", "request"):
-            self._logged_decisions.add(seq)
+            self._logged_decisions.add(recorded.entry.seq)
         if recorded.manifest is not None:
             self.log_line(f"training slice: {recorded.manifest}")
         self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
@@ -520,6 +574,9 @@ class RetrainGateApp(App[int]):
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
+    def action_refused(self) -> None:
+        self.push_screen(RefusedScreen(self.refused, self.config))
+
     DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {
             "approve",
@@ -528,6 +585,7 @@ class RetrainGateApp(App[int]):
             "pin_eval",
             "report_regression",
             "ledger",
+            "refused",
             "help",
             "quit",
         }
@@ -537,6 +595,8 @@ class RetrainGateApp(App[int]):
         # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
         # open a second decision or quit with a decision half-typed.
         on_dashboard = self.screen is self.screen_stack[0]
+        if action == "refused" and not self.refused:
+            return False  # hidden from the footer: nothing to list
         return on_dashboard or action not in self.DASHBOARD_ACTIONS
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

@@ -16,7 +16,8 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
-from retrain_gate.text import printable, short_hash
+from retrain_gate.stats import as_fraction
+from retrain_gate.text import article, plural, printable, short_hash
 
 FULL = "█"
 EMPTY = "░"
@@ -147,7 +148,7 @@ def decided(report: Report) -> Text:
 # ---------------------------------------------------------------- delta
 
 
-def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
+def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Config) -> Text:
     delta, needed = report.delta_episodes, report.needed_episodes
     if delta < needed:
         label = f"  {delta:,} of {needed:,} episodes"
@@ -164,9 +165,14 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
             f"no corpus yet: a first training needs {needed:,} harvested episodes",
         )
     else:
-        need = pct(needed / report.corpus_episodes) if report.corpus_episodes else "?"
+        corpus = report.corpus_episodes
+        # The banner says the configured share; needed is that share rounded up to whole
+        # episodes, which can be a little more (10% of 107 is 11 episodes, 10.3%): say why.
+        need = pct(config.gates.min_delta_fraction)
+        if needed > as_fraction(config.gates.min_delta_fraction) * corpus:
+            need += ", rounded up"
         out.append(
-            f"{pct(report.delta_fraction)} of a {report.corpus_episodes:,}-episode corpus"
+            f"{pct(report.delta_fraction)} of {article(corpus)} {corpus:,}-episode corpus"
             f" · need {need}"
         )
     mark = OK if delta >= needed else NO
@@ -187,29 +193,54 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int) -> Text:
     line = f"{e.harvested:,} of {e.total:,} episodes harvested · {f.total:,} frames"
     out.append(clip(line, max(width, 20)), style="dim")
     if f.unmapped:
-        # §2: unmapped frames count nowhere else, so say how many there are.
         out.append("\n")
-        out.append(
-            clip(
-                f"{f.unmapped:,} frames unmapped: their path does not match [episodes] pattern",
-                max(width, 20),
-            ),
-            style="yellow",
-        )
+        out.append_text(unmapped_lines(report, config, max(width, 20)))
     return out
 
 
+def unmapped_lines(report: Report, config: Config, width: int) -> Text:
+    """§2: unmapped frames count nowhere else, so say how many, which key to fix, and show
+    paths the pattern missed (a count alone does not say what is wrong)."""
+    unmapped, count = report.unmapped, report.frames.unmapped
+    field = safe(config.episodes.field, 40)
+    every = unmapped.every_frame
+    out = Text()
+    frames = "every frame is unmapped" if every else f"{plural(count, 'frame')} unmapped"
+    if unmapped.key == "field":
+        why = f"no task.data['{field}']: fix [episodes] field"
+    else:
+        why = "fix [episodes] pattern" if every else "[episodes] pattern does not match"
+    out.append(clip(f"{frames}: {why}", width), style="bold red" if every else "yellow")
+    for path in unmapped.examples[:2]:
+        out.append("\n")
+        out.append(clip(f"  e.g. {safe(path, 200)}", width), style="dim")
+    return out
+
+
+def _day(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%b %d")
+
+
 def _forecast(report: Report, outlook: Outlook) -> str:
+    """Counted from now (history.py): a date, and when labeling stopped if it did."""
     rate = outlook.rate_per_day
     if report.delta_episodes >= report.needed_episodes:
         return "enough new episodes for a retrain"
+    stopped = outlook.as_of if outlook.as_of is not None and outlook.idle_days >= 1 else None
     if rate is None or rate <= 0:
+        if stopped is not None:
+            return f"nothing labeled since {_day(stopped)}: no forecast"
         return f"no episodes harvested in the last {outlook.rate_days:.0f} days: no forecast"
-    days = outlook.days_to_ready
     per_day = f"{rate:.1f}" if rate < 10 else f"{rate:.0f}"
-    if days is None:
-        return f"at ~{per_day} episodes/day"
-    return f"at ~{per_day} episodes/day: enough in {describe_days(days)}"
+    if stopped is not None:
+        head = f"nothing labeled since {_day(stopped)}; at ~{per_day}/day"
+    else:
+        head = f"at ~{per_day} episodes/day"
+    if outlook.ready_on is not None:
+        return f"{head}: enough around {_day(outlook.ready_on)}"
+    if outlook.days_to_ready is not None:
+        return f"{head}: enough in {describe_days(outlook.days_to_ready)}"
+    return head
 
 
 # ---------------------------------------------------------------- spread
@@ -256,7 +287,45 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
             out.append(": " + safe(gate.detail, 300), style="dim")
         elif not gini_ok and delta < 2 * tasks:
             # §5: a few episodes over many tasks give a high Gini by construction.
-            out.append(f": {delta} episodes over {tasks} tasks is uneven by construction")
+            out.append(f": {plural(delta, 'episode')} over {tasks} tasks is uneven by construction")
+    return out
+
+
+# ---------------------------------------------------------------- per-task table
+
+
+def tasks_table(report: Report, width: int) -> Text:
+    """Per robot task: harvested of all its episodes, those in progress, those in the delta,
+    and corrections per harvested episode (how much labelers fix the pre-annotations)."""
+    out = Text()
+    tasks = report.tasks
+    if not tasks:
+        out.append("no episodes yet", style="dim")
+        return out
+    name_width = min(max(max(len(safe(t.task_subdir, 40)) for t in tasks), 4), 22)
+    # Narrow screens drop the long header words before the figures.
+    wide = width >= name_width + 52
+    heads = ("harvested", "in progress", "in delta", "corrections/episode" if wide else "corr/ep")
+    widths = (11, 11, 8, 19 if wide else 7)
+    out.append("task".ljust(name_width), style="bold")
+    for head, w in zip(heads, widths, strict=True):
+        out.append(" " + head.rjust(w), style="bold")
+    for row in tasks[:MAX_TASK_ROWS]:
+        out.append("\n")
+        out.append(clip(safe(row.task_subdir, 40), name_width).ljust(name_width))
+        cells = (
+            f"{row.harvested:,} of {row.episodes:,}",
+            f"{row.in_progress:,}",
+            f"{row.delta:,}",
+            f"{row.cpe:.2f}" if row.cpe is not None else "—",
+        )
+        for cell, w in zip(cells, widths, strict=True):
+            out.append(" " + cell.rjust(w))
+    if len(tasks) > MAX_TASK_ROWS:
+        rest = tasks[MAX_TASK_ROWS:]
+        out.append(
+            f"\n+{len(rest)} more tasks with {plural(sum(t.episodes for t in rest), 'episode')}"
+        )
     return out
 
 
@@ -356,11 +425,22 @@ def regression_state(report: Report) -> Text:
         return out
     if reg.state == "insufficient_data":
         out.append("insufficient data", style="bold yellow")
-        if reg.detail:
-            out.append(": " + safe(reg.detail, 300), style="yellow")
+        detail = reg.detail.removeprefix("insufficient data").removeprefix(": ")
+        if detail:
+            out.append(": " + safe(detail, 300), style="yellow")
+        out.append("\nnot judged: this is not a pass", style="dim")
         return out
     if reg.state == "fewer_than_two_releases":
         out.append("one release so far: nothing to compare", style="dim")
+        return out
+    if reg.state == "regression":
+        # The statistics still say worse, but an approval ended this alert (§7).
+        out.append(f"{OK} alert ended by the approval", style="green")
+        out.append(
+            f"\n{safe(reg.current or '?', 60)} still reads worse than "
+            f"{safe(reg.previous or '?', 60)} ({p}); a retrain was approved for it",
+            style="dim",
+        )
         return out
     out.append(f"{OK} no regression", style="green")
     if p:

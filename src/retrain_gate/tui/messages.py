@@ -72,6 +72,27 @@ class Activity(Message):
         self.ingest_done = ingest_done
 
 
+class RefusedFiles(Message):
+    """Every file refused in its current form (path -> reason); empty when none are left."""
+
+    def __init__(self, refused: dict[str, str]) -> None:
+        super().__init__()
+        self.refused = refused
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, RefusedFiles)
+
+
+class LedgerLine(Message):
+    """A new ledger entry, written by this process or another (a CLI approval)."""
+
+    def __init__(self, text: str, seq: int, at: float) -> None:
+        super().__init__()
+        self.text = text
+        self.seq = seq
+        self.at = at
+
+
 class WatchState(Message):
     """The watcher's state: live, polling, folder_missing, stopped or error."""
 

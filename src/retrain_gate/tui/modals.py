@@ -360,7 +360,11 @@ def _gate_lines(report: Report) -> Text:
     out = Text()
     for gate in report.gates:
         if gate.name == "regression":
-            verdict, style = ("ok", "green") if gate.passed else ("ALERT", "bold red")
+            verdict, style = {
+                True: ("ok", "green"),
+                False: ("ALERT", "bold red"),
+                None: ("unknown", "yellow"),
+            }[gate.passed]
         else:
             verdict, style = ("pass", "green") if gate.passed else ("FAIL", "bold red")
         out.append(f"  {gate.name:<11}")

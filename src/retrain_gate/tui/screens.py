@@ -14,8 +14,10 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
+from retrain_gate.config import Config
 from retrain_gate.ledger import Ledger, LedgerEntry, entry_details, entry_summary
 from retrain_gate.names import NOTE_MAX
+from retrain_gate.text import plural
 from retrain_gate.tui import figures
 
 
@@ -123,7 +125,79 @@ class LedgerScreen(Screen[None]):
         self.dismiss(None)
 
 
+class RefusedScreen(Screen[None]):
+    """The files in the export folder that were refused, each with its reason. They stay
+    listed (and counted in the status bar) until the file is fixed, replaced or removed."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,f,q", "close", "back", id="refused.close"),
+    ]
+
+    DEFAULT_CSS = """
+    RefusedScreen #refused-title { height: auto; background: $panel; text-style: bold;
+        padding: 0 1; }
+    RefusedScreen VerticalScroll { height: 1fr; padding: 0 1; }
+    """
+
+    MAX_SHOWN = 200
+
+    def __init__(self, refused: dict[str, str], config: Config) -> None:
+        super().__init__()
+        self.refused = dict(refused)
+        self.config = config
+
+    def compose(self) -> ComposeResult:
+        count = len(self.refused)
+        if count:
+            title = (
+                f"Refused: {plural(count, 'file')} in the export folder. Fix or remove each one; "
+                "the figures leave them out until then."
+            )
+        else:
+            title = "Refused: no file is refused now"
+        yield Static(Text(title), id="refused-title")
+        with VerticalScroll():
+            yield Static(self._listing(), id="refused-list")
+        yield Footer()
+
+    def _listing(self) -> Text:
+        out = Text()
+        folder = self.config.paths.export_dir
+        for path, reason in sorted(self.refused.items())[: self.MAX_SHOWN]:
+            shown = path.removeprefix(str(folder) + "/")
+            out.append(figures.safe(shown, 300), style="bold")
+            out.append("\n  ")
+            out.append(figures.safe(reason, 600), style="yellow")
+            out.append("\n")
+        if len(self.refused) > self.MAX_SHOWN:
+            out.append(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim")
+        return out
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
 HELP = """\
+Words
+  frame       one image: one Label Studio task.
+  episode     one recorded robot run; its frames share a path, found by [episodes] pattern.
+  unmapped    a frame whose path gives no episode ([episodes] field missing, or the pattern
+              does not match): counted, shown with example paths, and left out of the rest.
+  done        a frame a labeler submitted (reviewed) or cancelled (skipped).
+  harvested   an episode whose frames are all done: new ground truth, ready to train on.
+  corpus      the episodes the current model was trained on: the configured starting
+              count plus every episode an approval took in.
+  delta       harvested episodes no approval has taken in yet: the new training material.
+  release     a model version that pre-annotated frames (the prediction's model_version).
+  corrected   a reviewed frame where the labeler changed the pre-annotation.
+  corrections per episode
+              corrected frames of the harvested episodes divided by their number (per
+              release in the quality panel, per task in the task table): how much labelers
+              had to fix. Rising from one release to the next is a regression.
+  refused     a file in the export folder that is not a usable JSON export (JSON_MIN, CSV,
+              COCO, empty or cut short). It stays counted in the status bar until it is
+              fixed, replaced or removed; press f to see each one and why.
+
 The decision (top banner)
   READY       every gate passes: a retrain is worth it. Press r to record an approval.
   WAIT        a gate fails; the banner says which and by how much.
@@ -147,6 +221,7 @@ Keys
   p  pin the eval set as it is now
   x  report a regression by hand (labelers say pre-annotations got worse)
   l  the ledger: every recorded decision
+  f  the refused files and why (only while there are some)
   ?  this help          q  quit          ctrl+p  every command
 
 Nothing here starts a training. Every decision lands in the ledger with the name typed.

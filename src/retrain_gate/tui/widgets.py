@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.events import Resize
 from textual.widget import Widget
+from textual.widgets import RichLog
 
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook
 from retrain_gate.models import Report
+from retrain_gate.text import plural
 from retrain_gate.tui import figures
 
 
@@ -27,6 +30,7 @@ class StatusBar(Widget):
         self.watcher_text = ""
         self.last_ingest: float | None = None
         self.busy: tuple[str, int, int] | None = None
+        self.refused = 0  # files refused in their current form
 
     def set(self, **changes: object) -> None:
         for key, value in changes.items():
@@ -71,6 +75,11 @@ class StatusBar(Widget):
         words, style = self.state_text(short=short)
         left = Text(" retrain-gate · ", style="bold")
         left.append(words, style=style)
+        if self.refused:
+            # Lasting: until the files are fixed or removed, not only when they were refused.
+            left.append(" · ")
+            files = plural(self.refused, "file")
+            left.append(f" {files} refused (f) ", style="bold black on yellow")
         if self.last_ingest is not None:
             left.append(f" · last ingest {figures.clock(self.last_ingest)}")
         if self.busy is not None:
@@ -111,6 +120,15 @@ class DecisionBanner(Widget):
         _, text = figures.banner(self.report)
         text.no_wrap = False
         return text
+
+
+class ActivityLog(RichLog):
+    """The activity log. It follows the newest line, also after the terminal is resized: a
+    resize changes its height, and RichLog keeps the old scroll offset, which left the
+    newest lines below the fold (Textual calls RichLog's own resize handler as well)."""
+
+    def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
 
 
 class Panel(Widget):
@@ -168,12 +186,17 @@ class Panel(Widget):
 
 class DeltaPanel(Panel):
     def figures(self, report: Report, width: int) -> Text:
-        return figures.delta_panel(report, self.outlook, width)
+        return figures.delta_panel(report, self.outlook, width, self.config)
 
 
 class CoveragePanel(Panel):
     def figures(self, report: Report, width: int) -> Text:
         return figures.coverage_panel(report, self.config, width)
+
+
+class TasksPanel(Panel):
+    def figures(self, report: Report, width: int) -> Text:
+        return figures.tasks_table(report, width)
 
 
 class EvalPanel(Panel):

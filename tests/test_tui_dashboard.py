@@ -1,0 +1,216 @@
+"""What the dashboard must keep showing a newcomer (issue 14): refused files until they are
+gone, decisions made from another terminal, the per-task table, the newest Activity line after
+a resize, an alert toast that leaves Activity readable, and a help screen that defines its words.
+
+The app runs its real GateService on tmp_path where the test needs one; the CLI runs as a real
+process (`sys.executable -m retrain_gate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import RichLog
+from textual.widgets._toast import Toast
+
+from retrain_gate.config import Config
+from retrain_gate.tui.app import make_app
+from retrain_gate.tui.messages import ReportReady
+from retrain_gate.tui.screens import HELP, RefusedScreen
+from retrain_gate.tui.widgets import StatusBar
+from tests.test_tui_actions import (
+    SIZE,
+    four_episodes,
+    make_config,
+    screen_text,
+    started,
+    sync,
+    wait_for,
+)
+from tests.test_tui_snapshots import AT, REGRESSION, snapshot_config
+
+
+def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "retrain_gate", *args, "--config", str(config.source)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def activity_text(app: Any) -> str:
+    log = app.query_one("#activity", RichLog)
+    return "\n".join(strip.text for strip in log.lines)
+
+
+# ---------------------------------------------------------------- refused files (point 1)
+
+
+@sync
+async def test_refused_files_stay_counted_until_fixed_or_removed(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    exports = config.paths.export_dir
+    four_episodes(exports)
+    (exports / "project-1-at-2026-11-26.csv").write_text("id,image\n1,a.jpg\n", encoding="utf-8")
+    (exports / "project-1-at-2026-11-27.json").write_text("", encoding="utf-8")
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        status = app.query_one(StatusBar)
+        await wait_for(pilot, lambda: status.refused == 2)
+        await wait_for(pilot, lambda: "2 files refused (f)" in screen_text(app))
+
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, RefusedScreen))
+        listing = screen_text(app)
+        assert "project-1-at-2026-11-26.csv" in listing and "CSV" in listing
+        assert "project-1-at-2026-11-27.json" in listing and "empty" in listing
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, RefusedScreen))
+
+        # Removing one file and fixing the other clears the indicator, and only then.
+        (exports / "project-1-at-2026-11-26.csv").unlink()
+        await wait_for(pilot, lambda: "1 file refused (f)" in screen_text(app))
+        four_episodes(exports, name="project-1-at-2026-11-27.json")
+        await wait_for(pilot, lambda: status.refused == 0, timeout=30)
+        await wait_for(pilot, lambda: "refused (f)" not in screen_text(app))
+        await pilot.press("f")  # nothing to list: the key is off
+        await pilot.pause()
+        assert not isinstance(app.screen, RefusedScreen)
+
+
+# ---------------------------------------------------------------- decisions made elsewhere (2)
+
+
+@sync
+async def test_decisions_from_the_cli_get_an_activity_line_with_who(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        pin = await asyncio.to_thread(cli, config, "pin-eval", "--by", "Kim", "--note", "v1 set")
+        assert pin.returncode == 0, pin.stderr
+        await wait_for(pilot, lambda: "ledger #1: Kim" in activity_text(app))
+        assert "pinned the eval set: at " in activity_text(app)
+        assert "v1 set" in activity_text(app)
+
+        approve = await asyncio.to_thread(cli, config, "approve", "--by", "Ana")
+        assert approve.returncode == 0, approve.stderr
+        await wait_for(pilot, lambda: "ledger #2: Ana" in activity_text(app))
+        assert "approved a retrain: 4 episodes" in activity_text(app)
+        user = os.environ.get("USER") or ""
+        assert f"Ana ({user}" in activity_text(app) or "Ana (" in activity_text(app)
+        await wait_for(pilot, lambda: app.report is not None and app.report.corpus_episodes == 14)
+
+
+@sync
+async def test_a_decision_made_here_is_not_logged_twice(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await pilot.press("p")
+        await pilot.pause()
+        from textual.widgets import Input
+
+        app.screen.query_one("#name", Input).value = "Kim"
+        app.screen.query_one("#note", Input).value = "first"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.report is not None and app.report.ready)
+        await pilot.press("enter")
+        await pilot.pause(1.5)  # housekeeping ticks every second: it has read the ledger
+        assert activity_text(app).count("ledger #1: Kim") == 1
+        assert "pinned the eval set: at " in activity_text(app)
+
+
+# ---------------------------------------------------------------- per-task table (3)
+
+
+@sync
+async def test_the_dashboard_shows_episodes_per_task(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: "Episodes per task" in screen_text(app))
+        lines = [" ".join(line.split()) for line in screen_text(app).splitlines()]
+        assert "│task harvested in progress in delta corrections/episode│" in lines
+        # pick and pour: 2 of 2 harvested each, nothing in progress, both in the delta,
+        # pre-annotations accepted unchanged: 0 corrections per episode
+        assert "│pick 2 of 2 0 2 0.00│" in lines
+        assert "│pour 2 of 2 0 2 0.00│" in lines
+
+
+# ---------------------------------------------------------------- small screens (8)
+
+
+@sync
+async def test_activity_follows_the_newest_line_after_a_resize() -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for i in range(60):
+            app.log_line(f"line {i:02d}")
+        await pilot.pause()
+        log = app.query_one("#activity", RichLog)
+        assert log.scroll_y == log.max_scroll_y
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        assert "line 59" in screen_text(app)
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        await pilot.pause()
+        assert log.scroll_y == log.max_scroll_y and "line 59" in screen_text(app)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 40), (200, 50)])
+@sync
+async def test_the_alert_toast_leaves_activity_readable(size: tuple[int, int]) -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=size, notifications=True) as pilot:
+        app.post_message(ReportReady(REGRESSION, "loaded", AT))
+        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        await pilot.pause()
+        toast = app.query(Toast).first().region
+        activity = app.query_one("#activity").region
+        assert toast.area and activity.area
+        assert not toast.overlaps(activity), (toast, activity)
+
+
+# ---------------------------------------------------------------- help defines its words (9)
+
+
+def test_help_defines_the_words_the_dashboard_uses() -> None:
+    lines = HELP.splitlines()
+    words = ["harvested", "corpus", "delta", "unmapped", "corrections per episode", "release"]
+    for word in words:
+        # a definition: the word starts a line of the Words section
+        assert any(line.strip().startswith(word) for line in lines), word
+    for key in "rapxlf?":
+        assert any(line.strip().startswith(f"{key} ") for line in lines), key
+    assert "q  quit" in HELP
+
+
+@sync
+async def test_the_alert_toast_goes_when_an_approval_ends_the_alert() -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        app.post_message(ReportReady(REGRESSION, "loaded", AT))
+        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        ended = REGRESSION.model_copy(
+            update={"regression": REGRESSION.regression.model_copy(update={"active": False})}
+        )
+        app.post_message(ReportReady(ended, "the ledger changed", AT))
+        await wait_for(pilot, lambda: not app.query(Toast))
