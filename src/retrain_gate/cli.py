@@ -95,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = commands.add_parser("tui", help="the live dashboard")
     _add_config(tui)
+
+    notify = commands.add_parser("notify", help="notifications: `test` sends one to each URL")
+    _add_config(notify)
+    notify.add_argument("action", choices=["test"], help="send a test message to each URL")
+
     return parser
 
 
@@ -282,6 +287,22 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_tui(config)
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from retrain_gate.notify import send_test
+
+    config = _load(args)
+    if not config.notify.urls:
+        raise RetrainGateError(
+            f"{args.config}: [notify] urls is empty; add an Apprise URL such as "
+            '"json://127.0.0.1:8080/hook" or "${SLACK_URL}"'
+        )
+    failed = 0
+    for shown, ok, why in send_test(config):
+        print(f"{shown}: {'sent' if ok else 'FAILED: ' + why}")
+        failed += not ok
+    return 1 if failed else 0
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
@@ -292,6 +313,7 @@ HANDLERS = {
     "ledger": cmd_ledger,
     "watch": cmd_watch,
     "tui": cmd_tui,
+    "notify": cmd_notify,
 }
 
 

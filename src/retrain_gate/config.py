@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -103,6 +103,45 @@ class LimitsConfig(_Section):
     max_export_mb: float = Field(default=1024.0, gt=0)
 
 
+NotifyEvent = Literal[
+    "alert_raised",
+    "alert_acknowledged",
+    "alert_ended",
+    "ready",
+    "wait",
+    "approval",
+    "pin",
+    "refused",
+    "watch_unreadable",
+]
+NOTIFY_EVENTS: tuple[str, ...] = NotifyEvent.__args__  # type: ignore[attr-defined]
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class NotifyConfig(_Section):
+    """Where to send what (notify.py). URLs are Apprise URLs; `${NAME}` is expanded from the
+    environment at send time, so a webhook's token need not be written in this file."""
+
+    urls: list[str] = []
+    events: list[NotifyEvent] = ["alert_raised", "ready", "approval"]
+    unreadable_after_seconds: float = Field(default=300.0, gt=0)
+    retry_seconds: float = Field(default=10.0, gt=0)
+    give_up_after_seconds: float = Field(default=86400.0, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
+        for number, url in enumerate(value, start=1):
+            # The URL itself is never repeated in the message: it may hold a token.
+            if not (_URL.match(url) or _ENV.search(url)):
+                raise ValueError(
+                    f"entry {number} is neither an Apprise URL (scheme://...) nor names an "
+                    "environment variable as ${NAME}"
+                )
+        return value
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     episodes: EpisodesConfig = EpisodesConfig()
@@ -112,6 +151,7 @@ class Config(_Section):
     watch: WatchConfig = WatchConfig()
     cost: CostConfig = CostConfig()
     limits: LimitsConfig = LimitsConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Where the config was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -139,7 +179,7 @@ def _describe(error: Any) -> str:
         return f"unknown key '{key}' in {where}; check the spelling or remove it"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
-    if "input" in error and kind not in ("missing",):
+    if "input" in error and kind not in ("missing",) and not loc.startswith("notify.urls"):
         return f"'{loc}' {message} (got {error['input']!r})"
     return f"'{loc}' {message}"
 

@@ -28,11 +28,12 @@ from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
+from retrain_gate.notify import Notifier, Snapshot
 from retrain_gate.store import IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
-UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error"]
+UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error", "notify"]
 Role = Literal["writer", "following", "starting", "stopped"]
 T = TypeVar("T")
 
@@ -48,6 +49,7 @@ class Update:
     watch_status: str | None = None
     role: Role | None = None
     progress: tuple[str, int, int] | None = None  # (stage, done, total)
+    level: Literal["info", "warning", "error"] = "info"  # for "notify"
     at: float = field(default_factory=time.time)
 
 
@@ -76,6 +78,9 @@ class GateService:
         self._last_progress = 0.0
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
+        # Only the writer sends (notify.py); started when this process becomes the writer.
+        self.notifier: Notifier | None = None
+        self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
 
     # -------------------------------------------------------------- lifecycle
 
@@ -91,6 +96,8 @@ class GateService:
             self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
+        if self.notifier is not None:
+            self.notifier.close()  # before the lock goes: the next writer takes the outbox
         if self.role == "writer" and not self._in_memory:
             with contextlib.suppress(RetrainGateError), self._lock:
                 self.engine.store.flush()
@@ -134,6 +141,30 @@ class GateService:
             return
         self.last_report = report
         self._emit(Update("report", why, report=report))
+        self._notify(report)
+
+    def _notify(self, report: Report) -> None:
+        notifier = self.notifier
+        if notifier is None or self.role != "writer":
+            return
+        try:
+            with self._lock:
+                engine = self.engine
+                snap = Snapshot(
+                    report, engine.human_state(), engine.ledger.entries(), engine.store.refused()
+                )
+            notifier.observe(snap)
+        except RetrainGateError as exc:
+            self._emit(Update("notify", f"notifications: {exc}", level="error"))
+
+    def _on_notify_status(self, text: str, level: Literal["info", "warning", "error"]) -> None:
+        self._emit(Update("notify", text, level=level))
+
+    def _start_notifier(self) -> None:
+        if not self.config.notify.urls or self.notifier is not None:
+            return
+        self.notifier = Notifier(self.config, self._on_notify_status)
+        self.notifier.start()
 
     def _become_writer(self, *, persist: bool = True) -> None:
         """Watch and ingest. With `persist=False` (the state folder cannot be written) the
@@ -152,6 +183,16 @@ class GateService:
                     self.engine.scan()
         self.role = "writer"
         self._in_memory = not persist
+        if persist:
+            self._start_notifier()
+        elif self.config.notify.urls:
+            self._emit(
+                Update(
+                    "notify",
+                    "notifications paused: the state folder cannot record what was sent",
+                    level="warning",
+                )
+            )
         state_dir = self.config.paths.state_dir
         if persist:
             message = f"writing {state_dir}"
@@ -209,6 +250,11 @@ class GateService:
             self._emit(Update("progress", stage, progress=(stage, done, total)))
 
     def _on_watch_event(self, event: WatchEvent) -> None:
+        if event.status in ("folder_missing", "error"):
+            if self._unreadable is None:
+                self._unreadable = (event.at, event.message)
+        elif event.status in ("live", "polling"):
+            self._unreadable = None
         self._emit(Update("watch", event.message, watch_status=event.status, at=event.at))
 
     def _changed(self, name: str, signature: object) -> bool:
@@ -260,6 +306,9 @@ class GateService:
     def _tick(self, state: Path) -> None:
         if self.role == "writer" and not self._in_memory:
             self._save()
+            if self.notifier is not None:
+                since, why = self._unreadable or (None, "")
+                self.notifier.observe_watch(since, why)
         if self._in_memory and self._try_lock():
             self._emit(Update("role", "the state folder is writable again", role="writer"))
             self._become_writer()
@@ -316,6 +365,8 @@ def run_watch(config: Config) -> int:
             ):
                 return
             say(update.at, printable(update.message), err=update.kind == "error")
+        elif update.kind == "notify":
+            say(update.at, printable(update.message), err=update.level != "info")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         done.set()

@@ -241,6 +241,9 @@ class RetrainGateApp(App[int]):
             post(RoleChanged(update.role, update.message, update.at))
         elif update.kind == "error":
             post(Activity(update.message, update.at, level="error", ingest_done=True))
+        elif update.kind == "notify":
+            # A failed delivery is an error toast like any other; retries are only logged.
+            post(Activity(update.message, update.at, level=update.level))
 
     # ------------------------------------------------------------ message handlers
 
