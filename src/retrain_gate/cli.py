@@ -100,6 +100,15 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(notify)
     notify.add_argument("action", choices=["test"], help="send a test message to each URL")
 
+    serve = commands.add_parser("serve", help="the dashboard in a web browser (textual-serve)")
+    _add_config(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use, when behind a reverse proxy (docs/serve.md)",
+    )
     return parser
 
 
@@ -303,6 +312,13 @@ def cmd_notify(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from retrain_gate.serve import run_serve
+
+    _load(args)  # a bad config is one line here, not a traceback in every browser session
+    return run_serve(args.config, host=args.host, port=args.port, public_url=args.public_url)
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
@@ -314,6 +330,7 @@ HANDLERS = {
     "watch": cmd_watch,
     "tui": cmd_tui,
     "notify": cmd_notify,
+    "serve": cmd_serve,
 }
 
 
