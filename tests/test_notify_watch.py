@@ -138,13 +138,17 @@ def test_a_receiver_down_for_a_while_is_retried_and_delivered_once(
 ) -> None:
     receiver = Receiver()  # down: nothing listens on its port yet
     config = project(tmp_path, [receiver.url], events=EVENTS)
-    w = started(config, watches)
+    w = started(config, watches, until="writing")
+    follower = started(config, watches, "follower", until="following")
     drop_regression(tmp_path)
     w.wait_text("could not notify #1 (json)", count=2)
     assert str(receiver.port) not in w.text()
+    # A dashboard or watch that follows shows the writer's trouble too.
+    follower.wait_text("notifications sent by the writer: 1 retrying, 0 failed")
     receiver.start()
     try:
         wait_posts(receiver, 1)
+        follower.wait_text("notifications sent by the writer: all delivered")
         ack(config)
         wait_posts(receiver, 2)
         w.stop()

@@ -455,6 +455,26 @@ def load_outbox(state_dir: Path) -> tuple[Outbox, str | None]:
         return Outbox(), f"{path}: unreadable ({exc!r}); starting a new outbox"
 
 
+def delivery_problems(state_dir: Path) -> tuple[int, int, str]:
+    """(retrying, failed, the latest error) in the outbox: for the processes that do not send
+    (a dashboard following `watch`), so a failing webhook shows there too."""
+    outbox, _problem = load_outbox(state_dir)
+    retrying = failed = 0
+    latest: tuple[float, str] = (-1.0, "")
+    for message in outbox.messages:
+        for delivery in message.deliveries.values():
+            if delivery.status == "pending" and delivery.attempts:
+                retrying += 1
+            elif delivery.status == "failed":
+                failed += 1
+            else:
+                continue
+            at = delivery.done_at or delivery.next_at
+            if at >= latest[0]:
+                latest = (at, delivery.error)
+    return retrying, failed, latest[1]
+
+
 # ------------------------------------------------------------------ the notifier
 
 

@@ -28,7 +28,7 @@ from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
-from retrain_gate.notify import Notifier, Snapshot
+from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
@@ -81,6 +81,7 @@ class GateService:
         # Only the writer sends (notify.py); started when this process becomes the writer.
         self.notifier: Notifier | None = None
         self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
+        self._delivery: tuple[int, int, str] = (0, 0, "")  # the writer's, seen as a follower
 
     # -------------------------------------------------------------- lifecycle
 
@@ -283,6 +284,23 @@ class GateService:
             except Exception as exc:  # keep watching whatever happens
                 self._emit(Update("error", f"housekeeping failed: {exc!r}"))
 
+    def _follow_deliveries(self, state: Path) -> None:
+        """Say when the writer's notifications fail, and when they go through again."""
+        problems = delivery_problems(state)
+        if problems == self._delivery:
+            return
+        had_problems = any(self._delivery[:2])
+        self._delivery = problems
+        retrying, failed, why = problems
+        if retrying or failed:
+            text = (
+                f"notifications sent by the writer: {retrying} retrying, {failed} failed "
+                f"(latest: {why})"
+            )
+            self._emit(Update("notify", text, level="error" if failed else "warning"))
+        elif had_problems:
+            self._emit(Update("notify", "notifications sent by the writer: all delivered"))
+
     def _try_lock(self) -> bool:
         try:
             return self._writer_lock.try_acquire()
@@ -322,6 +340,8 @@ class GateService:
                 with self._lock:
                     self.engine.store.reload()
                 self._publish("the writer ingested new exports")
+            if self.config.notify.urls and self._changed("notify", _signature(state / OUTBOX_NAME)):
+                self._follow_deliveries(state)
         ledger_changed = self._changed("ledger", _signature(state / "ledger.jsonl"))
         eval_changed = self._changed("eval", self.engine.eval_hash())
         if ledger_changed or eval_changed:
