@@ -271,3 +271,28 @@ def test_a_folder_unreadable_for_long_enough_is_one_event(
         notifier.close()
     outbox = json.loads((tmp_path / "state" / OUTBOX_NAME).read_text(encoding="utf-8"))
     assert [m["event"] for m in outbox["messages"]] == ["watch_unreadable"] * 2
+
+
+def test_a_webhook_fixed_in_the_config_gets_what_was_undelivered(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    wrong = f"json://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [wrong])
+    first = Notifier(engine.config, Statuses())
+    first.start()
+    first.observe(snapshot(engine))
+    wait_for(lambda: (tmp_path / "state" / OUTBOX_NAME).exists(), what="the outbox")
+    first.close()
+
+    fixed = load_config(project(tmp_path, [receiver.url]))
+    second = Notifier(fixed, Statuses())
+    second.start()
+    try:
+        wait_for(lambda: len(receiver.posts) == 1, what="the message at the fixed URL")
+        wait_for(lambda: second.pending() == 0, what="the outbox to record it")
+    finally:
+        second.close()
+    (message,) = load_outbox(fixed.paths.state_dir)[0].messages
+    outcomes = sorted((d.status, d.error) for d in message.deliveries.values())
+    assert outcomes == [("failed", "no longer configured"), ("sent", "")]

@@ -506,6 +506,7 @@ class Notifier:
         self._outbox = Outbox()
         self._path = config.paths.state_dir / OUTBOX_NAME
         self._save_error: str | None = None
+        self._closed = False
 
     # -------------------------------------------------------------- lifecycle
 
@@ -517,13 +518,40 @@ class Notifier:
             self._status(problem, "warning")
         with self._lock:
             self._outbox = outbox
+            if self._retarget():
+                self._save()
+        self._closed = False
         self._stop.clear()
         self._thread = threading.Thread(
             target=self._deliver, name="retrain-gate-notify", daemon=True
         )
         self._thread.start()
 
+    def _retarget(self) -> bool:
+        """Undelivered messages follow the configured URLs: a URL removed is given up, and a
+        message delivered nowhere yet goes to a URL added (a webhook fixed in the config)."""
+        changed = False
+        now = self._clock()
+        for message in self._outbox.messages:
+            if message.finished:
+                continue
+            for key, delivery in message.deliveries.items():
+                if key not in self._urls and delivery.status == "pending":
+                    delivery.status, delivery.error = "failed", "no longer configured"
+                    delivery.done_at = now
+                    changed = True
+            if any(d.status == "sent" for d in message.deliveries.values()):
+                continue
+            for key in self._urls:
+                if key not in message.deliveries:
+                    message.deliveries[key] = Delivery(next_at=now)
+                    changed = True
+        return changed
+
     def close(self, timeout: float = 2.0) -> None:
+        # A send still under way when the join gives up must not write the outbox after this
+        # process gave up the writer role: the next writer owns it (and may send it again).
+        self._closed = True
         self._stop.set()
         self._wake.set()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -655,6 +683,8 @@ class Notifier:
             ok, why, retry = False, f"unexpected error {type(exc).__name__}", True
         now = self._clock()
         with self._lock:
+            if self._closed:
+                return
             delivery = message.deliveries[key]
             delivery.attempts += 1
             delivery.error = why
