@@ -27,6 +27,7 @@ from typing import Literal, TypeVar
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
+from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
@@ -82,6 +83,7 @@ class GateService:
         self.notifier: Notifier | None = None
         self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
         self._delivery: tuple[int, int, str] = (0, 0, "")  # the writer's, seen as a follower
+        self._entries: tuple[tuple[int, int] | None, list[LedgerEntry]] | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -152,11 +154,20 @@ class GateService:
             with self._lock:
                 engine = self.engine
                 snap = Snapshot(
-                    report, engine.human_state(), engine.ledger.entries(), engine.store.refused()
+                    report, engine.human_state(), self._ledger_entries(), engine.store.refused()
                 )
             notifier.observe(snap)
         except RetrainGateError as exc:
             self._emit(Update("notify", f"notifications: {exc}", level="error"))
+
+    def _ledger_entries(self) -> list[LedgerEntry]:
+        # Every report is compared with the ledger; it is re-read only when it grew.
+        signature = _signature(self.engine.ledger.path)
+        cached = self._entries
+        if signature is None or cached is None or cached[0] != signature:
+            cached = (signature, self.engine.ledger.entries())
+            self._entries = cached
+        return cached[1]
 
     def _on_notify_status(self, text: str, level: Literal["info", "warning", "error"]) -> None:
         self._emit(Update("notify", text, level=level))
