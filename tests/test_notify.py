@@ -296,3 +296,22 @@ def test_a_webhook_fixed_in_the_config_gets_what_was_undelivered(
     (message,) = load_outbox(fixed.paths.state_dir)[0].messages
     outcomes = sorted((d.status, d.error) for d in message.deliveries.values())
     assert outcomes == [("failed", "no longer configured"), ("sent", "")]
+
+
+def test_a_damaged_outbox_is_said_once_and_replaced(tmp_path: Path, receiver: Receiver) -> None:
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [receiver.url])
+    (tmp_path / "state" / OUTBOX_NAME).write_text('{"observed": {"decisi', encoding="utf-8")
+    statuses = Statuses()
+    notifier = Notifier(engine.config, statuses)
+    notifier.start()
+    try:
+        notifier.observe(snapshot(engine))
+        wait_for(lambda: len(receiver.posts) == 1, what="the alert, observed afresh")
+        wait_for(lambda: notifier.pending() == 0, what="the outbox to record it")
+    finally:
+        notifier.close()
+    (warning,) = [t for t, level in statuses.lines if level == "warning"]
+    assert f"{OUTBOX_NAME}: unreadable" in warning and "starting a new outbox" in warning
+    outbox, problem = load_outbox(engine.config.paths.state_dir)
+    assert problem is None and outbox.observed is not None

@@ -19,7 +19,8 @@ from retrain_gate.config import load_config
 from retrain_gate.ledger import Ledger
 from retrain_gate.serve import is_loopback
 from tests.browser import Browser, find_chromium
-from tests.notifykit import drop_regression, free_port, project
+from tests.notifykit import Receiver, drop_regression, free_port, project, receiving
+from tests.test_notify_watch import Watch
 from tests.waiting import wait_for
 
 
@@ -52,10 +53,16 @@ def fetch(url: str) -> str | None:
         return None
 
 
+receiver = pytest.fixture(receiving)
+
+
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
-    config = project(tmp_path, [])
+def served(tmp_path: Path, receiver: Receiver) -> Iterator[tuple[Path, str, str]]:
+    """`serve` beside a running `watch` (the writer, which notifies `receiver`)."""
+    config = project(tmp_path, [receiver.url], events=["alert_raised", "alert_acknowledged"])
     drop_regression(tmp_path)
+    watch = Watch(config)
+    watch.wait_text("REGRESSION")
     port = free_port()
     server = Serve(config, "--port", str(port))
     url = f"http://127.0.0.1:{port}/"
@@ -63,6 +70,7 @@ def served(tmp_path: Path) -> Iterator[tuple[Path, str, str]]:
     wait_for(lambda: bool(pages.append(fetch(url) or "") or pages[-1]), 30, "the page over HTTP")
     yield config, url, pages[-1]
     server.stop()
+    watch.stop()
 
 
 def test_the_page_is_served_on_loopback(served: tuple[Path, str, str]) -> None:
@@ -76,7 +84,7 @@ def test_the_page_is_served_on_loopback(served: tuple[Path, str, str]) -> None:
     reason="no chromium on PATH (Debian: apt-get install chromium; CI installs it)",
 )
 def test_a_browser_session_shows_the_decision_and_records_an_ack(
-    served: tuple[Path, str, str],
+    served: tuple[Path, str, str], receiver: Receiver
 ) -> None:
     config_path, url, _page = served
     chromium = find_chromium()
@@ -86,6 +94,7 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
     async def drive() -> str:
         async with browser.open(url) as page:
             shown = await page.wait_text("REGRESSION")
+            await page.wait_text("following")  # the watch is the writer
             await page.type("a")
             await page.wait_text("Acknowledge the regression alert")
             await page.type("Kim")
@@ -101,6 +110,12 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
     (entry,) = Ledger(load_config(config_path).paths.state_dir).entries()
     assert (entry.kind, entry.actor) == ("ack", "Kim")
     assert entry.os_user == getpass.getuser()  # the serving process's user, as recorded
+    # The writer (watch) notifies the ack made in the browser, once.
+    wait_for(lambda: len(receiver.posts) == 2, what="the ack's POST")
+    assert [t.split(": ", 1)[1] for t in receiver.titles()] == [
+        "regression alert: v2 worse than v1",
+        "alert acknowledged by Kim",
+    ]
 
 
 def test_binding_elsewhere_warns_that_there_is_no_authentication(tmp_path: Path) -> None:
