@@ -19,8 +19,9 @@ from textual.pilot import Pilot
 from retrain_gate.config import load_config
 from retrain_gate.notify import OUTBOX_NAME
 from retrain_gate.tui.app import RetrainGateApp, make_app
+from retrain_gate.tui.widgets import StatusBar
 from tests.notifykit import Receiver, drop_regression, project, receiving
-from tests.test_tui_actions import fill, sync
+from tests.test_tui_actions import fill, screen_text, sync
 from tests.test_tui_actions import wait_for as wait_in_app
 from tests.waiting import wait_for
 
@@ -211,3 +212,27 @@ async def acknowledge_in(pilot: Pilot[Any], app: RetrainGateApp) -> None:
     await fill(pilot, app, "Kim", "on it")
     await pilot.press("ctrl+s")
     await wait_in_app(pilot, lambda: app.screen is app.screen_stack[0])
+
+
+@sync
+async def test_the_dashboard_shows_a_failing_delivery_until_it_goes_through(
+    tmp_path: Path,
+) -> None:
+    receiver = Receiver()  # down at first
+    config_path = project(tmp_path, [receiver.url], events=EVENTS)
+    drop_regression(tmp_path)
+    app = make_app(load_config(config_path))
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            status = app.query_one(StatusBar)
+            await wait_in_app(pilot, lambda: status.notify_failing is False, timeout=20)
+            await pilot.pause()
+            assert "notification retrying" in screen_text(app)
+            assert "could not notify #1 (json)" in screen_text(app)  # the activity log
+            receiver.start()
+            await wait_in_app(pilot, lambda: status.notify_failing is None, timeout=20)
+            await pilot.pause()
+            assert "notification retrying" not in screen_text(app)
+    finally:
+        receiver.stop()
+    assert receiver.count(RAISED) == 1

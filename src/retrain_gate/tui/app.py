@@ -37,6 +37,7 @@ from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (
     Activity,
     IngestProgress,
+    NotifyState,
     OutlookReady,
     ReportReady,
     RoleChanged,
@@ -244,6 +245,7 @@ class RetrainGateApp(App[int]):
         elif update.kind == "notify":
             # A failed delivery is an error toast like any other; retries are only logged.
             post(Activity(update.message, update.at, level=update.level))
+            post(NotifyState(update.level, update.message, update.at))
 
     # ------------------------------------------------------------ message handlers
 
@@ -308,6 +310,14 @@ class RetrainGateApp(App[int]):
         if self._dashboard_gone():
             return
         self.query_one(StatusBar).set(watcher_state=message.status, watcher_text=message.text)
+
+    @on(NotifyState)
+    def _notify_state(self, message: NotifyState) -> None:
+        if self._dashboard_gone():
+            return
+        # The latest outcome decides: a delivery that went through clears the warning.
+        failing = None if message.level == "info" else message.level == "error"
+        self.query_one(StatusBar).set(notify_failing=failing)
 
     @on(RoleChanged)
     def _role_changed(self, message: RoleChanged) -> None:
