@@ -298,10 +298,13 @@ def test_a_webhook_fixed_in_the_config_gets_what_was_undelivered(
     assert outcomes == [("failed", "no longer configured"), ("sent", "")]
 
 
-def test_a_damaged_outbox_is_said_once_and_replaced(tmp_path: Path, receiver: Receiver) -> None:
+@pytest.mark.parametrize("damage", ['{"observed": {"decisi', "[1, 2]", '{"messages": [3]}'])
+def test_a_damaged_outbox_is_said_once_and_replaced(
+    tmp_path: Path, receiver: Receiver, damage: str
+) -> None:
     drop_regression(tmp_path)
     engine = engine_on(tmp_path, [receiver.url])
-    (tmp_path / "state" / OUTBOX_NAME).write_text('{"observed": {"decisi', encoding="utf-8")
+    (tmp_path / "state" / OUTBOX_NAME).write_text(damage, encoding="utf-8")
     statuses = Statuses()
     notifier = Notifier(engine.config, statuses)
     notifier.start()

@@ -450,7 +450,7 @@ def load_outbox(state_dir: Path) -> tuple[Outbox, str | None]:
         return Outbox.from_json(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
         return Outbox(), None
-    except (OSError, ValueError, TypeError, KeyError) as exc:
+    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
         # Starting afresh sends what is true now again, at worst: better than sending nothing.
         return Outbox(), f"{path}: unreadable ({exc!r}); starting a new outbox"
 
