@@ -18,11 +18,15 @@ from retrain_gate.engine import Engine
 from retrain_gate.errors import ConfigError
 from retrain_gate.notify import (
     OUTBOX_NAME,
+    Delivery,
     Event,
     Level,
     Notifier,
     Observed,
+    Outbox,
+    Outgoing,
     Snapshot,
+    delivery_problems,
     derive,
     describe_url,
     load_outbox,
@@ -318,3 +322,30 @@ def test_a_damaged_outbox_is_said_once_and_replaced(
     assert f"{OUTBOX_NAME}: unreadable" in warning and "starting a new outbox" in warning
     outbox, problem = load_outbox(engine.config.paths.state_dir)
     assert problem is None and outbox.observed is not None
+
+
+def test_a_follower_counts_retries_and_recent_failures_only(tmp_path: Path) -> None:
+    now = time.time()
+    outbox = Outbox(
+        Observed(),
+        [
+            Outgoing(
+                "a",
+                "ready",
+                "t",
+                "b",
+                now - 3 * 86400,
+                {"u": Delivery("failed", 9, 0, "old", now - 2 * 86400)},
+            ),
+            Outgoing(
+                "b", "ready", "t", "b", now - 60, {"u": Delivery("failed", 9, 0, "new", now - 30)}
+            ),
+            Outgoing(
+                "c", "ready", "t", "b", now - 5, {"u": Delivery("pending", 2, now + 5, "retry")}
+            ),
+            Outgoing("d", "ready", "t", "b", now, {"u": Delivery("pending", 0, now)}),
+        ],
+    )
+    (tmp_path / OUTBOX_NAME).write_text(outbox.to_json(), encoding="utf-8")
+    # One retrying (d has not been tried yet), one failure within the day; the latest error.
+    assert delivery_problems(tmp_path, now - 86400) == (1, 1, "retry")

@@ -455,9 +455,9 @@ def load_outbox(state_dir: Path) -> tuple[Outbox, str | None]:
         return Outbox(), f"{path}: unreadable ({exc!r}); starting a new outbox"
 
 
-def delivery_problems(state_dir: Path) -> tuple[int, int, str]:
-    """(retrying, failed, the latest error) in the outbox: for the processes that do not send
-    (a dashboard following `watch`), so a failing webhook shows there too."""
+def delivery_problems(state_dir: Path, since: float) -> tuple[int, int, str]:
+    """(retrying, failed since `since`, the latest error) in the outbox: for the processes that
+    do not send (a dashboard following `watch`), so a failing webhook shows there too."""
     outbox, _problem = load_outbox(state_dir)
     retrying = failed = 0
     latest: tuple[float, str] = (-1.0, "")
@@ -465,7 +465,7 @@ def delivery_problems(state_dir: Path) -> tuple[int, int, str]:
         for delivery in message.deliveries.values():
             if delivery.status == "pending" and delivery.attempts:
                 retrying += 1
-            elif delivery.status == "failed":
+            elif delivery.status == "failed" and (delivery.done_at or 0.0) >= since:
                 failed += 1
             else:
                 continue

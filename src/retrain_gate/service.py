@@ -39,6 +39,7 @@ Role = Literal["writer", "following", "starting", "stopped"]
 T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
+FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,8 @@ class GateService:
 
     def _follow_deliveries(self, state: Path) -> None:
         """Say when the writer's notifications fail, and when they go through again."""
-        problems = delivery_problems(state)
+        # A failure from last week is not news at every start of a dashboard.
+        problems = delivery_problems(state, time.time() - FAILURES_SHOWN_SECONDS)
         if problems == self._delivery:
             return
         had_problems = any(self._delivery[:2])
