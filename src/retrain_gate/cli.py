@@ -147,6 +147,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = commands.add_parser("tui", help="the live dashboard")
     _add_config(tui)
+
+    notify = commands.add_parser("notify", help="notifications: `test` sends one to each URL")
+    _add_config(notify)
+    notify.add_argument("action", choices=["test"], help="send a test message to each URL")
+
+    serve = commands.add_parser("serve", help="the dashboard in a web browser (textual-serve)")
+    _add_config(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="the address browsers use, when behind a reverse proxy (docs/serve.md)",
+    )
     return parser
 
 
@@ -428,6 +442,29 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_tui(config)
 
 
+def cmd_notify(args: argparse.Namespace) -> int:
+    from retrain_gate.notify import send_test
+
+    config = _load(args)
+    if not config.notify.urls:
+        raise RetrainGateError(
+            f"{args.config}: [notify] urls is empty; add an Apprise URL such as "
+            '"json://127.0.0.1:8080/hook" or "${SLACK_URL}"'
+        )
+    failed = 0
+    for shown, ok, why in send_test(config):
+        print(f"{shown}: {'sent' if ok else 'FAILED: ' + why}")
+        failed += not ok
+    return 1 if failed else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from retrain_gate.serve import run_serve
+
+    _load(args)  # a bad config is one line here, not a traceback in every browser session
+    return run_serve(args.config, host=args.host, port=args.port, public_url=args.public_url)
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
@@ -441,6 +478,8 @@ HANDLERS = {
     "reindex": cmd_reindex,
     "watch": cmd_watch,
     "tui": cmd_tui,
+    "notify": cmd_notify,
+    "serve": cmd_serve,
 }
 
 

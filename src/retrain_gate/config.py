@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import tomllib
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -172,6 +172,45 @@ class ApprovalsConfig(_Section):
     )
 
 
+NotifyEvent = Literal[
+    "alert_raised",
+    "alert_acknowledged",
+    "alert_ended",
+    "ready",
+    "wait",
+    "approval",
+    "pin",
+    "refused",
+    "watch_unreadable",
+]
+NOTIFY_EVENTS: tuple[str, ...] = NotifyEvent.__args__  # type: ignore[attr-defined]
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class NotifyConfig(_Section):
+    """Where to send what (notify.py). URLs are Apprise URLs; `${NAME}` is expanded from the
+    environment at send time, so a webhook's token need not be written in this file."""
+
+    urls: list[str] = []
+    events: list[NotifyEvent] = ["alert_raised", "ready", "approval"]
+    unreadable_after_seconds: float = Field(default=300.0, gt=0)
+    retry_seconds: float = Field(default=10.0, gt=0)
+    give_up_after_seconds: float = Field(default=86400.0, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_look_like_urls(cls, value: list[str]) -> list[str]:
+        for number, url in enumerate(value, start=1):
+            # The URL itself is never repeated in the message: it may hold a token.
+            if not (_URL.match(url) or _ENV.search(url)):
+                raise ValueError(
+                    f"entry {number} is neither an Apprise URL (scheme://...) nor names an "
+                    "environment variable as ${NAME}"
+                )
+        return value
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     episodes: EpisodesConfig = EpisodesConfig()
@@ -182,6 +221,7 @@ class Config(_Section):
     cost: CostConfig = CostConfig()
     limits: LimitsConfig = LimitsConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
+    notify: NotifyConfig = NotifyConfig()
     # Where the config was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -211,7 +251,7 @@ def _describe(error: Any) -> str:
     message = message.removeprefix("Value error, ")
     if kind.endswith("_type") and isinstance(error.get("input"), str):
         message += "; write it without quotes"
-    if "input" in error and kind not in ("missing",):
+    if "input" in error and kind not in ("missing",) and not loc.startswith("notify.urls"):
         return f"'{loc}' {message} (got {error['input']!r})"
     return f"'{loc}' {message}"
 
@@ -297,6 +337,20 @@ KEY_HELP: dict[str, dict[str, str]] = {
             "a file that takes longer than this to read is refused with that reason\n"
             "(no one file can hold the watcher); a 180 MB export reads in about a second"
         ),
+    },
+    "notify": {
+        "urls": (
+            "Apprise URLs to send notifications to (json://, slack://, mailto://, ntfy://...);\n"
+            'an entry may name an environment variable, e.g. "${SLACK_URL}", so no token is\n'
+            "written here (docs/notify.md)"
+        ),
+        "events": (
+            "what to send: alert_raised, alert_acknowledged, alert_ended, ready, wait,\n"
+            "approval, pin, refused, watch_unreadable"
+        ),
+        "unreadable_after_seconds": "the watcher unable to read its folder this long is an event",
+        "retry_seconds": "a failed delivery is retried after this, doubling each time",
+        "give_up_after_seconds": "a message not delivered after this long is given up (and said)",
     },
     "approvals": {
         "approvers": (

@@ -28,16 +28,21 @@ from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
+from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import Report
+from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
-UpdateKind = Literal["report", "ingest", "watch", "role", "progress", "error", "refused", "ledger"]
+UpdateKind = Literal[
+    "report", "ingest", "watch", "role", "progress", "error", "refused", "ledger", "notify"
+]
 Role = Literal["writer", "following", "starting", "stopped"]
 T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
+FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Update:
     # "refused": every file refused in its current form, path -> reason (empty: none left)
     refused: dict[str, str] | None = None
     seq: int | None = None  # "ledger": the entry's number
+    level: Literal["info", "warning", "error"] = "info"  # for "notify"
     at: float = field(default_factory=time.time)
 
 
@@ -75,6 +81,11 @@ class GateService:
         self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
         self._refused: dict[str, str] | None = None  # as last told
         self._ledger_seq: int | None = None  # the last ledger entry told (None: not read yet)
+        # Only the writer sends (notify.py); started when this process becomes the writer.
+        self.notifier: Notifier | None = None
+        self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
+        self._delivery: tuple[int, int, str] = (0, 0, "")  # the writer's, seen as a follower
+        self._entries: tuple[tuple[int, int] | None, list[LedgerEntry]] | None = None
 
     # -------------------------------------------------------------- lifecycle
 
@@ -90,6 +101,8 @@ class GateService:
             self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
+        if self.notifier is not None:
+            self.notifier.close()  # before the lock goes: the next writer takes the outbox
         if self.role == "writer" and not self._in_memory:
             with contextlib.suppress(RetrainGateError), self._lock:
                 self.engine.store.flush()
@@ -133,6 +146,39 @@ class GateService:
             return
         self.last_report = report
         self._emit(Update("report", why, report=report))
+        self._notify(report)
+
+    def _notify(self, report: Report) -> None:
+        notifier = self.notifier
+        if notifier is None or self.role != "writer":
+            return
+        try:
+            with self._lock:
+                engine = self.engine
+                snap = Snapshot(
+                    report, engine.human_state(), self._ledger_entries(), engine.store.refused()
+                )
+            notifier.observe(snap)
+        except RetrainGateError as exc:
+            self._emit(Update("notify", f"notifications: {exc}", level="error"))
+
+    def _ledger_entries(self) -> list[LedgerEntry]:
+        # Every report is compared with the ledger; it is re-read only when it grew.
+        seen = signature(self.engine.ledger.path)
+        cached = self._entries
+        if seen is None or cached is None or cached[0] != seen:
+            cached = (seen, self.engine.ledger.entries())
+            self._entries = cached
+        return cached[1]
+
+    def _on_notify_status(self, text: str, level: Literal["info", "warning", "error"]) -> None:
+        self._emit(Update("notify", text, level=level))
+
+    def _start_notifier(self) -> None:
+        if not self.config.notify.urls or self.notifier is not None:
+            return
+        self.notifier = Notifier(self.config, self._on_notify_status)
+        self.notifier.start()
 
     def _become_writer(self, *, persist: bool = True) -> None:
         """Watch and ingest. With `persist=False` (the state folder cannot be written) the
@@ -153,6 +199,16 @@ class GateService:
                     self.engine.scan()
         self.role = "writer"
         self._in_memory = not persist
+        if persist:
+            self._start_notifier()
+        elif self.config.notify.urls:
+            self._emit(
+                Update(
+                    "notify",
+                    "notifications paused: the state folder cannot record what was sent",
+                    level="warning",
+                )
+            )
         state_dir = self.config.paths.state_dir
         if persist:
             message = f"writing {state_dir}"
@@ -236,6 +292,11 @@ class GateService:
             self._emit(Update("progress", stage, progress=(stage, done, total)))
 
     def _on_watch_event(self, event: WatchEvent) -> None:
+        if event.status in ("folder_missing", "error"):
+            if self._unreadable is None:
+                self._unreadable = (event.at, event.message)
+        elif event.status in ("live", "polling"):
+            self._unreadable = None
         self._emit(Update("watch", event.message, watch_status=event.status, at=event.at))
 
     def _changed(self, name: str, value: object) -> bool:
@@ -265,6 +326,24 @@ class GateService:
             except Exception as exc:  # keep watching whatever happens
                 self._emit(Update("error", f"housekeeping failed: {exc!r}"))
 
+    def _follow_deliveries(self, state: Path) -> None:
+        """Say when the writer's notifications fail, and when they go through again."""
+        # A failure from last week is not news at every start of a dashboard.
+        problems = delivery_problems(state, time.time() - FAILURES_SHOWN_SECONDS)
+        if problems == self._delivery:
+            return
+        had_problems = any(self._delivery[:2])
+        self._delivery = problems
+        retrying, failed, why = problems
+        if retrying or failed:
+            text = (
+                f"notifications sent by the writer: {retrying} retrying, {failed} failed "
+                f"(latest: {why})"
+            )
+            self._emit(Update("notify", text, level="error" if failed else "warning"))
+        elif had_problems:
+            self._emit(Update("notify", "notifications sent by the writer: all delivered"))
+
     def _try_lock(self) -> bool:
         try:
             return self._writer_lock.try_acquire()
@@ -288,6 +367,9 @@ class GateService:
     def _tick(self, state: Path) -> None:
         if self.role == "writer" and not self._in_memory:
             self._save()
+            if self.notifier is not None:
+                since, why = self._unreadable or (None, "")
+                self.notifier.observe_watch(since, why)
         if self._in_memory and self._try_lock():
             self._emit(Update("role", "the state folder is writable again", role="writer"))
             self._become_writer()
@@ -301,6 +383,8 @@ class GateService:
                 with self._lock:
                     self.engine.store.reload()
                 self._publish("the writer ingested new exports")
+            if self.config.notify.urls and self._changed("notify", signature(state / OUTBOX_NAME)):
+                self._follow_deliveries(state)
         self._tell_refused()
         ledger_changed = self._changed("ledger", signature(state / "ledger.jsonl"))
         if ledger_changed:
@@ -396,6 +480,8 @@ def run_watch(config: Config) -> int:
             ):
                 return
             say(update.at, printable(update.message), err=update.kind == "error")
+        elif update.kind == "notify":
+            say(update.at, printable(update.message), err=update.level != "info")
 
     def stop(signum: int, frame: FrameType | None) -> None:
         done.set()

@@ -48,6 +48,7 @@ from retrain_gate.tui.messages import (
     Activity,
     IngestProgress,
     LedgerLine,
+    NotifyState,
     OutlookReady,
     RefusedFiles,
     ReportReady,
@@ -297,6 +298,10 @@ class RetrainGateApp(App[int]):
             post(RoleChanged(update.role, update.message, update.at))
         elif update.kind == "error":
             post(Activity(update.message, update.at, level="error", ingest_done=True))
+        elif update.kind == "notify":
+            # A failed delivery is an error toast like any other; retries are only logged.
+            post(Activity(update.message, update.at, level=update.level))
+            post(NotifyState(update.level, update.message, update.at))
 
     # ------------------------------------------------------------ message handlers
 
@@ -375,6 +380,14 @@ class RetrainGateApp(App[int]):
         if self._dashboard_gone():
             return
         self.query_one(StatusBar).set(watcher_state=message.status, watcher_text=message.text)
+
+    @on(NotifyState)
+    def _notify_state(self, message: NotifyState) -> None:
+        if self._dashboard_gone():
+            return
+        # The latest outcome decides: a delivery that went through clears the warning.
+        failing = None if message.level == "info" else message.level == "error"
+        self.query_one(StatusBar).set(notify_failing=failing)
 
     @on(RoleChanged)
     def _role_changed(self, message: RoleChanged) -> None:

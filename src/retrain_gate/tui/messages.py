@@ -111,3 +111,13 @@ class RoleChanged(Message):
         self.role = role
         self.text = text
         self.at = at
+
+
+class NotifyState(Message):
+    """A notification's delivery: "info" (delivered) or "warning"/"error" (retrying, failed)."""
+
+    def __init__(self, level: str, text: str, at: float) -> None:
+        super().__init__()
+        self.level = level
+        self.text = text
+        self.at = at

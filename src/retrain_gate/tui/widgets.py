@@ -31,6 +31,8 @@ class StatusBar(Widget):
         self.last_ingest: float | None = None
         self.busy: tuple[str, int, int] | None = None
         self.refused = 0  # files refused in their current form
+        # None: notifications fine (or none); False: retrying; True: a delivery failed for good.
+        self.notify_failing: bool | None = None
 
     def set(self, **changes: object) -> None:
         for key, value in changes.items():
@@ -82,6 +84,10 @@ class StatusBar(Widget):
             left.append(f" {files} refused (f) ", style="bold black on yellow")
         if self.last_ingest is not None:
             left.append(f" · last ingest {figures.clock(self.last_ingest)}")
+        if self.notify_failing is not None:
+            words = "notification failed" if self.notify_failing else "notification retrying"
+            left.append(" · ")
+            left.append(words, style="bold red" if self.notify_failing else "bold yellow")
         if self.busy is not None:
             stage, done, total = self.busy
             share = f" {done * 100 // total}%" if total else ""
