@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = commands.add_parser("tui", help="the live dashboard")
     _add_config(tui)
+
+    pull = commands.add_parser(
+        "pull",
+        help="download a full snapshot from Label Studio into the export folder ([labelstudio])",
+    )
+    _add_config(pull)
     return parser
 
 
@@ -296,6 +302,30 @@ def cmd_tui(args: argparse.Namespace) -> int:
     return run_tui(config)
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from retrain_gate.labelstudio.pull import pull_snapshot
+    from retrain_gate.text import printable
+
+    config = _load(args)
+    tty = sys.stderr.isatty()
+
+    def show(message: str) -> None:
+        # One redrawn line on a terminal; in a log, one line per step.
+        if tty:
+            sys.stderr.write(f"\r{printable(message)}"[:200] + "\x1b[K")
+        else:
+            sys.stderr.write(printable(message) + "\n")
+        sys.stderr.flush()
+
+    try:
+        path = pull_snapshot(config, show)
+    finally:
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+    print(f"pulled {printable(path)}; `check` or the running watcher will read it")
+    return 0
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
@@ -307,6 +337,7 @@ HANDLERS = {
     "reindex": cmd_reindex,
     "watch": cmd_watch,
     "tui": cmd_tui,
+    "pull": cmd_pull,
 }
 
 

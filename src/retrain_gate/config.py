@@ -106,6 +106,36 @@ class LimitsConfig(_Section):
     max_read_seconds: float = Field(default=300.0, gt=0)
 
 
+class LabelStudioConfig(_Section):
+    """Where `retrain-gate pull` asks for snapshots. The token itself lives only in the
+    environment variable named here, never in this file."""
+
+    url: str | None = None
+    project: int | None = Field(default=None, ge=1)
+    token_env: str = "LABEL_STUDIO_API_KEY"
+    # 0: pull only on demand; otherwise `watch` and the TUI pull on this schedule.
+    pull_minutes: float = Field(default=0, ge=0)
+    # A big project's snapshot takes minutes to build on the server.
+    pull_timeout_seconds: float = Field(default=600.0, gt=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be the server's address, e.g. 'http://localhost:8080'")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "must be the NAME of an environment variable that holds the token "
+                "(e.g. LABEL_STUDIO_API_KEY), not the token itself"
+            )
+        return value
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     episodes: EpisodesConfig = EpisodesConfig()
@@ -115,6 +145,7 @@ class Config(_Section):
     watch: WatchConfig = WatchConfig()
     cost: CostConfig = CostConfig()
     limits: LimitsConfig = LimitsConfig()
+    labelstudio: LabelStudioConfig = LabelStudioConfig()
     # Where the config was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -142,7 +173,8 @@ def _describe(error: Any) -> str:
         return f"unknown key '{key}' in {where}; check the spelling or remove it"
     message = str(error["msg"])
     message = message.removeprefix("Value error, ")
-    if "input" in error and kind not in ("missing",):
+    # A token pasted into token_env by mistake must not be echoed back to the terminal.
+    if "input" in error and kind not in ("missing",) and loc != "labelstudio.token_env":
         return f"'{loc}' {message} (got {error['input']!r})"
     return f"'{loc}' {message}"
 
