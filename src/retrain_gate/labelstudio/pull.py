@@ -214,6 +214,8 @@ def _status(export: Any) -> str:
 
 
 def _download(client: LabelStudio, project: int, export_id: int, export_dir: Path) -> Path:
+    import httpx
+
     raw = client.projects.exports.with_raw_response
     with raw.download(id=project, export_pk=export_id, export_type="JSON") as response:
         name = _file_name(response.headers, project, export_id)
@@ -223,9 +225,15 @@ def _download(client: LabelStudio, project: int, export_id: int, export_dir: Pat
         try:
             size = 0
             with temporary.open("wb") as handle:
-                for chunk in response.data:
-                    handle.write(chunk)
-                    size += len(chunk)
+                try:
+                    for chunk in response.data:
+                        handle.write(chunk)
+                        size += len(chunk)
+                except httpx.HTTPError as exc:
+                    raise PullError(
+                        f"the download of snapshot {export_id} broke off after {size:,} bytes "
+                        f"({type(exc).__name__}); pull again"
+                    ) from None
                 handle.flush()
                 os.fsync(handle.fileno())
             if size == 0:
