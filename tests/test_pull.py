@@ -417,3 +417,9 @@ def test_no_label_studio_without_the_sdk_import_in_check() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_url_without_scheme_is_named(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "localhost:8080", 1)
+    _refused(_pull(folder), "labelstudio.url", "http://localhost:8080")
+    _nothing_written(folder)
