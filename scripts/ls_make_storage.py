@@ -36,6 +36,7 @@ from ls_make_exports import (
     image_path,
     ls_all_tasks,
     make_second_user,
+    make_snapshot,
     move,
     prediction_result,
 )
@@ -231,29 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     raw, headers = ls.call("GET", f"/api/projects/{pid}/export?exportType=JSON", raw=True)
     default_name = filename_of(headers)
     (args.out / "default_export.json").write_bytes(raw)
-    snapshot, _ = ls.call(
-        "POST",
-        f"/api/projects/{pid}/exports/",
-        {
-            "title": "retrain-gate full snapshot",
-            "serialization_options": {
-                "predictions": {"only_id": False},
-                "annotations__completed_by": {"only_id": True},
-            },
-        },
-    )
-    eid = snapshot["id"]
-    for _ in range(120):
-        info, _ = ls.call("GET", f"/api/projects/{pid}/exports/{eid}")
-        if info["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.5)
-    if info["status"] != "completed":
-        raise SystemExit(f"snapshot export {eid} ended as {info['status']}")
-    raw, headers = ls.call(
-        "GET", f"/api/projects/{pid}/exports/{eid}/download?exportType=JSON", raw=True
-    )
-    snapshot_name = filename_of(headers)
+    options = {"predictions": {"only_id": False}, "annotations__completed_by": {"only_id": True}}
+    raw, snapshot_name = make_snapshot(ls, pid, options)
     (args.out / "snapshot.json").write_bytes(raw)
 
     meta = {

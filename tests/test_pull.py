@@ -28,6 +28,7 @@ from typing import Any
 
 import pytest
 
+from tests.lsbuild import kp
 from tests.waiting import CLI, check_json
 
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
@@ -137,18 +138,6 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             server.wait(timeout=20)
 
 
-def _kp(x: float, y: float, name: str, rid: str) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "type": "keypointlabels",
-        "from_name": "kp",
-        "to_name": "image",
-        "original_width": 640,
-        "original_height": 480,
-        "value": {"x": x, "y": y, "width": 0.6, "keypointlabels": [name]},
-    }
-
-
 def _make_project(url: str) -> int:
     """Six frames of two episodes, worked out by hand in test_pull_equals_export_by_hand."""
     project = _call(url, "POST", "/api/projects/", {"title": "pull", "label_config": LABEL_CONFIG})
@@ -158,7 +147,7 @@ def _make_project(url: str) -> int:
         image = f"/data/local-files/?d=episodes/pick_cube/{episode}/frame_{frame:03d}.jpg"
         item: dict[str, Any] = {"data": {"image": image}}
         if release:
-            result = [_kp(30, 40, "wrist", "w"), _kp(50, 60, "thumb_tip", "t")]
+            result = [kp(30, 40, label="wrist", rid="w"), kp(50, 60, label="thumb_tip", rid="t")]
             item["predictions"] = [{"model_version": release, "result": result}]
         return item
 
@@ -182,10 +171,10 @@ def _make_project(url: str) -> int:
         elif index == 2:  # skipped
             body = {"result": [], "was_cancelled": True, "parent_prediction": parent}
         elif index == 4:  # through the API, no origin, thumb moved by 3 %: corrected
-            plain = [_kp(30, 40, "wrist", "w"), _kp(53, 60, "thumb_tip", "t")]
+            plain = [kp(30, 40, label="wrist", rid="w"), kp(53, 60, label="thumb_tip", rid="t")]
             body = {"result": plain, "parent_prediction": parent}
         else:  # no prediction: labeled from scratch
-            body = {"result": [dict(_kp(10, 10, "wrist", "m"), origin="manual")]}
+            body = {"result": [kp(10, 10, label="wrist", rid="m", origin="manual")]}
         _call(url, "POST", f"/api/tasks/{item['id']}/annotations/", body)
     return pid
 
