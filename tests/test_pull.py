@@ -241,6 +241,8 @@ def test_pull_equals_export_by_hand(label_studio: Server, tmp_path: Path) -> Non
     out = _pull(pulled_dir)
     assert out.returncode == 0, out.stderr
     files = sorted(p.name for p in (pulled_dir / "exports").iterdir())
+    assert ".retrain-gate-pulled" in files
+    files.remove(".retrain-gate-pulled")
     # Label Studio's own name for a snapshot, and nothing else (no temporary left over).
     assert len(files) == 1 and files[0].startswith(f"project-{label_studio.project}-at-"), files
     assert files[0].endswith(".json")
@@ -271,6 +273,30 @@ def test_pull_equals_export_by_hand(label_studio: Server, tmp_path: Path) -> Non
     # The pull removed its snapshot from the server; the hand-made one is still listed.
     listed = _call(label_studio.url, "GET", f"/api/projects/{label_studio.project}/exports/")
     assert [e["title"] for e in listed].count("retrain-gate pull") == 0
+
+
+def test_older_pulled_snapshots_are_removed_and_others_kept(
+    label_studio: Server, tmp_path: Path
+) -> None:
+    url = label_studio.url
+    project = _call(url, "POST", "/api/projects/", {"title": "keep", "label_config": LABEL_CONFIG})
+    pid = int(project["id"])
+    folder = _folder(tmp_path, url, pid, pull_keep=2)
+    mine = folder / "exports" / "by_hand.json"
+    mine.write_text("[]")
+    pulled = []
+    for n in range(3):
+        # A new task each time: a changed project gets a new snapshot name from Label Studio.
+        image = f"/data/local-files/?d=episodes/pick_cube/ep_9/frame_{n:03d}.jpg"
+        _call(url, "POST", f"/api/projects/{pid}/import", [{"data": {"image": image}}])
+        out = _pull(folder)
+        assert out.returncode == 0, out.stderr
+        pulled.append(out.stdout.split()[1].rstrip(";"))
+    assert len(set(pulled)) == 3, pulled
+    names = sorted(p.name for p in (folder / "exports").iterdir() if not p.name.startswith("."))
+    assert names == sorted(["by_hand.json", *(Path(p).name for p in pulled[1:])])
+    record = (folder / "exports" / ".retrain-gate-pulled").read_text().split()
+    assert record == [Path(p).name for p in pulled[1:]]
 
 
 def _nothing_written(folder: Path) -> None:

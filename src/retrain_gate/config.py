@@ -117,6 +117,9 @@ class LabelStudioConfig(_Section):
     pull_minutes: float = Field(default=0, ge=0)
     # A big project's snapshot takes minutes to build on the server.
     pull_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Each pull is a full snapshot: the older ones it pulled are removed, or a schedule would
+    # fill the disk (0 keeps them all). Files it did not pull are never touched.
+    pull_keep: int = Field(default=3, ge=0)
 
     @field_validator("url")
     @classmethod

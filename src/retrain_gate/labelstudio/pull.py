@@ -33,6 +33,9 @@ Progress = Callable[[str], None]
 # Content-Disposition (a path, a proxy's rewrite) is not trusted as a file name.
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.json")
 _POLL_SECONDS = 0.5
+_SAY_EVERY = 5.0
+# The names of the snapshots pull wrote, oldest first; hidden, so the watcher never reads it.
+PULLED_RECORD = ".retrain-gate-pulled"
 _REQUEST_SECONDS = 30.0
 
 
@@ -74,8 +77,37 @@ def pull_snapshot(config: Config, progress: Progress | None = None) -> Path:
         # Every scheduled pull makes a snapshot on the server: remove ours so they do not pile up.
         with contextlib.suppress(Exception):
             client.projects.exports.delete(id=project, export_pk=export_id)
+    _forget_old(export_dir, path.name, settings.pull_keep, say)
     say(f"saved {path.name}")
     return path
+
+
+def _forget_old(export_dir: Path, newest: str, keep: int, say: Progress) -> None:
+    """Record `newest` as pulled and remove what pull itself wrote beyond the newest `keep`."""
+    record = export_dir / PULLED_RECORD
+    try:
+        names = record.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        names = []
+    except OSError as exc:
+        say(f"cannot read {record} ({exc.strerror}); older pulled snapshots are kept")
+        return
+    # Two pulls of an unchanged project in one minute get the same name from Label Studio.
+    names = [name for name in names if name != newest and _SAFE_NAME.fullmatch(name)]
+    names.append(newest)
+    drop = names[:-keep] if keep else []
+    kept = names[len(drop) :]
+    for name in drop:
+        with contextlib.suppress(OSError):  # already gone, or not ours to remove after all
+            (export_dir / name).unlink()
+    temporary = record.with_name(f"{PULLED_RECORD}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text("".join(f"{name}\n" for name in kept), encoding="utf-8")
+        os.replace(temporary, record)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        say(f"cannot write {record} ({exc.strerror}); older pulled snapshots may stay")
 
 
 def _required(settings: LabelStudioConfig) -> tuple[str, int]:
@@ -188,6 +220,7 @@ def _create(client: LabelStudio, project: int) -> int:
 
 def _wait(client: LabelStudio, project: int, export_id: int, limit: float, say: Progress) -> None:
     started = time.monotonic()
+    last_status, last_said = "", 0.0
     while True:
         status = _status(client.projects.exports.get(id=project, export_pk=export_id))
         elapsed = time.monotonic() - started
@@ -203,7 +236,10 @@ def _wait(client: LabelStudio, project: int, export_id: int, limit: float, say: 
                 f"snapshot {export_id} of project {project} was not ready after {limit:.0f} s "
                 f"(status {status}); raise [labelstudio] pull_timeout_seconds for a big project"
             )
-        say(f"waiting for snapshot {export_id}: {status} ({elapsed:.0f} s)")
+        # A log gets a line when the status changes and every few seconds, not every poll.
+        if status != last_status or elapsed - last_said >= _SAY_EVERY:
+            say(f"waiting for snapshot {export_id}: {status} ({elapsed:.0f} s)")
+            last_status, last_said = status, elapsed
         time.sleep(_POLL_SECONDS)
 
 
