@@ -438,3 +438,20 @@ def test_a_url_without_scheme_is_named(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "localhost:8080", 1)
     _refused(_pull(folder), "labelstudio.url", "http://localhost:8080")
     _nothing_written(folder)
+
+
+def test_pull_snapshot_is_a_plain_function_with_progress(
+    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What watch and the dashboard call from a worker thread: a path back, progress as text.
+    from retrain_gate.config import load_config
+    from retrain_gate.labelstudio.pull import pull_snapshot
+
+    folder = _folder(tmp_path, label_studio.url, label_studio.project)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    said: list[str] = []
+    path = pull_snapshot(load_config(folder / "config.toml"), said.append)
+    assert path.parent == folder / "exports" and path.is_file()
+    assert json.loads(path.read_bytes())[0]["project"] == label_studio.project
+    assert said[0].startswith("asking Label Studio at") and said[-1] == f"saved {path.name}"
+    assert not any(TOKEN in line for line in said)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -39,6 +40,11 @@ PULLED_RECORD = ".retrain-gate-pulled"
 _REQUEST_SECONDS = 30.0
 
 
+# One pull at a time per process: a scheduled pull and one asked for by a key would otherwise
+# share the temporary name and the record of pulled files.
+_ONE_AT_A_TIME = threading.Lock()
+
+
 class PullError(RetrainGateError):
     """A pull that could not bring a snapshot; the message names the setting to fix."""
 
@@ -53,7 +59,11 @@ def pull_snapshot(config: Config, progress: Progress | None = None) -> Path:
     Raises `PullError` (with nothing left in the export folder) when the server cannot be
     reached, refuses the token, does not know the project, or the snapshot fails or times out.
     """
-    say = progress or _no_progress
+    with _ONE_AT_A_TIME:
+        return _pull(config, progress or _no_progress)
+
+
+def _pull(config: Config, say: Progress) -> Path:
     settings = config.labelstudio
     url, project = _required(settings)
     token = _token(settings)
