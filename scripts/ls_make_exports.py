@@ -315,29 +315,13 @@ def main(argv: list[str] | None = None) -> int:
     default_name = filename_of(headers) or f"project-{pid}-default.json"
     (args.out / "ls_default_export.json").write_bytes(raw)
     # (b) An export snapshot with full prediction and draft objects.
-    snapshot, _ = ls.call(
-        "POST",
-        f"/api/projects/{pid}/exports/",
-        {
-            "title": "retrain-gate full snapshot",
-            "serialization_options": {
-                "predictions": {"only_id": False},
-                "drafts": {"only_id": False},
-                "annotations__completed_by": {"only_id": True},
-            },
-        },
-    )
-    eid = snapshot["id"]
-    for _ in range(120):
-        info, _ = ls.call("GET", f"/api/projects/{pid}/exports/{eid}")
-        if info["status"] in ("completed", "failed"):
-            break
-        time.sleep(0.5)
-    if info["status"] != "completed":
-        raise SystemExit(f"snapshot export {eid} ended as {info['status']}")
-    download = f"/api/projects/{pid}/exports/{eid}/download?exportType=JSON"
-    raw, headers = ls.call("GET", download, raw=True)
-    snapshot_name = filename_of(headers) or f"project-{pid}-snapshot.json"
+    options = {
+        "predictions": {"only_id": False},
+        "drafts": {"only_id": False},
+        "annotations__completed_by": {"only_id": True},
+    }
+    raw, snapshot_name = make_snapshot(ls, pid, options)
+    snapshot_name = snapshot_name or f"project-{pid}-snapshot.json"
     (args.out / "ls_snapshot_export.json").write_bytes(raw)
 
     meta = {
@@ -353,6 +337,26 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "make_info.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(meta, indent=2))
     return 0
+
+
+def make_snapshot(ls: LabelStudio, pid: int, options: dict[str, Any]) -> tuple[bytes, str | None]:
+    """POST /exports/ with these serialization options, wait for it, download it."""
+    snapshot, _ = ls.call(
+        "POST",
+        f"/api/projects/{pid}/exports/",
+        {"title": "retrain-gate full snapshot", "serialization_options": options},
+    )
+    eid = snapshot["id"]
+    for _ in range(120):
+        info, _ = ls.call("GET", f"/api/projects/{pid}/exports/{eid}")
+        if info["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.5)
+    if info["status"] != "completed":
+        raise SystemExit(f"snapshot export {eid} ended as {info['status']}")
+    download = f"/api/projects/{pid}/exports/{eid}/download?exportType=JSON"
+    raw, headers = ls.call("GET", download, raw=True)
+    return raw, filename_of(headers)
 
 
 def ls_all_tasks(ls: LabelStudio, pid: int) -> list[dict[str, Any]]:

@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the address browsers use, when behind a reverse proxy (docs/serve.md)",
     )
+
+    pull = commands.add_parser(
+        "pull",
+        help="download a full snapshot from Label Studio into the export folder ([labelstudio])",
+    )
+    _add_config(pull)
     return parser
 
 
@@ -465,6 +471,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return run_serve(args.config, host=args.host, port=args.port, public_url=args.public_url)
 
 
+def cmd_pull(args: argparse.Namespace) -> int:
+    from retrain_gate.labelstudio.pull import pull_snapshot
+    from retrain_gate.text import printable
+
+    config = _load(args)
+    tty = sys.stderr.isatty()
+
+    def show(message: str) -> None:
+        # One redrawn line on a terminal; in a log, one line per step.
+        if tty:
+            sys.stderr.write(f"\r{printable(message)}"[:200] + "\x1b[K")
+        else:
+            sys.stderr.write(printable(message) + "\n")
+        sys.stderr.flush()
+
+    try:
+        path = pull_snapshot(config, show)
+    finally:
+        if tty:
+            sys.stderr.write("\r\x1b[K")
+    print(f"pulled {printable(path)}; `check` or the running watcher will read it")
+    return 0
+
+
 HANDLERS = {
     "init": cmd_init,
     "check": cmd_check,
@@ -480,6 +510,7 @@ HANDLERS = {
     "tui": cmd_tui,
     "notify": cmd_notify,
     "serve": cmd_serve,
+    "pull": cmd_pull,
 }
 
 

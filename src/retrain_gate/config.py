@@ -211,6 +211,39 @@ class NotifyConfig(_Section):
         return value
 
 
+class LabelStudioConfig(_Section):
+    """Where `retrain-gate pull` asks for snapshots. The token itself lives only in the
+    environment variable named here, never in this file."""
+
+    url: str | None = None
+    project: int | None = Field(default=None, ge=1)
+    token_env: str = "LABEL_STUDIO_API_KEY"
+    # 0: pull only on demand; otherwise `watch` and the TUI pull on this schedule.
+    pull_minutes: float = Field(default=0, ge=0)
+    # A big project's snapshot takes minutes to build on the server.
+    pull_timeout_seconds: float = Field(default=600.0, gt=0)
+    # Each pull is a full snapshot: the older ones it pulled are removed, or a schedule would
+    # fill the disk (0 keeps them all). Files it did not pull are never touched.
+    pull_keep: int = Field(default=3, ge=0)
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"https?://[^/\s]+", value):
+            raise ValueError("must be the server's address, e.g. 'http://localhost:8080'")
+        return value
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+            raise ValueError(
+                "must be the NAME of an environment variable that holds the token "
+                "(e.g. LABEL_STUDIO_API_KEY), not the token itself"
+            )
+        return value
+
+
 class Config(_Section):
     paths: PathsConfig = PathsConfig()
     episodes: EpisodesConfig = EpisodesConfig()
@@ -222,6 +255,7 @@ class Config(_Section):
     limits: LimitsConfig = LimitsConfig()
     approvals: ApprovalsConfig = ApprovalsConfig()
     notify: NotifyConfig = NotifyConfig()
+    labelstudio: LabelStudioConfig = LabelStudioConfig()
     # Where the config was read from; not a key of the file.
     source: Path | None = Field(default=None, exclude=True)
 
@@ -251,7 +285,12 @@ def _describe(error: Any) -> str:
     message = message.removeprefix("Value error, ")
     if kind.endswith("_type") and isinstance(error.get("input"), str):
         message += "; write it without quotes"
-    if "input" in error and kind not in ("missing",) and not loc.startswith("notify.urls"):
+    if (
+        "input" in error
+        and kind not in ("missing",)
+        and not loc.startswith("notify.urls")
+        and loc != "labelstudio.token_env"  # a token pasted here by mistake is never echoed
+    ):
         return f"'{loc}' {message} (got {error['input']!r})"
     return f"'{loc}' {message}"
 

@@ -1,0 +1,457 @@
+"""`retrain-gate pull` against a real Label Studio started here on 127.0.0.1.
+
+The server is found on PATH, in $LABEL_STUDIO_BIN or in /tmp/lsvenv (its own venv: it pins
+its own Django and friends); without one these tests are skipped and say so. CI installs it.
+Outcomes Label Studio cannot be made to produce on demand (a failed or never-finishing
+snapshot, a download cut short) are served by a small HTTP server speaking the same API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.lsbuild import kp
+from tests.waiting import CLI, check_json
+
+TOKEN = "0123456789abcdef0123456789abcdef01234567"
+WRONG_TOKEN = "fedcba9876543210fedcba9876543210fedcba98"
+OLD, NEW = "hand-kp-2026.10", "hand-kp-2026.11"
+LABEL_CONFIG = """<View>
+  <Image name="image" value="$image"/>
+  <KeyPointLabels name="kp" toName="image">
+    <Label value="wrist"/><Label value="thumb_tip"/>
+  </KeyPointLabels>
+</View>"""
+STARTUP_SECONDS = 240  # first start runs every migration; a loaded 2-core CI box is slow
+pytestmark = pytest.mark.timeout(600)
+
+
+def _label_studio_bin() -> str | None:
+    for candidate in (
+        os.environ.get("LABEL_STUDIO_BIN"),
+        shutil.which("label-studio"),
+        "/tmp/lsvenv/bin/label-studio",
+    ):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _call(url: str, method: str, path: str, body: Any = None, token: str = TOKEN) -> Any:
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data, method=method)
+    request.add_header("Authorization", f"Token {token}")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        content = response.read()
+    return json.loads(content) if content[:1] in (b"{", b"[") else content
+
+
+@dataclass
+class Server:
+    url: str
+    project: int
+    log: Path
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    binary = _label_studio_bin()
+    if binary is None:
+        pytest.skip(
+            "label-studio is not installed: put it on PATH, set LABEL_STUDIO_BIN, or "
+            "`python3 -m venv /tmp/lsvenv && /tmp/lsvenv/bin/pip install 'label-studio==1.23.*'`"
+        )
+    root = tmp_path_factory.mktemp("label-studio")
+    port = _free_port()
+    env = {
+        **os.environ,
+        # No traffic leaves the machine: no error reporting, analytics or version checks.
+        "SENTRY_DSN": "",
+        "FRONTEND_SENTRY_DSN": "",
+        "COLLECT_ANALYTICS": "false",
+        "LATEST_VERSION_CHECK": "false",
+        "FEATURE_FLAGS_OFFLINE": "true",
+        "LABEL_STUDIO_USERNAME": "admin@example.com",
+        "LABEL_STUDIO_PASSWORD": "retrain-gate-test",
+        "LABEL_STUDIO_USER_TOKEN": TOKEN,
+    }
+    log = root / "server.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                *(binary, "start", "--internal-host", "127.0.0.1", "--port", str(port)),
+                *("--no-browser", "--enable-legacy-api-token", "--data-dir", str(root / "data")),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            # Its own process group: `label-studio start` runs the server in a child process.
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            try:
+                _call(url, "GET", "/api/projects/")
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                if server.poll() is not None or time.monotonic() > deadline:
+                    tail = log.read_text(errors="replace")[-2000:]
+                    pytest.fail(f"Label Studio did not start on {url}:\n{tail}")
+                time.sleep(1)
+        yield Server(url, _make_project(url), log)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=20)
+
+
+def _make_project(url: str) -> int:
+    """Six frames of two episodes, worked out by hand in test_pull_equals_export_by_hand."""
+    project = _call(url, "POST", "/api/projects/", {"title": "pull", "label_config": LABEL_CONFIG})
+    pid = int(project["id"])
+
+    def task(episode: str, frame: int, release: str | None) -> dict[str, Any]:
+        image = f"/data/local-files/?d=episodes/pick_cube/{episode}/frame_{frame:03d}.jpg"
+        item: dict[str, Any] = {"data": {"image": image}}
+        if release:
+            result = [kp(30, 40, label="wrist", rid="w"), kp(50, 60, label="thumb_tip", rid="t")]
+            item["predictions"] = [{"model_version": release, "result": result}]
+        return item
+
+    _call(url, "POST", f"/api/projects/{pid}/import", [task("ep_1", i, OLD) for i in range(3)])
+    time.sleep(1.1)  # the two releases get distinct created_at
+    second = [task("ep_2", 0, NEW), task("ep_2", 1, NEW), task("ep_2", 2, None)]
+    _call(url, "POST", f"/api/projects/{pid}/import", second)
+    tasks = _call(url, "GET", f"/api/tasks/?project={pid}&page_size=100")
+    tasks = sorted(tasks["tasks"] if isinstance(tasks, dict) else tasks, key=lambda t: t["id"])
+    for index, item in enumerate(tasks):
+        preds = _call(url, "GET", f"/api/predictions/?task={item['id']}")
+        parent = preds[0]["id"] if preds else None
+        accepted = [dict(r, origin="prediction") for r in preds[0]["result"]] if preds else []
+        body: dict[str, Any]
+        if index in (0, 3):  # accepted as predicted
+            body = {"result": accepted, "parent_prediction": parent}
+        elif index == 1:  # the wrist dragged in the editor: corrected
+            moved = [dict(accepted[0], origin="prediction-changed"), accepted[1]]
+            moved[0]["value"] = dict(moved[0]["value"], x=36.0)
+            body = {"result": moved, "parent_prediction": parent}
+        elif index == 2:  # skipped
+            body = {"result": [], "was_cancelled": True, "parent_prediction": parent}
+        elif index == 4:  # through the API, no origin, thumb moved by 3 %: corrected
+            plain = [kp(30, 40, label="wrist", rid="w"), kp(53, 60, label="thumb_tip", rid="t")]
+            body = {"result": plain, "parent_prediction": parent}
+        else:  # no prediction: labeled from scratch
+            body = {"result": [kp(10, 10, label="wrist", rid="m", origin="manual")]}
+        _call(url, "POST", f"/api/tasks/{item['id']}/annotations/", body)
+    return pid
+
+
+def _folder(tmp_path: Path, url: str, project: int, **extra: Any) -> Path:
+    (tmp_path / "exports").mkdir(parents=True)
+    (tmp_path / "eval").mkdir()
+    lines = [
+        "[paths]",
+        'export_dir = "exports"',
+        'state_dir = "state"',
+        'eval_set = "eval"',
+        "[labelstudio]",
+        f'url = "{url}"',
+        f"project = {project}",
+        *(f"{key} = {json.dumps(value)}" for key, value in extra.items()),
+    ]
+    (tmp_path / "config.toml").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def _pull(
+    cwd: Path, token: str | None = TOKEN, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "LABEL_STUDIO_API_KEY"}
+    if token is not None:
+        env["LABEL_STUDIO_API_KEY"] = token
+    return subprocess.run(
+        [*CLI, "pull"], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _refused(out: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    assert "Traceback" not in out.stderr
+    for needle in needles:
+        assert needle in out.stderr, out.stderr
+    for token in (TOKEN, WRONG_TOKEN):
+        assert token not in out.stderr + out.stdout
+
+
+def _export_by_hand(server: Server, folder: Path) -> Path:
+    """What a person gets from Label Studio's export API with full predictions."""
+    options = {"serialization_options": {"predictions": {"only_id": False}}}
+    created = _call(server.url, "POST", f"/api/projects/{server.project}/exports/", options)
+    base = f"/api/projects/{server.project}/exports/{created['id']}"
+    deadline = time.monotonic() + 120
+    while _call(server.url, "GET", base)["status"] != "completed":
+        assert time.monotonic() < deadline, "the hand-made export never completed"
+        time.sleep(0.5)
+    raw = _call(server.url, "GET", base + "/download?exportType=JSON")
+    target = folder / "exports" / "by_hand.json"
+    target.write_bytes(raw if isinstance(raw, bytes) else json.dumps(raw).encode())
+    return target
+
+
+def _figures(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("frames", "episodes", "releases", "delta_episodes", "task_counts", "reason")
+    return {key: report[key] for key in keys}
+
+
+def test_pull_equals_export_by_hand(label_studio: Server, tmp_path: Path) -> None:
+    pulled_dir = _folder(tmp_path / "pulled", label_studio.url, label_studio.project)
+    out = _pull(pulled_dir)
+    assert out.returncode == 0, out.stderr
+    files = sorted(p.name for p in (pulled_dir / "exports").iterdir())
+    assert ".retrain-gate-pulled" in files
+    files.remove(".retrain-gate-pulled")
+    # Label Studio's own name for a snapshot, and nothing else (no temporary left over).
+    assert len(files) == 1 and files[0].startswith(f"project-{label_studio.project}-at-"), files
+    assert files[0].endswith(".json")
+    assert "snapshot" in out.stderr and TOKEN not in out.stderr + out.stdout
+    pulled = check_json(pulled_dir)
+
+    hand_dir = _folder(tmp_path / "hand", label_studio.url, label_studio.project)
+    _export_by_hand(label_studio, hand_dir)
+    assert _figures(pulled) == _figures(check_json(hand_dir))
+
+    # By hand from the project: 6 frames; task 3 skipped; tasks 2 (dragged) and 5 (moved 3 %
+    # through the API) corrected; both episodes have every frame done.
+    assert pulled["frames"] == {
+        "total": 6,
+        "reviewed": 5,
+        "skipped": 1,
+        "corrected": 2,
+        "unmapped": 0,
+        "correction_unknown": 0,
+    }
+    assert pulled["episodes"] == {"total": 2, "harvested": 2}
+    assert [
+        (r["model_version"], r["episodes"], r["corrected_frames"]) for r in pulled["releases"]
+    ] == [
+        (OLD, 1, 1),
+        (NEW, 1, 1),
+    ]
+    # The pull removed its snapshot from the server; the hand-made one is still listed.
+    listed = _call(label_studio.url, "GET", f"/api/projects/{label_studio.project}/exports/")
+    assert [e["title"] for e in listed].count("retrain-gate pull") == 0
+
+
+def test_older_pulled_snapshots_are_removed_and_others_kept(
+    label_studio: Server, tmp_path: Path
+) -> None:
+    url = label_studio.url
+    project = _call(url, "POST", "/api/projects/", {"title": "keep", "label_config": LABEL_CONFIG})
+    pid = int(project["id"])
+    folder = _folder(tmp_path, url, pid, pull_keep=2)
+    mine = folder / "exports" / "by_hand.json"
+    mine.write_text("[]")
+    pulled = []
+    for n in range(3):
+        # A new task each time: a changed project gets a new snapshot name from Label Studio.
+        image = f"/data/local-files/?d=episodes/pick_cube/ep_9/frame_{n:03d}.jpg"
+        _call(url, "POST", f"/api/projects/{pid}/import", [{"data": {"image": image}}])
+        out = _pull(folder)
+        assert out.returncode == 0, out.stderr
+        pulled.append(out.stdout.split()[1].rstrip(";"))
+    assert len(set(pulled)) == 3, pulled
+    names = sorted(p.name for p in (folder / "exports").iterdir() if not p.name.startswith("."))
+    assert names == sorted(["by_hand.json", *(Path(p).name for p in pulled[1:])])
+    record = (folder / "exports" / ".retrain-gate-pulled").read_text().split()
+    assert record == [Path(p).name for p in pulled[1:]]
+
+
+def _nothing_written(folder: Path) -> None:
+    assert list((folder / "exports").iterdir()) == []
+
+
+def test_wrong_token_is_refused(label_studio: Server, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, label_studio.url, label_studio.project)
+    _refused(_pull(folder, token=WRONG_TOKEN), "HTTP 401", "[labelstudio] token_env")
+    _nothing_written(folder)
+
+
+def test_unknown_project_is_named(label_studio: Server, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, label_studio.url, 9999)
+    _refused(_pull(folder), "no project 9999", "[labelstudio] project")
+    _nothing_written(folder)
+
+
+def test_server_down_names_the_url(label_studio: Server, tmp_path: Path) -> None:
+    down = f"http://127.0.0.1:{_free_port()}"
+    folder = _folder(tmp_path, down, label_studio.project)
+    _refused(_pull(folder), f"cannot reach Label Studio at {down}", "[labelstudio] url")
+    _nothing_written(folder)
+
+
+def test_missing_token_variable_names_it(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "http://127.0.0.1:9", 1, token_env="MY_LS_TOKEN")
+    _refused(_pull(folder, token=None), "MY_LS_TOKEN", "[labelstudio] token_env")
+    _nothing_written(folder)
+
+
+def test_unset_url_and_project_are_named(tmp_path: Path) -> None:
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "config.toml").write_text('[paths]\nexport_dir = "exports"\n')
+    _refused(_pull(tmp_path), "[labelstudio] url is not set")
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\n[labelstudio]\nurl = "http://127.0.0.1:9"\n'
+    )
+    _refused(_pull(tmp_path), "[labelstudio] project is not set")
+
+
+def test_a_token_pasted_into_token_env_is_not_echoed(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "http://127.0.0.1:9", 1, token_env=TOKEN)
+    _refused(_pull(folder), "labelstudio.token_env", "not the token itself")
+
+
+# ------------------------------------------------------------------ outcomes served on demand
+
+
+class _Imitation(BaseHTTPRequestHandler):
+    """Label Studio's export API, answering with the outcome the test asks for."""
+
+    outcome = "completed"
+
+    def log_message(self, *args: object) -> None:
+        del args
+
+    def _json(self, body: Any, code: int = 200) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/api/version"):
+            self._json({"release": "1.23.2"})
+        elif "/download" in self.path:
+            # Promises more than it sends, then hangs up: a download cut short.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Disposition", 'attachment; filename="project-1-at-x.json"')
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            self.wfile.write(b'[{"id": 1, "data": {}}')
+            self.wfile.flush()
+            self.close_connection = True
+        else:
+            self._json({"id": 5, "status": self.outcome})
+
+    def do_POST(self) -> None:
+        self._json({"id": 5, "status": "created"}, 201)
+
+    def do_DELETE(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+
+@pytest.fixture
+def imitation() -> Iterator[type[_Imitation]]:
+    handler = type("Handler", (_Imitation,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_failed_snapshot_is_reported(imitation: Any, tmp_path: Path) -> None:
+    imitation.outcome = "failed"
+    folder = _folder(tmp_path, imitation.url, 1)
+    _refused(_pull(folder), "snapshot 5 of project 1 failed")
+    _nothing_written(folder)
+
+
+def test_snapshot_that_never_finishes_times_out(imitation: Any, tmp_path: Path) -> None:
+    imitation.outcome = "in_progress"
+    folder = _folder(tmp_path, imitation.url, 1, pull_timeout_seconds=1.5)
+    started = time.monotonic()
+    _refused(_pull(folder, timeout=60), "not ready after 2 s", "pull_timeout_seconds")
+    assert time.monotonic() - started < 30
+    _nothing_written(folder)
+
+
+def test_download_cut_short_leaves_nothing(imitation: Any, tmp_path: Path) -> None:
+    imitation.outcome = "completed"
+    folder = _folder(tmp_path, imitation.url, 1)
+    _refused(_pull(folder), "the download of snapshot 5 broke off", "pull again")
+    _nothing_written(folder)
+
+
+def test_no_label_studio_without_the_sdk_import_in_check() -> None:
+    # `check` and the dashboard never pay for label-studio-sdk's import.
+    code = (
+        "import sys, retrain_gate.cli, retrain_gate.engine\n"
+        "print('label_studio_sdk' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_url_without_scheme_is_named(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "localhost:8080", 1)
+    _refused(_pull(folder), "labelstudio.url", "http://localhost:8080")
+    _nothing_written(folder)
+
+
+def test_pull_snapshot_is_a_plain_function_with_progress(
+    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What watch and the dashboard call from a worker thread: a path back, progress as text.
+    from retrain_gate.config import load_config
+    from retrain_gate.labelstudio.pull import pull_snapshot
+
+    folder = _folder(tmp_path, label_studio.url, label_studio.project)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    said: list[str] = []
+    path = pull_snapshot(load_config(folder / "config.toml"), said.append)
+    assert path.parent == folder / "exports" and path.is_file()
+    assert json.loads(path.read_bytes())[0]["project"] == label_studio.project
+    assert said[0].startswith("asking Label Studio at") and said[-1] == f"saved {path.name}"
+    assert not any(TOKEN in line for line in said)
