@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.waiting import check_json
+from tests.waiting import check_json, run_cli
 
 DATA = Path(__file__).parent / "data" / "ls_storage"
 LAYOUTS = ("annotation_layout", "task_layout")
@@ -59,16 +59,30 @@ def _cases() -> list[Any]:
     ]
 
 
-# Each layout alone, beside a full snapshot, and the exports alone: every figure as worked out by hand.
+# Each layout alone, beside a full snapshot, and the exports alone: every figure by hand.
 @pytest.mark.parametrize(("layout", "scenario"), _cases())
 def test_figures_equal_the_account(tmp_path: Path, layout: str, scenario: str) -> None:
     expected = _account(layout)["expected"][scenario]
     report = check_json(_folder(tmp_path, layout, scenario, frames_field=False))
-    assert report["frames"] == expected["frames"]
+    # the semantics' six counts, and the release_unknown count the dashboard shows
+    assert {key: report["frames"][key] for key in expected["frames"]} == expected["frames"]
+    assert set(report["frames"]) == {*expected["frames"], "release_unknown"}
     assert report["episodes"] == expected["episodes"]
     keys = ("model_version", "episodes", "corrected_frames", "cpe")
     assert [{k: r[k] for k in keys} for r in report["releases"]] == expected["releases"]
     assert report["refused_files"] == {}
+    assert report["frames"]["release_unknown"] == expected["reviewed_frames_with_unknown_release"]
+
+
+def test_check_says_how_to_name_the_releases_of_a_storage_folder_alone(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "annotation_layout", "storage_alone", frames_field=False)
+    out = run_cli("check", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    assert "releases unknown for 9 reviewed frames" in out.stdout
+    assert "retrain-gate pull" in out.stdout
+    (tmp_path / "b").mkdir()
+    with_snapshot = _folder(tmp_path / "b", "annotation_layout", "storage_plus_snapshot", False)
+    assert "releases unknown" not in run_cli("check", cwd=with_snapshot).stdout
 
 
 @pytest.mark.parametrize(("layout", "scenario"), _cases())

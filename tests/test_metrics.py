@@ -58,16 +58,18 @@ def test_unmapped_frames_count_only_in_total_and_unmapped() -> None:
     rows = [
         frame("pick", "e1", corrected=True, release="v1"),
         frame(None, None, corrected=True, release="ghost", correction_unknown=True),
+        frame(None, None, has_source=True),  # reviewed from a prediction known by id only
         frame(None, None, "skipped"),
     ]
     report = run(rows)
     assert report.frames.model_dump() == {
-        "total": 3,
+        "total": 4,
         "reviewed": 1,
         "skipped": 0,
         "corrected": 1,
-        "unmapped": 2,
+        "unmapped": 3,
         "correction_unknown": 0,
+        "release_unknown": 0,  # the unmapped frame's unknown release is not counted either
     }
     assert report.episodes.total == 1
     assert [r.model_version for r in report.releases] == ["v1"]
@@ -575,3 +577,13 @@ def test_unmapped_frames_name_the_key_to_fix_with_example_paths() -> None:
         [],
     )
     assert run([frame("pick", "e1")]).unmapped.key is None
+
+
+def test_release_unknown_counts_mapped_reviewed_frames_with_a_source_but_no_release() -> None:
+    rows = [
+        frame("pick", "e1", release="v1"),  # known release
+        frame("pick", "e1", has_source=True),  # source known by id only: counted
+        frame("pick", "e2"),  # labeled from scratch: no source, not counted
+        frame("pick", "e2", "skipped", has_source=True),  # not reviewed: not counted
+    ]
+    assert run(rows).frames.release_unknown == 1

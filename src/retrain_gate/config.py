@@ -391,6 +391,16 @@ KEY_HELP: dict[str, dict[str, str]] = {
         "retry_seconds": "a failed delivery is retried after this, doubling each time",
         "give_up_after_seconds": "a message not delivered after this long is given up (and said)",
     },
+    "labelstudio": {
+        "url": "the Label Studio server `retrain-gate pull` asks for snapshots (docs/sources.md)",
+        "project": "the project's id (the number in its URL)",
+        "token_env": (
+            "the NAME of the environment variable that holds the API token (never the token)"
+        ),
+        "pull_minutes": "watch and the dashboard pull a snapshot this often (0: only on demand)",
+        "pull_timeout_seconds": "a snapshot not ready on the server after this is an error",
+        "pull_keep": "the newest snapshots pull wrote that are kept (0: all)",
+    },
     "approvals": {
         "approvers": (
             "who may approve, decline and pin the eval set (unset: anyone); an entry is a\n"
@@ -411,6 +421,8 @@ _UNSET_EXAMPLES: dict[str, Any] = {
     "cost_per_gpu_hour": 40.0,
     "approvers": ["Kim Park", "Ana Souza"],
     "ack_by": ["Kim Park", "Ana Souza", "Lee Chen"],
+    "url": "http://localhost:8080",
+    "project": 3,
 }
 
 

@@ -76,6 +76,9 @@ def _frame_counts(frames: pl.DataFrame, mapped: pl.DataFrame) -> FrameCounts:
         skipped=(pl.col("status") == "skipped").sum(),
         corrected=pl.col("corrected").fill_null(False).sum(),
         correction_unknown=pl.col("correction_unknown").fill_null(False).sum(),
+        release_unknown=(
+            (pl.col("status") == "reviewed") & pl.col("has_source") & pl.col("release").is_null()
+        ).sum(),
     ).row(0, named=True)
     return FrameCounts(
         total=frames.height,

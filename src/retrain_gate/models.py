@@ -156,6 +156,8 @@ class FrameCounts(_Model):
     corrected: int
     unmapped: int
     correction_unknown: int
+    # reviewed from a prediction known only by its id: no ingested file named its release
+    release_unknown: int = 0
 
 
 class EpisodeCounts(_Model):

@@ -96,7 +96,23 @@ def report_lines(report: Report, config: Config | None = None) -> list[str]:
     lines.append(frame_summary(report))
     if config is not None and report.frames.unmapped:
         lines.append(f"  {unmapped_text(report, config)}")
+    unknown = release_unknown_text(report)
+    if unknown:
+        lines.append(f"  {unknown}")
     return lines
+
+
+def release_unknown_text(report: Report) -> str:
+    """Frames reviewed from a prediction no ingested file showed as an object (target-storage
+    files and the default export give only its id): say how many, and how to name them."""
+    count = report.frames.release_unknown
+    if not count:
+        return ""
+    return (
+        f"releases unknown for {plural(count, 'reviewed frame')}: their predictions are known "
+        "only by id; add a full snapshot to the export folder (Label Studio: Export, with "
+        "predictions), or run `retrain-gate pull`"
+    )
 
 
 def gate_state(report: Report) -> tuple[str, ...]:

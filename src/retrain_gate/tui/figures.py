@@ -16,6 +16,7 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
+from retrain_gate.render import release_unknown_text
 from retrain_gate.stats import as_fraction
 from retrain_gate.text import article, plural, printable, short_hash
 
@@ -395,6 +396,9 @@ def regression_panel(report: Report, width: int) -> Text:
     if not releases:
         out.append("no pre-annotated episodes harvested yet\n", style="dim")
     out.append("corrections per harvested episode, per release\n", style="dim")
+    unknown = release_unknown_text(report)
+    if unknown:
+        out.append(unknown + "\n", style="yellow")
     out.append_text(regression_state(report))
     return out
 
