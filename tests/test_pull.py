@@ -262,6 +262,7 @@ def test_pull_equals_export_by_hand(label_studio: Server, tmp_path: Path) -> Non
         "corrected": 2,
         "unmapped": 0,
         "correction_unknown": 0,
+        "release_unknown": 0,  # a full snapshot names every source's release
     }
     assert pulled["episodes"] == {"total": 2, "harvested": 2}
     assert [
@@ -455,3 +456,77 @@ def test_pull_snapshot_is_a_plain_function_with_progress(
     assert json.loads(path.read_bytes())[0]["project"] == label_studio.project
     assert said[0].startswith("asking Label Studio at") and said[-1] == f"saved {path.name}"
     assert not any(TOKEN in line for line in said)
+
+
+# ---------------------------------------------------------------- pulls inside watch and the TUI
+
+
+def test_watch_pulls_on_its_schedule_and_reads_the_snapshot(
+    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pull_minutes = 0.02 (1.2 s): the writer pulls at start and on that schedule; each
+    snapshot lands in the export folder and is read like any export."""
+    from tests.test_watch_cli import Watch
+    from tests.waiting import wait_for
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    folder = _folder(tmp_path, label_studio.url, label_studio.project, pull_minutes=0.02)
+    watch = Watch(folder)
+    try:
+        wait_for(lambda: "pulled project-" in watch.text(), timeout=120, what="a pull")
+        wait_for(lambda: "6 frames, 6 new" in watch.text(), timeout=60, what="its ingest")
+        assert TOKEN not in watch.text() and "Traceback" not in watch.text()
+    finally:
+        watch.stop()
+    assert "scheduled pull" in watch.text()
+
+
+def test_the_dashboard_pulls_on_a_key(
+    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from retrain_gate.config import load_config
+    from retrain_gate.tui.app import make_app
+    from tests.test_tui_actions import SIZE, started
+    from tests.test_tui_actions import wait_for as wait_for_app
+    from tests.test_tui_dashboard import activity_text
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    folder = _folder(tmp_path, label_studio.url, label_studio.project)
+    app = make_app(load_config(folder / "config.toml"))
+
+    async def drive() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, delta=0)
+            await pilot.press("u")
+            await wait_for_app(pilot, lambda: "pulling a snapshot" in activity_text(app))
+            await wait_for_app(pilot, lambda: "6 frames, 6 new" in activity_text(app), timeout=120)
+            assert app.report is not None and app.report.frames.total == 6
+
+    asyncio.run(drive())
+
+
+def test_the_dashboard_says_how_to_set_up_a_pull(tmp_path: Path) -> None:
+    import asyncio
+
+    from retrain_gate.config import load_config
+    from retrain_gate.tui.app import make_app
+    from tests.test_tui_actions import SIZE, started
+    from tests.test_tui_actions import wait_for as wait_for_app
+    from tests.test_tui_dashboard import activity_text
+
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\neval_set = "eval"\n'
+    )
+    app = make_app(load_config(tmp_path / "config.toml"))
+
+    async def drive() -> None:
+        async with app.run_test(size=SIZE) as pilot:
+            await started(pilot, app, delta=0)
+            await pilot.press("u")
+            await wait_for_app(pilot, lambda: "set [labelstudio] url" in activity_text(app))
+
+    asyncio.run(drive())

@@ -79,6 +79,9 @@ class GateService:
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
         self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
+        # `retrain-gate pull` on [labelstudio] pull_minutes, by the writer only
+        self._pull_thread: threading.Thread | None = None
+        self._next_pull: float | None = None  # monotonic; None: not scheduled
         self._refused: dict[str, str] | None = None  # as last told
         self._ledger_seq: int | None = None  # the last ledger entry told (None: not read yet)
         # Only the writer sends (notify.py); started when this process becomes the writer.
@@ -126,6 +129,52 @@ class GateService:
         """
         with self._lock:
             return query(self.engine)
+
+    def pull_now(self) -> str:
+        """Start `retrain-gate pull` in the background and say what happens (the writer only:
+        the snapshot lands in the export folder and the watcher reads it like any export)."""
+        labelstudio = self.config.labelstudio
+        if labelstudio.url is None or labelstudio.project is None:
+            return (
+                "no Label Studio to pull from: set [labelstudio] url and project in the config "
+                "(docs/sources.md)"
+            )
+        if self.role != "writer" or self._in_memory:
+            return "only the process that writes the state pulls; this one follows it"
+        if self._pull_thread is not None and self._pull_thread.is_alive():
+            return "a pull is already under way"
+        self._pull_thread = threading.Thread(
+            target=self._pull, name="retrain-gate-pull", daemon=True
+        )
+        self._pull_thread.start()
+        return f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
+
+    def _pull_when_due(self) -> None:
+        minutes = self.config.labelstudio.pull_minutes
+        if not minutes or self.config.labelstudio.url is None:
+            return
+        now = time.monotonic()
+        if self._next_pull is None or now >= self._next_pull:
+            self._next_pull = now + minutes * 60
+            message = self.pull_now()
+            if not message.startswith("pulling"):
+                return
+            self._emit(Update("watch", f"scheduled pull: {message}"))
+
+    def _pull(self) -> None:
+        from retrain_gate.labelstudio.pull import pull_snapshot
+
+        def progress(message: str) -> None:
+            self._emit(Update("progress", f"pull: {message}", progress=(f"pull: {message}", 0, 0)))
+
+        try:
+            path = pull_snapshot(self.config, progress)
+        except RetrainGateError as exc:
+            self._emit(Update("error", f"pull failed: {exc}"))
+        except Exception as exc:  # the service outlives a bug in a pull
+            self._emit(Update("error", f"pull failed: {exc!r}"))
+        else:
+            self._emit(Update("watch", f"pulled {path.name}; it is read like any export"))
 
     # -------------------------------------------------------------- internals
 
@@ -367,6 +416,7 @@ class GateService:
     def _tick(self, state: Path) -> None:
         if self.role == "writer" and not self._in_memory:
             self._save()
+            self._pull_when_due()
             if self.notifier is not None:
                 since, why = self._unreadable or (None, "")
                 self.notifier.observe_watch(since, why)

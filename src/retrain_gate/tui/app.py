@@ -133,6 +133,15 @@ class RetrainGateApp(App[int]):
             tooltip="Report a regression by hand",
         ),
         Binding("l", "ledger", "ledger", id="ledger", tooltip="Every recorded decision"),
+        # Not in the footer either: only useful with [labelstudio] set (help lists it).
+        Binding(
+            "u",
+            "pull",
+            "pull",
+            id="pull",
+            show=False,
+            tooltip="Pull a snapshot from Label Studio now",
+        ),
         # Not in the footer (full at 80 columns): the status bar says "N files refused (f)".
         Binding("f", "refused", "refused", id="refused", show=False, tooltip="Refused files"),
         Binding("question_mark", "help", "help", id="help", key_display="?"),
@@ -590,6 +599,14 @@ class RetrainGateApp(App[int]):
     def action_refused(self) -> None:
         self.push_screen(RefusedScreen(self.refused, self.config))
 
+    def action_pull(self) -> None:
+        if self.service is None:
+            self.notify("this dashboard is read-only (no live service)", severity="warning")
+            return
+        message = self.service.pull_now()
+        self.log_line(message)
+        self.notify(message, markup=False)
+
     DASHBOARD_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {
             "approve",
@@ -599,6 +616,7 @@ class RetrainGateApp(App[int]):
             "report_regression",
             "ledger",
             "refused",
+            "pull",
             "help",
             "quit",
         }

@@ -222,6 +222,7 @@ Keys
   x  report a regression by hand (labelers say pre-annotations got worse)
   l  the ledger: every recorded decision
   f  the refused files and why (only while there are some)
+  u  pull a snapshot from Label Studio now ([labelstudio] in the config; docs/sources.md)
   ?  this help          q  quit          ctrl+p  every command
 
 Nothing here starts a training. Every decision lands in the ledger with the name typed.
