@@ -44,9 +44,9 @@ class TaskColumns:
         self.raw_frames: list[Any] = []
         self.projects: list[int | None] = []
         self.task_ids: list[int] = []
-        # what the prediction index across files decides (predictions.py)
-        self.pending: dict[str, list[Any]] = {name: [] for name in PENDING_COLUMNS}
-        self.predictions: dict[str, list[Any]] = {name: [] for name in INDEX_COLUMNS}
+        # what the prediction index across files decides (predictions.py), a tuple a row
+        self._pending: list[tuple[Any, ...]] = []  # PENDING_COLUMNS
+        self._predictions: list[tuple[Any, ...]] = []  # INDEX_COLUMNS
 
     def __len__(self) -> int:
         return len(self.task_ids)
@@ -63,12 +63,9 @@ class TaskColumns:
             raise TaskProblem(index, task.id, str(exc)) from None
         self.verdicts.append(verdict)
         if pending is not None:
-            for name, value in zip(
-                PENDING_COLUMNS,
-                (task.project, task.id, verdict[0], pending.source_id, pending.residue),
-                strict=True,
-            ):
-                self.pending[name].append(value)
+            self._pending.append(
+                (task.project, task.id, verdict[0], pending.source_id, pending.residue)
+            )
         self._index_predictions(task)
         path = task.data.path
         self.paths.append(path)
@@ -82,30 +79,26 @@ class TaskColumns:
         self.task_ids.append(task.id)
 
     def _index_predictions(self, task: Any) -> None:
-        """§3: every prediction object with an integer id, from task.predictions (`listed`:
-        it counts for rule 4) and inline in annotations."""
+        """§3: every prediction object with an integer id, from task.predictions (listed: it
+        counts for rule 4, so its task is kept) and inline in annotations."""
+        rows = self._predictions
         for prediction in task.predictions or ():
             if type(prediction) is Prediction and type(prediction.id) is int:
-                self._add_prediction(task, prediction, listed=True)
+                rows.append(_prediction_row(task.project, task.id, prediction))
         for annotation in task.annotations or task.completions or ():
             inline = annotation.prediction
             if inline is not None and type(inline.id) is int and is_known(inline.result):
-                self._add_prediction(task, inline, listed=False)
+                rows.append(_prediction_row(task.project, None, inline))
 
-    def _add_prediction(self, task: Any, prediction: Prediction, *, listed: bool) -> None:
-        if prediction.id not in _INT64:
-            return  # an id no file can refer to as an Int64: nothing to index
-        version, created = prediction.model_version, prediction.created_at
-        row = (
-            task.project,
-            prediction.id,
-            task.id if listed else None,
-            version if isinstance(version, str) and version else None,
-            created if isinstance(created, str) else None,
-            bytes(prediction.result),
-        )
-        for name, value in zip(INDEX_COLUMNS, row, strict=True):
-            self.predictions[name].append(value)
+    @property
+    def pending(self) -> dict[str, list[Any]]:
+        return _transposed(self._pending, PENDING_COLUMNS)
+
+    @property
+    def predictions(self) -> dict[str, list[Any]]:
+        # an id beyond 64 bits is one no file can refer to as an Int64: nothing to index
+        rows = [row for row in self._predictions if row[1] in _INT64]
+        return _transposed(rows, INDEX_COLUMNS)
 
     def columns(self) -> dict[str, list[Any]]:
         columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
@@ -119,6 +112,24 @@ class TaskColumns:
         columns["project"] = self.projects
         columns["task_id"] = self.task_ids
         return columns
+
+
+def _prediction_row(project: Any, task_id: int | None, prediction: Prediction) -> tuple[Any, ...]:
+    version, created = prediction.model_version, prediction.created_at
+    return (
+        project,
+        prediction.id,
+        task_id,
+        version if isinstance(version, str) and version else None,
+        created if isinstance(created, str) else None,
+        bytes(prediction.result),
+    )
+
+
+def _transposed(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
+    if not rows:
+        return {name: [] for name in names}
+    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _decoded_paths(values: list[Any]) -> list[str | None]:
