@@ -146,10 +146,14 @@ _CHANGED_ORIGINS = frozenset({"prediction-changed", "manual"})
 
 
 def _ids(regions: list[Region]) -> set[Any]:
+    return _id_set([r.id for r in regions])
+
+
+def _id_set(ids: list[Any]) -> set[Any]:
     try:
-        return {r.id for r in regions}
+        return set(ids)
     except TypeError:  # an id that is a list or an object: compare by structure
-        return {_hashable(r.id) for r in regions}
+        return {_hashable(i) for i in ids}
 
 
 def _origins(regions: list[Region]) -> set[Any] | None:
@@ -171,15 +175,17 @@ def _origins(regions: list[Region]) -> set[Any] | None:
 def correction(result: msgspec.Raw | bytes, source: Source, tolerance: float) -> bool | None:
     """True corrected, False accepted, None when it cannot be told (`result`: the chosen
     annotation's, raw)."""
-    regions = _live(REGIONS.decode(result))
+    return _correction(_live(REGIONS.decode(result)), result, source, tolerance)
+
+
+def _correction(
+    regions: list[Region], result: msgspec.Raw | bytes, source: Source, tolerance: float
+) -> bool | None:
     origins = _origins(regions)
     if origins is not None:
         if not origins.isdisjoint(_CHANGED_ORIGINS):
             return True
-        if source.result is not None:
-            theirs = _live(REGIONS.decode(source.result))
-            return not _ids(theirs) <= _ids(regions)
-        return False
+        return _deleted_a_region(_ids(regions), source)
     if source.result is not None:
         return geometrically_changed(
             _live(FULL_REGIONS.decode(result)),
@@ -187,6 +193,19 @@ def correction(result: msgspec.Raw | bytes, source: Source, tolerance: float) ->
             tolerance,
         )
     return None
+
+
+def _deleted_a_region(mine: set[Any], source: Source) -> bool:
+    """The origin rule's second half: a region of the source the annotation no longer has
+    (False while the source's content is unknown)."""
+    if source.result is None:
+        return False
+    return not _ids(_live(REGIONS.decode(source.result))) <= mine
+
+
+# A pending frame whose annotation has origins needs only its region ids to be decided later:
+# kept as this tag and the ids' JSON, instead of the whole result (a few hundred bytes).
+_IDS_RESIDUE = b"ids:"
 
 
 _LIST_OR_NULL = frozenset(b"[n")  # a decoded JSON value starting with "n" is null
@@ -236,15 +255,25 @@ def verdict_with_source(
     stamp: str, status: str, chosen: Annotation | None, source: Source, tolerance: float
 ) -> tuple[tuple[Any, ...], Pending | None]:
     corrected = unknown = False
+    regions: list[Region] = []
     if chosen is not None:
-        verdict = correction(chosen.result, source, tolerance)
+        regions = _live(REGIONS.decode(chosen.result))
+        verdict = _correction(regions, chosen.result, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
     pending = None
     if source.result is None and chosen is not None and chosen.parent_prediction is not None:
         # rule 3: only the index can name the release, and, unless a changed origin already
         # decided it, tell whether the labeler changed the prediction
-        pending = Pending(chosen.parent_prediction, None if corrected else bytes(chosen.result))
+        pending = Pending(chosen.parent_prediction, None if corrected else residue(chosen, regions))
     return _verdict(stamp, status, chosen is not None, corrected, unknown, source), pending
+
+
+def residue(chosen: Annotation, regions: list[Region]) -> bytes:
+    """What deciding the correction later needs of the chosen annotation: its region ids
+    when its regions carry an origin, else (a geometric comparison) its whole result."""
+    if _origins(regions) is not None:
+        return _IDS_RESIDUE + msgspec.json.encode([r.id for r in regions])
+    return bytes(chosen.result)
 
 
 def _verdict(
@@ -274,6 +303,13 @@ def resolved_verdict(
     reviewed = status == "reviewed"
     corrected = unknown = False
     if reviewed:
-        verdict = True if residue is None else correction(residue, source, tolerance)
+        verdict: bool | None
+        if residue is None:
+            verdict = True
+        elif residue.startswith(_IDS_RESIDUE):
+            mine = _id_set(msgspec.json.decode(residue[len(_IDS_RESIDUE) :]))
+            verdict = _deleted_a_region(mine, source)
+        else:
+            verdict = correction(residue, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
     return _verdict(stamp, status, reviewed, corrected, unknown, source)
