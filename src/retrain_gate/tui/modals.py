@@ -104,7 +104,7 @@ class DecisionModal(ModalScreen[Decided | None]):
         border: thick $primary; background: $surface; padding: 0 1;
     }
     DecisionModal #title { text-style: bold; padding: 0 0 1 0; }
-    DecisionModal #figures { height: auto; max-height: 14; }
+    DecisionModal #figures { height: auto; max-height: 50vh; }
     DecisionModal.-short #figures { max-height: 6; }
     DecisionModal.-short #title { padding: 0; }
     DecisionModal #intro { height: auto; }
