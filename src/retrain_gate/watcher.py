@@ -79,10 +79,16 @@ class _Track:
 class _Hints(FileSystemEventHandler):
     """Runs on the observer thread: turns events into (path, time, closed) hints and returns."""
 
-    def __init__(self, record: Callable[[str, bool], None], report: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        record: Callable[[str, bool], None],
+        report: Callable[[str], None],
+        forget: Callable[[str], None],
+    ) -> None:
         super().__init__()
         self._record = record
         self._report = report
+        self._forget = forget
 
     def dispatch(self, event: FileSystemEvent) -> None:
         try:
@@ -98,8 +104,7 @@ class _Hints(FileSystemEventHandler):
             elif kind == "closed":
                 self._record(os.fsdecode(event.src_path), True)
             elif kind == "deleted":
-                # a stat on the worker thread finds it gone: a handed file is then removed
-                self._record(os.fsdecode(event.src_path), False)
+                self._forget(os.fsdecode(event.src_path))
             # opened / closed_no_write: nothing to do.
         except Exception as exc:  # never let an exception reach watchdog's dispatch loop
             with contextlib.suppress(Exception):
@@ -152,10 +157,11 @@ class ExportWatcher:
         # Shared with the observer thread.
         self._lock = threading.Lock()
         self._hints: dict[Path, tuple[float, bool]] = {}
+        self._gone: set[Path] = set()  # delete events, checked on the worker thread
         self._handler_error: str | None = None
 
         # Worker thread only.
-        self._handler = _Hints(self._record_hint, self._record_handler_error)
+        self._handler = _Hints(self._record_hint, self._record_handler_error, self._record_gone)
         self._observer: BaseObserver | None = None
         self._watched_identity: tuple[int, int] | None = None
         self._fallback_polling = False
@@ -202,6 +208,10 @@ class ExportWatcher:
             return
         with self._lock:
             self._hints[path] = (time.monotonic(), closed)
+
+    def _record_gone(self, raw: str) -> None:
+        with self._lock:
+            self._gone.add(Path(raw))
 
     def _record_handler_error(self, message: str) -> None:
         with self._lock:
@@ -417,9 +427,14 @@ class ExportWatcher:
     def _drain_hints(self) -> None:
         with self._lock:
             hints, self._hints = self._hints, {}
+            gone, self._gone = self._gone, set()
             handler_error, self._handler_error = self._handler_error, None
         if handler_error is not None:
             self._emit(WatchEvent("error", None, handler_error))
+        for path in gone:
+            # only a file handed over earlier is news; anything else never reached anyone
+            if path in self._handed and path not in hints and not os.path.lexists(path):
+                self._removed(path)
         for path, (at, closed) in hints.items():
             track = self._tracks.get(path)
             if track is None:
