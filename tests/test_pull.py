@@ -481,9 +481,8 @@ def test_watch_pulls_on_its_schedule_and_reads_the_snapshot(
     assert "scheduled pull" in watch.text()
 
 
-def test_the_dashboard_pulls_on_a_key(
-    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _press_u(folder: Path, *until: str, timeout: float = 15) -> Any:
+    """The dashboard on `folder`: press u, wait until the activity log says each of `until`."""
     import asyncio
 
     from retrain_gate.config import load_config
@@ -492,41 +491,32 @@ def test_the_dashboard_pulls_on_a_key(
     from tests.test_tui_actions import wait_for as wait_for_app
     from tests.test_tui_dashboard import activity_text
 
-    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
-    folder = _folder(tmp_path, label_studio.url, label_studio.project)
     app = make_app(load_config(folder / "config.toml"))
 
     async def drive() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await started(pilot, app, delta=0)
             await pilot.press("u")
-            await wait_for_app(pilot, lambda: "pulling a snapshot" in activity_text(app))
-            await wait_for_app(pilot, lambda: "6 frames, 6 new" in activity_text(app), timeout=120)
-            assert app.report is not None and app.report.frames.total == 6
+            for text in until:
+                await wait_for_app(pilot, lambda t=text: t in activity_text(app), timeout)
 
     asyncio.run(drive())
+    return app
+
+
+def test_the_dashboard_pulls_on_a_key(
+    label_studio: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    folder = _folder(tmp_path, label_studio.url, label_studio.project)
+    app = _press_u(folder, "pulling a snapshot", "6 frames, 6 new", timeout=120)
+    assert app.report is not None and app.report.frames.total == 6
 
 
 def test_the_dashboard_says_how_to_set_up_a_pull(tmp_path: Path) -> None:
-    import asyncio
-
-    from retrain_gate.config import load_config
-    from retrain_gate.tui.app import make_app
-    from tests.test_tui_actions import SIZE, started
-    from tests.test_tui_actions import wait_for as wait_for_app
-    from tests.test_tui_dashboard import activity_text
-
     (tmp_path / "exports").mkdir()
     (tmp_path / "eval").mkdir()
     (tmp_path / "config.toml").write_text(
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\neval_set = "eval"\n'
     )
-    app = make_app(load_config(tmp_path / "config.toml"))
-
-    async def drive() -> None:
-        async with app.run_test(size=SIZE) as pilot:
-            await started(pilot, app, delta=0)
-            await pilot.press("u")
-            await wait_for_app(pilot, lambda: "set [labelstudio] url" in activity_text(app))
-
-    asyncio.run(drive())
+    _press_u(tmp_path, "set [labelstudio] url")
