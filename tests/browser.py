@@ -106,12 +106,16 @@ class Page:
             await asyncio.sleep(0.2)
         raise AssertionError(f"the page never showed {until!r}; it showed {text[-2000:]!r}")
 
-    async def type(self, text: str) -> None:
-        """Keys typed into the terminal (it reads them from its focused text area)."""
+    async def type(self, text: str, *, pause: float = 0.0) -> None:
+        """Keys typed into the terminal (it reads them from its focused text area); `pause`
+        between keys, as a person types, for an app that is still settling (a loaded CI
+        machine dropped the keys typed into a form that had just opened)."""
         await self.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
         for char in text:
             await self.call("Input.dispatchKeyEvent", type="keyDown", key=char, text=char)
             await self.call("Input.dispatchKeyEvent", type="keyUp", key=char)
+            if pause:
+                await asyncio.sleep(pause)
 
     async def ctrl(self, letter: str) -> None:
         code = ord(letter.upper())

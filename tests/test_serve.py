@@ -97,7 +97,9 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
             await page.wait_text("following")  # the watch is the writer
             await page.type("a")
             await page.wait_text("Acknowledge the regression alert")
-            await page.type("Kim")
+            await asyncio.sleep(0.5)  # the form is drawn before its input has the focus
+            await page.type("Kim", pause=0.1)
+            await page.wait_text("Kim")  # every key reached the form before it is sent
             await page.ctrl("s")
             await page.wait_text("acknowledged by Kim")
             return shown
