@@ -58,6 +58,15 @@ def parse_export(
     """The frames of an export's bytes; raise `ExportRefused` naming the file when it is not
     a usable Label Studio JSON export, or when reading it takes longer than
     `[limits] max_read_seconds`."""
+    columns = read_columns(raw, path, config, progress)
+    return parsed(path, columns, config, (mtime_ns, path.name))
+
+
+def read_columns(
+    raw: bytes | bytearray, path: Path, config: Config, progress: Progress | None = None
+) -> TaskColumns:
+    """The per-task columns of an export's bytes (refusals as `parse_export`). Nothing in them
+    refers to `raw`: a caller that drops its bytes now builds the tables without them."""
     started = time.monotonic()
     limit = config.limits.max_read_seconds
     try:
@@ -90,7 +99,7 @@ def parse_export(
         ) from None
     if progress is not None:
         progress(len(columns), len(columns))
-    return parsed(path, columns, config, (mtime_ns, path.name))
+    return columns
 
 
 def parsed(
