@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from retrain_gate.config import Config
     from retrain_gate.engine import Engine
     from retrain_gate.ledger import LedgerEntry
+    from retrain_gate.models import Report
+    from retrain_gate.store import IngestResult
 
 DEFAULT_CONFIG = Path("config.toml")
 
@@ -186,19 +188,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_check(args: argparse.Namespace) -> int:
     from retrain_gate.engine import engine_for_command, require_sources
-    from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import report_lines
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
     require_sources(config)
-    progress = TerminalProgress()
     with engine_for_command(config) as engine:
         _say_if_stale(engine)
-        try:
-            results, report = engine.refresh(progress, progress.set_file)
-        finally:
-            progress.close()
+        results, report = _refresh(engine)
         refused = engine.store.refused()
         preview = _preview(engine) if args.episodes else None
     from retrain_gate.render import configuration_problem
@@ -254,6 +251,17 @@ def _say_if_stale(engine: Engine) -> None:
         print(f"retrain-gate: {engine.store.stale}", file=sys.stderr)
 
 
+def _refresh(engine: Engine) -> tuple[list[IngestResult], Report]:
+    """Ingest what is new with the progress bar on stderr, then evaluate."""
+    from retrain_gate.progress import TerminalProgress
+
+    progress = TerminalProgress()
+    try:
+        return engine.refresh(progress, progress.set_file)
+    finally:
+        progress.close()
+
+
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
     from retrain_gate.engine import engine_for_command, require_sources
 
@@ -268,7 +276,6 @@ def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> R
 def cmd_reindex(args: argparse.Namespace) -> int:
     from retrain_gate.engine import engine_for_command, require_sources
     from retrain_gate.errors import StateError
-    from retrain_gate.progress import TerminalProgress
     from retrain_gate.render import headline
 
     config = _load(args)
@@ -280,11 +287,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
                 "folder is read-only); stop it, or run reindex there"
             )
         engine.store.reset()
-        progress = TerminalProgress()
-        try:
-            results, report = engine.refresh(progress, progress.set_file)
-        finally:
-            progress.close()
+        results, report = _refresh(engine)
     ingested = sum(r.outcome == "ingested" for r in results)
     refused = sum(r.outcome == "refused" for r in results)
     print(

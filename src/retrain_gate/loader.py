@@ -103,10 +103,8 @@ def load_export(
     refusal = None
     try:
         columns = read_columns(raw, path, config, on_task)
-        if hasher is not None:
-            digest = hasher.result()
-        # The tables are built without the file's bytes in memory: the columns hold copies of
-        # what they need (on a 184 MB export, the bytes were most of the peak).
+        # The tables are built without the file's bytes in memory (the hasher lets go of its
+        # reference when done): the columns hold copies of what they need.
         del raw
         parsed = build_tables(path, columns, config, (mtime_ns, path.name))
     except ExportRefused as exc:
