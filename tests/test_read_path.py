@@ -4,6 +4,7 @@ missing folders as errors, and hostile exports refused with a plain reason."""
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import pytest
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.labelstudio.export import CHUNK, read_export
+from retrain_gate.labelstudio.export import (
+    CHUNK,
+    parsed,
+    read_columns,
+    read_export,
+    read_releasable,
+)
+from retrain_gate.loader import KnownContent, load_export
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, pred, task, write_export
 from tests.waiting import check_json, run_cli
@@ -169,6 +177,52 @@ def test_a_large_file_is_read_in_chunks_with_the_same_frames(tmp_path: Path) -> 
     assert parsed.frames.height == 2 * CHUNK + 3
     row = parsed.frames.filter(parsed.frames["task_id"] == 5)
     assert row["stamp"].to_list() == ["2026-06-01T00:00:00Z"]
+
+
+def test_a_read_gives_back_the_pages_of_the_tasks_it_has_read(tmp_path: Path) -> None:
+    """The loader's read: the same tables as a plain read, whatever the whitespace between
+    tasks, and the first tasks' pages given back (zeros) once read."""
+    tasks = [
+        task(
+            i,
+            f"/d/?d=e/pick/ep{i // 10}/f{i}.jpg",
+            predictions=[pred(i, [kp(i % 7, 1)], version="m1")],
+            annotations=[ann(i, [kp(i % 7 + (i % 3), 1)], parent=i)],
+        )
+        for i in range(2 * CHUNK + 3)
+    ]
+    for name, text in [
+        ("project-1-at-a.json", json.dumps(tasks, indent=2)),
+        ("project-1-at-b.json", "[ " + " ,\n\t".join(json.dumps(t) for t in tasks) + "\n]\n"),
+    ]:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        plain = read_export(path, CONFIG)
+        raw, mtime_ns = read_releasable(path, CONFIG)
+        columns = read_columns(raw, path, CONFIG)
+        released = parsed(path, columns, CONFIG, (mtime_ns, path.name))
+        assert plain.frames.equals(released.frames)
+        assert plain.pending.equals(released.pending)
+        assert plain.predictions.equals(released.predictions)
+        assert plain.frames["corrected"].sum() == len([i for i in range(len(tasks)) if i % 3])
+        if isinstance(raw, mmap.mmap):
+            assert raw[: mmap.PAGESIZE] == bytes(mmap.PAGESIZE), name
+
+
+def test_a_bad_task_after_the_first_chunk_is_named(tmp_path: Path) -> None:
+    """Named by its place in the file, never "not valid JSON" (the first tasks' pages are
+    already given back when it is reached)."""
+    for bad, words in [
+        ({"annotations": [{"id": 1, "result": "not a list"}]}, "must be a list of regions"),
+        ({"id": "seven"}, "Expected `int`, got `str`"),
+    ]:
+        tasks: list[Any] = [task(i) for i in range(CHUNK + 5)]
+        tasks[CHUNK + 2].update(bad)
+        path = write_export(tmp_path, "project-1-at-c.json", tasks, mtime=1)
+        loaded = load_export(path, CONFIG, path.stat().st_size, 1, KnownContent(frozenset()))
+        assert loaded.parsed is None and loaded.refusal is not None
+        assert f"task #{CHUNK + 3} in the file" in loaded.refusal, loaded.refusal
+        assert words in loaded.refusal, loaded.refusal
 
 
 # ---------------------------------------------------------------- what an ingest says changed

@@ -23,9 +23,9 @@ from typing import IO, Any
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.labelstudio.export import ParsedExport, read_columns, read_file
+from retrain_gate.labelstudio.export import ParsedExport, read_columns, read_releasable
 from retrain_gate.labelstudio.export import parsed as build_tables
-from retrain_gate.labelstudio.format import refuse_by_name
+from retrain_gate.labelstudio.format import Bytes, refuse_by_name
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -50,8 +50,8 @@ class Loaded:
 class _Digest:
     """sha256 of `data`, on a thread beside the parse (hashlib releases the GIL)."""
 
-    def __init__(self, data: bytes | bytearray) -> None:
-        self._data: bytes | bytearray | None = data
+    def __init__(self, data: Bytes) -> None:
+        self._data: Bytes | None = data
         self._digest = ""
         self._thread = threading.Thread(target=self._run, name="sha256", daemon=True)
         self._thread.start()
@@ -79,7 +79,7 @@ def load_export(
     try:
         if by_name:
             raise ExportRefused(path, by_name)
-        raw, mtime_ns = read_file(path, config)
+        raw, mtime_ns = read_releasable(path, config)
     except ExportRefused as exc:
         return Loaded(size, mtime_ns, "", None, exc.reason)
     if known.same_size_digests:
@@ -102,7 +102,9 @@ def load_export(
     parsed: ParsedExport | None = None
     refusal = None
     try:
-        columns = read_columns(raw, path, config, on_task)
+        columns = read_columns(
+            raw, path, config, on_task, before_release=hasher.result if hasher else None
+        )
         # The tables are built without the file's bytes in memory (the hasher lets go of its
         # reference when done): the columns hold copies of what they need.
         del raw

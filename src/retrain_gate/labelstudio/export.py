@@ -7,9 +7,11 @@ progress is honest, and a read past its time limit stops between chunks.
 
 from __future__ import annotations
 
+import mmap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import FileIO
 from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
@@ -18,6 +20,7 @@ import msgspec
 
 from retrain_gate.errors import ExportRefused
 from retrain_gate.labelstudio.format import (
+    Bytes,
     Refused,
     refuse_by_name,
     split_tasks,
@@ -25,7 +28,7 @@ from retrain_gate.labelstudio.format import (
     task_refusal,
 )
 from retrain_gate.labelstudio.frames import TaskColumns, TaskProblem, frame_table
-from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA, table
+from retrain_gate.labelstudio.predictions import stamped
 
 if TYPE_CHECKING:
     import polars as pl
@@ -48,7 +51,7 @@ class ParsedExport:
 
 
 def parse_export(
-    raw: bytes | bytearray,
+    raw: Bytes,
     path: Path,
     config: Config,
     *,
@@ -63,16 +66,24 @@ def parse_export(
 
 
 def read_columns(
-    raw: bytes | bytearray, path: Path, config: Config, progress: Progress | None = None
+    raw: Bytes,
+    path: Path,
+    config: Config,
+    progress: Progress | None = None,
+    *,
+    before_release: Callable[[], object] | None = None,
 ) -> TaskColumns:
     """The per-task columns of an export's bytes (refusals as `parse_export`). Nothing in them
-    refers to `raw`: a caller that drops its bytes now builds the tables without them."""
+    refers to `raw`. When `raw` comes from `read_releasable`, the pages of the
+    tasks already read are given back to the system as the read goes, after `before_release`
+    (which waits for anything else still reading the bytes)."""
     started = time.monotonic()
     limit = config.limits.max_read_seconds
     try:
         tasks = split_tasks(raw)
         decode = task_decoder(config.episodes.field, config.episodes.frames_field).decode
         columns = TaskColumns(config)
+        spent = _SpentPages(raw, before_release) if isinstance(raw, mmap.mmap) else None
         for start in range(0, len(tasks), CHUNK):
             if progress is not None:
                 progress(start, len(tasks))
@@ -82,12 +93,18 @@ def read_columns(
                     f"(stopped after {start:,} of {len(tasks):,} tasks); it is read again "
                     "when it changes, or raise the limit"
                 )
-            for index in range(start, min(start + CHUNK, len(tasks))):
+            chunk = tasks[start : start + CHUNK]
+            for index, task_bytes in enumerate(chunk, start):
                 try:
-                    task = decode(tasks[index])
+                    task = decode(task_bytes)
                 except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                    raise task_refusal(raw, index, exc) from None
+                    # the file's shape is asked of its bytes only while they are all there
+                    whole = raw if start == 0 else None
+                    raise task_refusal(whole, task_bytes, index, exc) from None
                 columns.add(task)
+            columns.seal()
+            if spent is not None:
+                spent.give_back(chunk)
         del tasks
     except Refused as exc:
         raise ExportRefused(path, exc.reason) from None
@@ -102,19 +119,49 @@ def read_columns(
     return columns
 
 
+class _SpentPages:
+    """Gives the pages of tasks already read back to the system (`MADV_DONTNEED` on the
+    private anonymous memory `read_file` filled), so that the file's bytes and the tables
+    built from them are never both whole in memory: a read's peak is about one file's size.
+
+    The tasks come in file order, each the bytes of one JSON object, and only whitespace and
+    a comma lie between two of them: the next task starts at the next `{`."""
+
+    def __init__(self, buffer: mmap.mmap, before_release: Callable[[], object] | None) -> None:
+        self._buffer = buffer
+        self._before_release = before_release
+        self._end = 0  # where the last task read ends
+        self._released = 0  # pages before this offset are given back
+
+    def give_back(self, tasks: list[msgspec.Raw]) -> None:
+        for task in tasks:
+            start = self._buffer.find(b"{", self._end)
+            if start < 0:  # not a list of objects: it was refused, or this is its last task
+                return
+            self._end = start + len(task)
+        upto = min(self._end, len(self._buffer))
+        upto -= upto % mmap.PAGESIZE
+        if upto <= self._released:
+            return
+        if self._before_release is not None:
+            self._before_release()
+            self._before_release = None
+        self._buffer.madvise(mmap.MADV_DONTNEED, self._released, upto - self._released)
+        self._released = upto
+
+
 def parsed(
     path: Path, columns: TaskColumns, config: Config, arrival: tuple[int, str]
 ) -> ParsedExport:
-    frames = frame_table(
-        columns.columns(), config, arrival_mtime_ns=arrival[0], arrival_name=arrival[1]
-    )
+    per_task, pending, predictions = columns.tables()
+    frames = frame_table(per_task, config, arrival_mtime_ns=arrival[0], arrival_name=arrival[1])
     return ParsedExport(
         path,
         frames,
         len(columns),
         len(columns) - frames.height,
-        table(columns.pending, PENDING_SCHEMA, arrival),
-        table(columns.predictions, INDEX_SCHEMA, arrival),
+        stamped(pending, arrival),
+        stamped(predictions, arrival),
     )
 
 
@@ -122,7 +169,7 @@ def read_export(
     path: Path,
     config: Config,
     *,
-    raw: bytes | bytearray | None = None,
+    raw: Bytes | None = None,
     mtime_ns: int | None = None,
     progress: Progress | None = None,
 ) -> ParsedExport:
@@ -137,6 +184,18 @@ def read_export(
 
 def read_file(path: Path, config: Config) -> tuple[bytearray, int]:
     """A file's bytes and mtime, refusing what is too big or cannot be read."""
+    raw, mtime_ns = _read(path, config, releasable=False)
+    assert isinstance(raw, bytearray)
+    return raw, mtime_ns
+
+
+def read_releasable(path: Path, config: Config) -> tuple[Bytes, int]:
+    """As `read_file`, in memory whose pages `read_columns` gives back as it reads (where the
+    system allows it)."""
+    return _read(path, config, releasable=True)
+
+
+def _read(path: Path, config: Config, *, releasable: bool) -> tuple[Bytes, int]:
     try:
         stat = path.stat()  # before opening: opening a FIFO would wait for a writer
         if not S_ISREG(stat.st_mode):
@@ -149,15 +208,38 @@ def read_file(path: Path, config: Config) -> tuple[bytearray, int]:
                 f"{config.limits.max_export_mb:g}; raise the limit or export a filtered view",
             )
         with path.open("rb", buffering=0) as handle:
-            raw = bytearray(stat.st_size)
-            got = handle.readinto(raw) or 0
-            if got < len(raw):  # it shrank since the stat
-                del raw[got:]
-            else:  # or it grew
-                raw += handle.read() or b""
+            raw = _memory(stat.st_size, releasable)
+            got = _read_into(handle, raw)
+            more = handle.read() if got == len(raw) else b""
+            if got < len(raw) or more:  # it changed size since the stat: plain bytes
+                raw = bytearray(memoryview(raw)[:got]) + (more or b"")
     except OSError as exc:
         raise unreadable(path, exc) from None
     return raw, stat.st_mtime_ns
+
+
+# Private anonymous memory: given back by `MADV_DONTNEED` (shared memory would keep the pages)
+_RELEASABLE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap, "MAP_ANONYMOUS")
+
+
+def _memory(size: int, releasable: bool) -> Bytes:
+    if releasable and _RELEASABLE and size > 0:
+        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return bytearray(size)
+
+
+def _read_into(handle: FileIO, raw: Bytes) -> int:
+    view = memoryview(raw)
+    got = 0
+    try:
+        while got < len(view):
+            step = handle.readinto(view[got:])
+            if not step:
+                break
+            got += step
+    finally:
+        view.release()
+    return got
 
 
 def unreadable(path: Path, exc: OSError) -> ExportRefused:

@@ -9,6 +9,7 @@ them, and tracking them made the collector walk every one, over and over, during
 from __future__ import annotations
 
 import functools
+import mmap
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import msgspec
 
 _NULL = msgspec.Raw(b"null")
+
+# the bytes of a file, in memory
+Bytes = bytes | bytearray | memoryview | mmap.mmap
 
 
 class Region(msgspec.Struct, frozen=True, gc=False):
@@ -137,7 +141,7 @@ def refuse_by_name(path: Path) -> str | None:
     return None
 
 
-def split_tasks(raw: bytes | bytearray | memoryview) -> list[msgspec.Raw]:
+def split_tasks(raw: Bytes) -> list[msgspec.Raw]:
     """The bytes of each task of an export (a JSON list of tasks, or one task object),
     validated as JSON but not yet decoded; raise `Refused` saying why when it is not that."""
     view = memoryview(raw)
@@ -168,13 +172,19 @@ def split_tasks(raw: bytes | bytearray | memoryview) -> list[msgspec.Raw]:
     return tasks
 
 
-def task_refusal(raw: bytes | bytearray | memoryview, index: int, exc: Exception) -> Refused:
+def task_refusal(
+    whole: Bytes | None,
+    task: msgspec.Raw,
+    index: int,
+    exc: Exception,
+) -> Refused:
     """Why task number `index` did not decode as a Label Studio task: the file's shape when it
-    is another format (JSON_MIN, COCO, a storage file), else the task and the decoder's words."""
+    is another format (JSON_MIN, COCO, a storage file; asked of `whole`, the file's bytes,
+    when given), else the task and the decoder's words."""
     message = str(exc)
     if not isinstance(exc, msgspec.ValidationError):  # bad text inside a string
-        return Refused(explain_decode_error(bytes(raw), message))
-    shape = _describe_value(raw)
+        return Refused(explain_decode_error(bytes(whole if whole is not None else task), message))
+    shape = _describe_value(whole) if whole is not None else ""
     if shape:
         return Refused(shape)
     text, _, where = message.partition(" - at ")
@@ -184,7 +194,7 @@ def task_refusal(raw: bytes | bytearray | memoryview, index: int, exc: Exception
     return Refused(f"not a usable Label Studio JSON export ({place}: {text})")
 
 
-def _describe_value(raw: bytes | bytearray | memoryview) -> str:
+def _describe_value(raw: Bytes) -> str:
     """Why a JSON document that decoded is still not a list of Label Studio tasks ("" when
     there is nothing to add to the decoder's own message)."""
     try:
@@ -193,7 +203,7 @@ def _describe_value(raw: bytes | bytearray | memoryview) -> str:
         return ""
 
 
-def _describe_shape(raw: bytes | bytearray | memoryview) -> str:
+def _describe_shape(raw: Bytes) -> str:
     if bytes(memoryview(raw)[:3]) == BOM:
         raw = memoryview(raw)[3:]
     top: Any

@@ -32,13 +32,19 @@ class TaskProblem(ValueError):
 
 
 class TaskColumns:
-    """The per-task columns of a file's tasks, filled one task at a time (so a reader can
-    decode a large file in chunks and drop each chunk's structs as it goes)."""
+    """The per-task columns of a file's tasks. Tasks are added one at a time and turned into
+    polars tables a chunk at a time (`seal`): a large file's Python objects never outlive
+    their chunk, so what the read holds grows with the compact tables, not with the tasks."""
 
     def __init__(self, config: Config) -> None:
         self._tolerance = config.corrections.tolerance
         self._field = config.episodes.field
         self._frames_field = config.episodes.frames_field
+        self._tasks = 0
+        self._sealed: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
+        self._clear()
+
+    def _clear(self) -> None:
         self.verdicts: list[tuple[Any, ...]] = []
         self.paths: list[Any] = []
         self.raw_frames: list[Any] = []
@@ -49,11 +55,11 @@ class TaskColumns:
         self._predictions: list[tuple[Any, ...]] = []  # INDEX_COLUMNS
 
     def __len__(self) -> int:
-        return len(self.task_ids)
+        return self._tasks
 
     def add(self, task: Any) -> None:
         """Add one decoded Task; raise TaskProblem when the rules cannot read it."""
-        index = len(self.task_ids)
+        index = self._tasks
         if task.id not in _INT64 or (task.project is not None and task.project not in _INT64):
             raise TaskProblem(index, task.id, "the task or project id is beyond 64 bits")
         try:
@@ -77,34 +83,70 @@ class TaskColumns:
             self.raw_frames.append(task.data.frames)
         self.projects.append(task.project)
         self.task_ids.append(task.id)
+        self._tasks += 1
 
     def _index_predictions(self, task: Any) -> None:
         """§3: every prediction object with an integer id, from task.predictions (listed: it
-        counts for rule 4, so its task is kept) and inline in annotations."""
+        counts for rule 4, so its task is kept) and inline in annotations. An inline copy of a
+        prediction the task lists is the same object: indexed once, as listed."""
         rows = self._predictions
+        listed: set[int] = set()
         for prediction in task.predictions or ():
             if type(prediction) is Prediction and type(prediction.id) is int:
                 rows.append(_prediction_row(task.project, task.id, prediction))
+                listed.add(prediction.id)
         for annotation in task.annotations or task.completions or ():
             inline = annotation.prediction
-            if inline is not None and type(inline.id) is int and is_known(inline.result):
+            if (
+                inline is not None
+                and type(inline.id) is int
+                and inline.id not in listed
+                and is_known(inline.result)
+            ):
                 rows.append(_prediction_row(task.project, None, inline))
 
-    @property
-    def pending(self) -> dict[str, list[Any]]:
-        return _transposed(self._pending, PENDING_COLUMNS)
+    def seal(self) -> None:
+        """Turn the tasks added since the last seal into tables (and let go of their rows)."""
+        if not self.task_ids:
+            return
+        import polars as pl
 
-    @property
-    def predictions(self) -> dict[str, list[Any]]:
+        from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA
+        from retrain_gate.models import FRAME_SCHEMA
+
+        columns = self._columns()
+        frames = pl.DataFrame(columns, schema={name: FRAME_SCHEMA[name] for name in columns})
+        pending = pl.DataFrame(
+            self._pending,
+            schema={name: PENDING_SCHEMA[name] for name in PENDING_COLUMNS},
+            orient="row",
+        )
         # an id beyond 64 bits is one no file can refer to as an Int64: nothing to index
         rows = [row for row in self._predictions if row[1] in _INT64]
-        return _transposed(rows, INDEX_COLUMNS)
+        predictions = pl.DataFrame(
+            rows, schema={name: INDEX_SCHEMA[name] for name in INDEX_COLUMNS}, orient="row"
+        )
+        self._sealed.append((frames, pending, predictions))
+        self._clear()
 
-    def columns(self) -> dict[str, list[Any]]:
-        columns: dict[str, list[Any]] = {name: [] for name in VERDICT_COLUMNS}
-        if self.verdicts:
-            transposed = zip(*self.verdicts, strict=True)
-            columns = dict(zip(VERDICT_COLUMNS, map(list, transposed), strict=True))
+    def tables(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """Every task's columns (per-task frame columns, pending rows, prediction rows), in
+        file order."""
+        import polars as pl
+
+        self.seal()
+        if not self._sealed:
+            return _empty_tables()
+        frames, pending, predictions = zip(*self._sealed, strict=True)
+        return (
+            pl.concat(frames, rechunk=False),
+            pl.concat(pending, rechunk=False),
+            pl.concat(predictions, rechunk=False),
+        )
+
+    def _columns(self) -> dict[str, list[Any]]:
+        transposed = map(list, zip(*self.verdicts, strict=True))
+        columns = dict(zip(VERDICT_COLUMNS, transposed, strict=True))
         columns["path"] = _decoded_paths(self.paths)
         columns["episode_frames"] = (
             self.raw_frames if self._frames_field is None else _positive_ints(self.raw_frames)
@@ -112,6 +154,20 @@ class TaskColumns:
         columns["project"] = self.projects
         columns["task_id"] = self.task_ids
         return columns
+
+
+def _empty_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    import polars as pl
+
+    from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA
+    from retrain_gate.models import FRAME_SCHEMA
+
+    names = (*VERDICT_COLUMNS, "path", "episode_frames", "project", "task_id")
+    return (
+        pl.DataFrame(schema={name: FRAME_SCHEMA[name] for name in names}),
+        pl.DataFrame(schema={name: PENDING_SCHEMA[name] for name in PENDING_COLUMNS}),
+        pl.DataFrame(schema={name: INDEX_SCHEMA[name] for name in INDEX_COLUMNS}),
+    )
 
 
 def _prediction_row(project: Any, task_id: int | None, prediction: Prediction) -> tuple[Any, ...]:
@@ -124,12 +180,6 @@ def _prediction_row(project: Any, task_id: int | None, prediction: Prediction) -
         created if isinstance(created, str) else None,
         bytes(prediction.result),
     )
-
-
-def _transposed(rows: list[tuple[Any, ...]], names: tuple[str, ...]) -> dict[str, list[Any]]:
-    if not rows:
-        return {name: [] for name in names}
-    return dict(zip(names, map(list, zip(*rows, strict=True)), strict=True))
 
 
 def _decoded_paths(values: list[Any]) -> list[str | None]:
@@ -166,7 +216,7 @@ def _map_episodes(paths: pl.Series, pattern: str) -> tuple[pl.Series, pl.Series]
 
 
 def frame_table(
-    columns: dict[str, list[Any]], config: Config, *, arrival_mtime_ns: int, arrival_name: str
+    frame: pl.DataFrame, config: Config, *, arrival_mtime_ns: int, arrival_name: str
 ) -> pl.DataFrame:
     """The frame table (FRAME_SCHEMA) of a file's tasks: in file order; when a task repeats
     inside the file, its version with the greatest stamp (then the later one) is kept."""
@@ -174,8 +224,6 @@ def frame_table(
 
     from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA
 
-    schema = {name: dtype for name, dtype in FRAME_SCHEMA.items() if name in columns}
-    frame = pl.DataFrame(columns, schema=schema)
     subdirs, episodes = _map_episodes(frame["path"], config.episodes.pattern)
     frame = frame.with_columns(
         subdirs.alias("task_subdir"),

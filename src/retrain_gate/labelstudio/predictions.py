@@ -12,8 +12,6 @@ an ingest is that file's frames and predictions, not the store's.
 
 from __future__ import annotations
 
-from typing import Any
-
 import msgspec
 import polars as pl
 
@@ -50,12 +48,9 @@ def empty_index() -> pl.DataFrame:
     return pl.DataFrame(schema=INDEX_SCHEMA)
 
 
-def table(
-    columns: dict[str, list[Any]], schema: dict[str, pl.DataType], arrival: tuple[int, str]
-) -> pl.DataFrame:
+def stamped(rows: pl.DataFrame, arrival: tuple[int, str]) -> pl.DataFrame:
     """A pending or index table of one file's rows, stamped with the file's arrival."""
-    own = {name: dtype for name, dtype in schema.items() if name in columns}
-    return pl.DataFrame(columns, schema=own).with_columns(
+    return rows.with_columns(
         pl.lit(arrival[0], dtype=pl.Int64).alias("arrival_mtime_ns"),
         pl.lit(arrival[1], dtype=pl.String).alias("arrival_name"),
     )
