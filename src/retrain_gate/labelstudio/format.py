@@ -68,8 +68,8 @@ FULL_REGIONS = msgspec.json.Decoder(list[FullRegion] | None)
 
 def is_known(result: msgspec.Raw) -> bool:
     """Whether a raw result holds something (not absent, not null)."""
-    head = bytes(memoryview(result)[:4])
-    return bool(head) and head != b"null"
+    # a Raw spans exactly its value: null is these 4 bytes
+    return result is not _NULL and (len(result) != 4 or bytes(result) != b"null")
 
 
 @functools.cache  # one Task type per pair of keys: a config's settings rarely change

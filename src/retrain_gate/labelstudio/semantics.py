@@ -175,17 +175,21 @@ def _origins(regions: list[Region]) -> set[Any] | None:
 def correction(result: msgspec.Raw | bytes, source: Source, tolerance: float) -> bool | None:
     """True corrected, False accepted, None when it cannot be told (`result`: the chosen
     annotation's, raw)."""
-    return _correction(_live(REGIONS.decode(result)), result, source, tolerance)
+    regions = _live(REGIONS.decode(result))
+    return _correction(regions, _origins(regions), result, source, tolerance)
 
 
 def _correction(
-    regions: list[Region], result: msgspec.Raw | bytes, source: Source, tolerance: float
+    regions: list[Region],
+    origins: set[Any] | None,
+    result: msgspec.Raw | bytes,
+    source: Source,
+    tolerance: float,
 ) -> bool | None:
-    origins = _origins(regions)
     if origins is not None:
         if not origins.isdisjoint(_CHANGED_ORIGINS):
             return True
-        return _deleted_a_region(_ids(regions), source)
+        return source.result is not None and _deleted_a_region(_ids(regions), source)
     if source.result is not None:
         return geometrically_changed(
             _live(FULL_REGIONS.decode(result)),
@@ -256,22 +260,25 @@ def verdict_with_source(
 ) -> tuple[tuple[Any, ...], Pending | None]:
     corrected = unknown = False
     regions: list[Region] = []
+    origins = None
     if chosen is not None:
         regions = _live(REGIONS.decode(chosen.result))
-        verdict = _correction(regions, chosen.result, source, tolerance)
+        origins = _origins(regions)
+        verdict = _correction(regions, origins, chosen.result, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
     pending = None
     if source.result is None and chosen is not None and chosen.parent_prediction is not None:
         # rule 3: only the index can name the release, and, unless a changed origin already
         # decided it, tell whether the labeler changed the prediction
-        pending = Pending(chosen.parent_prediction, None if corrected else residue(chosen, regions))
+        kept = None if corrected else residue(chosen, regions, origins)
+        pending = Pending(chosen.parent_prediction, kept)
     return _verdict(stamp, status, chosen is not None, corrected, unknown, source), pending
 
 
-def residue(chosen: Annotation, regions: list[Region]) -> bytes:
+def residue(chosen: Annotation, regions: list[Region], origins: set[Any] | None) -> bytes:
     """What deciding the correction later needs of the chosen annotation: its region ids
     when its regions carry an origin, else (a geometric comparison) its whole result."""
-    if _origins(regions) is not None:
+    if origins is not None:
         return _IDS_RESIDUE + msgspec.json.encode([r.id for r in regions])
     return bytes(chosen.result)
 
