@@ -1,4 +1,4 @@
-"""`python -m bench [--size S] [--runs N] [--out DIR] [--only tui]`: see bench/README.md."""
+"""`python -m bench [--size S] [--runs N] [--out DIR] [--only tui|cold]`: see bench/README.md."""
 
 from __future__ import annotations
 
@@ -18,9 +18,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--only",
-        choices=("all", "tui"),
+        choices=("all", "tui", "cold"),
         default="all",
-        help="tui: only the dashboard's stages (bench/tui.py), into results-SIZE-tui.*",
+        help="tui: only the dashboard's stages (bench/tui.py), into results-SIZE-tui.*; "
+        "cold: only the cold checks of the ~180 MB exports, into results-SIZE-cold.*",
     )
     args = parser.parse_args(argv)
     if args.runs < 1:
