@@ -19,7 +19,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import Literal, TypeVar
@@ -32,6 +31,7 @@ from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
+from retrain_gate.text import clock
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
@@ -493,10 +493,6 @@ class GateService:
 # ------------------------------------------------------------------ `retrain-gate watch`
 
 
-def _stamp(at: float) -> str:
-    return datetime.fromtimestamp(at).strftime("%H:%M:%S")
-
-
 def run_watch(config: Config) -> int:
     from retrain_gate.render import decided_lines, gate_state, headline
     from retrain_gate.text import printable
@@ -507,7 +503,7 @@ def run_watch(config: Config) -> int:
 
     def say(at: float, text: str, *, err: bool = False) -> None:
         with out_lock:
-            print(f"{_stamp(at)} {text}", file=sys.stderr if err else sys.stdout, flush=True)
+            print(f"{clock(at)} {text}", file=sys.stderr if err else sys.stdout, flush=True)
 
     def on_update(update: Update) -> None:
         if update.kind == "report" and update.report is not None:

@@ -8,6 +8,7 @@ as an escape, and bounds the length.
 from __future__ import annotations
 
 import unicodedata
+from datetime import datetime
 
 _MAX = 400
 # The one policy for text from files and people. Characters a terminal or a text viewer may
@@ -85,3 +86,9 @@ def article(count: int) -> str:
     while lead >= 1000:
         lead //= 1000
     return "an" if str(count).startswith("8") or lead in (11, 18) else "a"
+
+
+def clock(at: float) -> str:
+    """Local wall-clock time of day for an epoch time: how `watch` and the dashboard stamp
+    their lines."""
+    return datetime.fromtimestamp(at).strftime("%H:%M:%S")

@@ -43,6 +43,7 @@ from retrain_gate.history import Outlook, engine_outlook
 from retrain_gate.ledger import news_line
 from retrain_gate.models import Report
 from retrain_gate.service import GateService, Update
+from retrain_gate.text import clock as time_of_day
 from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (
     Activity,
@@ -421,7 +422,7 @@ class RetrainGateApp(App[int]):
             panel.show(self.report, self.outlook)
 
     def log_line(self, text: str, *, at: float | None = None, style: str = "") -> None:
-        line = Text(figures.clock(self.clock() if at is None else at) + " ", style="dim")
+        line = Text(time_of_day(self.clock() if at is None else at) + " ", style="dim")
         # File names read better relative to the watched folder, as the header shows it.
         folder = str(self.config.paths.export_dir)
         text = text.replace(folder + "/", "").replace(folder, "the export folder")

@@ -67,11 +67,6 @@ def pct(value: float, digits: int = 1) -> str:
     return f"{text}%"
 
 
-def clock(at: float) -> str:
-    """Local wall-clock time of day for an epoch time."""
-    return datetime.fromtimestamp(at).strftime("%H:%M:%S")
-
-
 def when(iso: str | None) -> str:
     """A ledger time (ISO UTC) in local time, to the minute."""
     parsed = parse_stamp(iso)

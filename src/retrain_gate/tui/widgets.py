@@ -10,7 +10,7 @@ from textual.widgets import RichLog
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook
 from retrain_gate.models import Report
-from retrain_gate.text import plural
+from retrain_gate.text import clock, plural
 from retrain_gate.tui import figures
 
 
@@ -83,7 +83,7 @@ class StatusBar(Widget):
             files = plural(self.refused, "file")
             left.append(f" {files} refused (f) ", style="bold black on yellow")
         if self.last_ingest is not None:
-            left.append(f" · last ingest {figures.clock(self.last_ingest)}")
+            left.append(f" · last ingest {clock(self.last_ingest)}")
         if self.notify_failing is not None:
             words = "notification failed" if self.notify_failing else "notification retrying"
             left.append(" · ")
