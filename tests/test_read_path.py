@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import mmap
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,8 @@ def test_a_read_gives_back_the_pages_of_the_tasks_it_has_read(tmp_path: Path) ->
         assert plain.pending.equals(released.pending)
         assert plain.predictions.equals(released.predictions)
         assert plain.frames["corrected"].sum() == len([i for i in range(len(tasks)) if i % 3])
-        if isinstance(raw, mmap.mmap):
+        if sys.platform == "linux":  # where given-back private pages read as zeros
+            assert isinstance(raw, mmap.mmap)
             assert raw[: mmap.PAGESIZE] == bytes(mmap.PAGESIZE), name
 
 
