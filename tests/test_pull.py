@@ -466,7 +466,7 @@ def test_watch_pulls_on_its_schedule_and_reads_the_snapshot(
 ) -> None:
     """pull_minutes = 0.02 (1.2 s): the writer pulls at start and on that schedule; each
     snapshot lands in the export folder and is read like any export."""
-    from tests.test_watch_cli import Watch
+    from tests.watchkit import Watch
     from tests.waiting import wait_for
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)

@@ -5,41 +5,17 @@ one per file). Real files, real filesystem events, the real process."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from retrain_gate.config import load_config
 from retrain_gate.service import GateService, Update
 from tests.lsbuild import kp
 from tests.test_storage_files import annotation_file
-from tests.test_watch_cli import Watch, check
 from tests.waiting import wait_for
+from tests.watchkit import Watch, check
 
 ACCEPTED = [kp(10, 10, rid="r1", origin="prediction")]
 MOVED = [kp(14, 10, rid="r1", origin="prediction-changed")]
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    (tmp_path / "exports").mkdir()
-    (tmp_path / "eval").mkdir()
-    (tmp_path / "config.toml").write_text(
-        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
-        "[watch]\nsettle_seconds = 0.3\nrescan_seconds = 2\n",
-        encoding="utf-8",
-    )
-    return tmp_path
-
-
-@pytest.fixture
-def watch(folder: Path) -> Iterator[Watch]:
-    w = Watch(folder)
-    wait_for(lambda: "WAIT" in w.text(), timeout=20)
-    yield w
-    if w.proc.poll() is None:
-        w.stop()
 
 
 def test_annotation_files_saved_overwritten_and_deleted_under_watch(

@@ -9,14 +9,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
-
-import pytest
 
 from tests.lsbuild import ann, kp, task
 from tests.waiting import CLI, wait_for
+from tests.watchkit import Watch, check
 
 
 def export_bytes(first_id: int, subdir: str) -> bytes:
@@ -29,53 +26,6 @@ def export_bytes(first_id: int, subdir: str) -> bytes:
         for i in range(3)
     ]
     return json.dumps(tasks).encode("utf-8")
-
-
-class Watch:
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.out = (folder / "watch.out").open("w+b")
-        self.proc = subprocess.Popen(
-            [*CLI, "watch"], cwd=folder, stdout=self.out, stderr=subprocess.STDOUT
-        )
-
-    def text(self) -> str:
-        return (self.folder / "watch.out").read_text(encoding="utf-8", errors="replace")
-
-    def stop(self) -> float:
-        started = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(10)
-        return time.monotonic() - started
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    (tmp_path / "exports").mkdir()
-    (tmp_path / "eval").mkdir()
-    (tmp_path / "config.toml").write_text(
-        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
-        "[watch]\nsettle_seconds = 0.3\nrescan_seconds = 2\n",
-        encoding="utf-8",
-    )
-    return tmp_path
-
-
-@pytest.fixture
-def watch(folder: Path) -> Iterator[Watch]:
-    w = Watch(folder)
-    wait_for(lambda: "WAIT" in w.text(), timeout=20)
-    yield w
-    if w.proc.poll() is None:
-        w.stop()
-
-
-def check(folder: Path) -> dict[str, Any]:
-    result = subprocess.run(
-        [*CLI, "check", "--json"], cwd=folder, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_cp_mv_and_a_slow_writer_each_count_once(folder: Path, watch: Watch) -> None:
