@@ -121,7 +121,7 @@ def read_columns(
 
 class _SpentPages:
     """Gives the pages of tasks already read back to the system (`MADV_DONTNEED` on the
-    private anonymous memory `read_file` filled), so that the file's bytes and the tables
+    private anonymous memory `read_releasable` filled), so that the file's bytes and the tables
     built from them are never both whole in memory: a read's peak is about one file's size.
 
     The tasks come in file order, each the bytes of one JSON object, and only whitespace and

@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 
 _INT64 = range(-(2**63), 2**63)
 
+# What a task gives the frame table; the rest of its columns come from the file (frame_table).
+TASK_COLUMNS = (*VERDICT_COLUMNS, "path", "episode_frames", "project", "task_id")
 # A pending frame (semantics.Pending), by its key and the stamp of the version it belongs to.
 PENDING_COLUMNS = ("project", "task_id", "stamp", "source_id", "residue")
 # A prediction object seen in a file; `task_id` only where it was listed in task.predictions.
@@ -111,21 +113,12 @@ class TaskColumns:
             return
         import polars as pl
 
-        from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA
-        from retrain_gate.models import FRAME_SCHEMA
-
-        columns = self._columns()
-        frames = pl.DataFrame(columns, schema={name: FRAME_SCHEMA[name] for name in columns})
-        pending = pl.DataFrame(
-            self._pending,
-            schema={name: PENDING_SCHEMA[name] for name in PENDING_COLUMNS},
-            orient="row",
-        )
+        task_schema, pending_schema, index_schema = _schemas()
+        frames = pl.DataFrame(self._columns(), schema=task_schema)
+        pending = pl.DataFrame(self._pending, schema=pending_schema, orient="row")
         # an id beyond 64 bits is one no file can refer to as an Int64: nothing to index
         rows = [row for row in self._predictions if row[1] in _INT64]
-        predictions = pl.DataFrame(
-            rows, schema={name: INDEX_SCHEMA[name] for name in INDEX_COLUMNS}, orient="row"
-        )
+        predictions = pl.DataFrame(rows, schema=index_schema, orient="row")
         self._sealed.append((frames, pending, predictions))
         self._clear()
 
@@ -136,7 +129,12 @@ class TaskColumns:
 
         self.seal()
         if not self._sealed:
-            return _empty_tables()
+            task_schema, pending_schema, index_schema = _schemas()
+            return (
+                pl.DataFrame(schema=task_schema),
+                pl.DataFrame(schema=pending_schema),
+                pl.DataFrame(schema=index_schema),
+            )
         frames, pending, predictions = zip(*self._sealed, strict=True)
         return (
             pl.concat(frames, rechunk=False),
@@ -156,17 +154,15 @@ class TaskColumns:
         return columns
 
 
-def _empty_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    import polars as pl
-
+def _schemas() -> tuple[dict[str, pl.DataType], ...]:
+    """The polars types of TASK_COLUMNS, PENDING_COLUMNS and INDEX_COLUMNS."""
     from retrain_gate.labelstudio.predictions import INDEX_SCHEMA, PENDING_SCHEMA
     from retrain_gate.models import FRAME_SCHEMA
 
-    names = (*VERDICT_COLUMNS, "path", "episode_frames", "project", "task_id")
     return (
-        pl.DataFrame(schema={name: FRAME_SCHEMA[name] for name in names}),
-        pl.DataFrame(schema={name: PENDING_SCHEMA[name] for name in PENDING_COLUMNS}),
-        pl.DataFrame(schema={name: INDEX_SCHEMA[name] for name in INDEX_COLUMNS}),
+        {name: FRAME_SCHEMA[name] for name in TASK_COLUMNS},
+        {name: PENDING_SCHEMA[name] for name in PENDING_COLUMNS},
+        {name: INDEX_SCHEMA[name] for name in INDEX_COLUMNS},
     )
 
 

@@ -189,7 +189,7 @@ def _correction(
     if origins is not None:
         if not origins.isdisjoint(_CHANGED_ORIGINS):
             return True
-        return source.result is not None and _deleted_a_region(_ids(regions), source)
+        return source.result is not None and _deleted_a_region(_ids(regions), source.result)
     if source.result is not None:
         return geometrically_changed(
             _live(FULL_REGIONS.decode(result)),
@@ -199,12 +199,10 @@ def _correction(
     return None
 
 
-def _deleted_a_region(mine: set[Any], source: Source) -> bool:
+def _deleted_a_region(mine: set[Any], source_result: msgspec.Raw) -> bool:
     """The origin rule's second half: a region of the source the annotation no longer has
-    (False while the source's content is unknown)."""
-    if source.result is None:
-        return False
-    return not _ids(_live(REGIONS.decode(source.result))) <= mine
+    (the callers answer False while the source's content is unknown)."""
+    return not _ids(_live(REGIONS.decode(source_result))) <= mine
 
 
 # A pending frame whose annotation has origins needs only its region ids to be decided later:
@@ -314,8 +312,9 @@ def resolved_verdict(
         if residue is None:
             verdict = True
         elif residue.startswith(_IDS_RESIDUE):
-            mine = _id_set(msgspec.json.decode(residue[len(_IDS_RESIDUE) :]))
-            verdict = _deleted_a_region(mine, source)
+            verdict = source.result is not None and _deleted_a_region(
+                _id_set(msgspec.json.decode(residue[len(_IDS_RESIDUE) :])), source.result
+            )
         else:
             verdict = correction(residue, source, tolerance)
         corrected, unknown = verdict is True, verdict is None
