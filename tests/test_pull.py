@@ -466,8 +466,8 @@ def test_watch_pulls_on_its_schedule_and_reads_the_snapshot(
 ) -> None:
     """pull_minutes = 0.02 (1.2 s): the writer pulls at start and on that schedule; each
     snapshot lands in the export folder and is read like any export."""
-    from tests.watchkit import Watch
     from tests.waiting import wait_for
+    from tests.watchkit import Watch
 
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
     folder = _folder(tmp_path, label_studio.url, label_studio.project, pull_minutes=0.02)
