@@ -370,7 +370,7 @@ def test_a_busy_port_is_one_line_and_no_banner(tmp_path: Path) -> None:
     assert out.stdout == ""
     assert out.stderr.splitlines() == [
         f"retrain-gate: cannot serve on 127.0.0.1:{port}: port {port} is already in use "
-        "(another `retrain-gate serve`?); choose another with --port, or stop what listens there"
+        "(another retrain-gate serve?); choose another with --port, or stop what listens there"
     ]
 
 

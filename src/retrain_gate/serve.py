@@ -240,7 +240,7 @@ def listening_socket(host: str, port: int) -> socket.socket:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
             what = (
-                f"port {port} is already in use (another `retrain-gate serve`?); "
+                f"port {port} is already in use (another retrain-gate serve?); "
                 "choose another with --port, or stop what listens there"
             )
         elif exc.errno == errno.EADDRNOTAVAIL:
