@@ -164,7 +164,7 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
     ]
 
 
-def test_binding_elsewhere_warns_that_there_is_no_authentication(tmp_path: Path) -> None:
+def test_binding_elsewhere_warns_that_the_link_travels_in_clear(tmp_path: Path) -> None:
     config = project(tmp_path, [])
     # TEST-NET-1: no machine has it, so nothing listens anywhere; the bind fails at once.
     where = ["--host", "192.0.2.1", "--port", str(free_port())]
@@ -319,11 +319,16 @@ def test_without_the_secret_nothing_is_served(tmp_path: Path) -> None:
         assert secret not in page
         assert headers["Referrer-Policy"] == "no-referrer"
         assert ask(port, "/static/js/textual.js", {"Cookie": f"{cookie}={secret}"})[0] == 200
+        # 11 refused so far; a page retrying in a loop gets its 403s, and the log stops at 20.
+        for _ in range(15):
+            assert ask(port, "/")[0] == 403
     finally:
         assert server.stop() == 0
     out = server.text()
     assert out.count(secret) == 1, out  # in the link, and in no log line
     assert "refused GET / from 127.0.0.1: no secret" in out
+    assert out.count("refused GET ") == 20
+    assert out.count("further refused requests are not shown") == 1
     assert "Traceback" not in out
 
 
