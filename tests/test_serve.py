@@ -113,6 +113,7 @@ def served(tmp_path: Path, receiver: Receiver) -> Iterator[tuple[Path, str, str]
     yield config, url, pages[-1]
     # The printed link is the only place the secret appears.
     assert server.text().count(secret_of(url)) == 1, server.text()
+    assert "Traceback" not in server.text()
     server.stop()
     watch.stop()
 

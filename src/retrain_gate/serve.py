@@ -144,10 +144,10 @@ class Guard:
         if (origin is not None or websocket) and (
             origin is None or origin_of(origin) not in self.origins
         ):
-            what = "a websocket" if websocket else "a request"
+            what, act = ("a websocket", "open") if websocket else ("a request", "send")
             return (
                 f"{what} from {printable(origin, limit=80)}: only the page this server "
-                "serves may open one"
+                f"serves may {act} one"
             )
         if self.holds(token) or self.holds(cookie):
             return None
@@ -212,7 +212,8 @@ def guard_middleware(guard: Guard, *, secure_cookie: bool) -> Middleware:
                 )
             raise redirect
         response = await handler(request)
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        if not response.prepared:  # a websocket's headers went out with its handshake
+            response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
     return check
