@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
-from retrain_gate.evalset import eval_set_hash
+from retrain_gate.evalset import eval_set_hash, eval_set_signature
 
 # sha256 of b"hello" and b"world", as printed by `printf hello | sha256sum`.
 HELLO = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
@@ -86,3 +87,17 @@ def test_same_content_in_another_folder_hashes_the_same(tmp_path: Path) -> None:
     for name in ("one", "two"):
         _write(tmp_path / name / "x" / "1.png", b"hello")
     assert eval_set_hash(tmp_path / "one") == eval_set_hash(tmp_path / "two")
+
+
+def test_the_signature_covers_exactly_the_files_the_hash_covers(tmp_path: Path) -> None:
+    """One walk for both: a file the hash skips (hidden, a FIFO) is not in the signature."""
+    root = tmp_path / "eval"
+    (root / "cam").mkdir(parents=True)
+    (root / "cam" / "a.jpg").write_bytes(b"a")
+    (root / "b.jpg").write_bytes(b"bb")
+    (root / ".DS_Store").write_bytes(b"x")
+    os.mkfifo(root / "pipe")
+    signature = eval_set_signature(root)
+    assert signature is not None
+    assert [(name, size) for name, size, _ in signature] == [("b.jpg", 2), ("cam/a.jpg", 1)]
+    assert eval_set_signature(tmp_path / "missing") is None

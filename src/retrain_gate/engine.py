@@ -18,7 +18,7 @@ from retrain_gate import alerts
 from retrain_gate.candidates import iter_candidates
 from retrain_gate.config import Config
 from retrain_gate.errors import ConfigError, RetrainGateError, StateError
-from retrain_gate.evalset import eval_set_hash
+from retrain_gate.evalset import eval_set_hash, eval_set_signature
 from retrain_gate.fsutil import atomic_write, identity
 from retrain_gate.ledger import Ledger, human_state, utc_now_iso
 from retrain_gate.metrics import evaluate
@@ -36,28 +36,6 @@ FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
 class _EvalCache:
     signature: tuple[tuple[str, int, int], ...] | None = None
     digest: str | None = None
-
-
-def _eval_signature(path: Path) -> tuple[tuple[str, int, int], ...] | None:
-    """Cheap fingerprint (names, sizes, mtimes) so the eval set is re-hashed only on change."""
-    try:
-        if path.is_file():
-            st = path.stat()
-            return ((path.name, st.st_size, st.st_mtime_ns),)
-        if not path.is_dir():
-            return None
-        entries = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            for name in files:
-                if name.startswith("."):
-                    continue
-                full = Path(root) / name
-                st = full.stat()
-                entries.append((str(full.relative_to(path)), st.st_size, st.st_mtime_ns))
-        return tuple(sorted(entries))
-    except OSError:
-        return None
 
 
 @dataclass
@@ -141,7 +119,7 @@ class Engine:
 
     def eval_hash(self) -> str | None:
         path = self.config.paths.eval_set
-        signature = _eval_signature(path)
+        signature = eval_set_signature(path)
         if signature is None:
             self._eval = _EvalCache()
             return eval_set_hash(path)

@@ -34,6 +34,24 @@ def _directory_files(root: Path) -> list[tuple[str, Path]]:
     return found
 
 
+def eval_set_signature(path: Path) -> tuple[tuple[str, int, int], ...] | None:
+    """Cheap fingerprint (relative path, size, mtime of each file the hash covers), so the eval
+    set is hashed again only when it changed. None when the path is missing or unreadable."""
+    try:
+        if path.is_file():
+            st = path.stat()
+            return ((path.name, st.st_size, st.st_mtime_ns),)
+        if not path.is_dir():
+            return None
+        entries = []
+        for relative, file in _directory_files(path):
+            st = file.stat()
+            entries.append((relative, st.st_size, st.st_mtime_ns))
+        return tuple(entries)
+    except OSError:
+        return None
+
+
 def _directory_sha256(root: Path) -> str:
     digest = hashlib.sha256()
     for relative, path in _directory_files(root):
