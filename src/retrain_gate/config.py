@@ -291,7 +291,11 @@ def _describe(error: Any) -> str:
         and not loc.startswith("notify.urls")
         and loc != "labelstudio.token_env"  # a token pasted here by mistake is never echoed
     ):
-        return f"'{loc}' {message} (got {error['input']!r})"
+        shown = error["input"]
+        if loc == "labelstudio.url" and isinstance(shown, str):
+            # a `user:pass@` in the address is a password
+            shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", shown)
+        return f"'{loc}' {message} (got {shown!r})"
     return f"'{loc}' {message}"
 
 

@@ -147,7 +147,11 @@ class GateService:
             target=self._pull, name="retrain-gate-pull", daemon=True
         )
         self._pull_thread.start()
-        return f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
+        from retrain_gate.labelstudio.pull import shown_url  # a `user:pass@` is never shown
+
+        return (
+            f"pulling a snapshot of project {labelstudio.project} from {shown_url(labelstudio.url)}"
+        )
 
     def _pull_when_due(self) -> None:
         minutes = self.config.labelstudio.pull_minutes
