@@ -846,3 +846,23 @@ def test_http_to_another_machine_warns_once(
         with pytest.raises(PullError):
             pull_snapshot(load_config(folder / "config.toml"), said.append)
         assert said == [], (url, said)
+
+
+def test_pull_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+    # Issue 20: label-studio-sdk is the optional extra retrain-gate[pull]. Here the SDK is made
+    # unimportable in the child, as in an install without the extra.
+    folder = _folder(tmp_path, "http://127.0.0.1:9", 1)
+    code = (
+        "import sys\n"
+        "sys.modules['label_studio_sdk'] = None\n"
+        "from retrain_gate.cli import run\n"
+        "sys.argv = ['retrain-gate', 'pull']\n"
+        "run()\n"
+    )
+    env = {**os.environ, "LABEL_STUDIO_API_KEY": TOKEN}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True
+    )
+    _refused(out, "pip install 'retrain-gate[pull]'")
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    _nothing_written(folder)
