@@ -138,10 +138,11 @@ def _pull(config: Config, say: Progress) -> Path:
         )
     record = _read_record(export_dir)
     _remove_stale_parts(export_dir, say)
+    client = _client(url, token, settings)
+    # From the first request on: the import of the client is not the server's time.
     deadline = _Deadline.start(settings.pull_timeout_seconds)
     cap = config.limits.max_export_mb
     with _translated(settings, shown, project, deadline):
-        client = _client(url, token, settings)
         say(f"asking Label Studio at {shown} for a snapshot of project {project}")
         _probe(client, shown, deadline)
         export_id = _create(client, project, deadline)
@@ -536,9 +537,9 @@ def _download(
                             raise _too_big(what, f"more than {cap:,} bytes sent", limit_mb)
                         _write(handle, chunk, export_dir, what, size)
                         digest.update(chunk)
-                        deadline.check(f"{size:,} bytes of {what} downloaded")
+                        deadline.check(f"{_bytes(size)} of {what} downloaded")
                 except httpx.TimeoutException:
-                    deadline.check(f"{size:,} bytes of {what} downloaded")
+                    deadline.check(f"{_bytes(size)} of {what} downloaded")
                     raise PullError(
                         f"the download of {what} stalled after {size:,} bytes (nothing for "
                         f"{_REQUEST_SECONDS:.0f} s); pull again"
@@ -559,6 +560,10 @@ def _download(
             with contextlib.suppress(FileNotFoundError):
                 temporary.unlink()
     return final, digest.hexdigest()
+
+
+def _bytes(size: int) -> str:
+    return "1 byte" if size == 1 else f"{size:,} bytes"
 
 
 def _content_length(headers: Any) -> int | None:
