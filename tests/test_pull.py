@@ -9,6 +9,7 @@ snapshot, a download cut short) are served by a small HTTP server speaking the s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -300,8 +301,13 @@ def test_older_pulled_snapshots_are_removed_and_others_kept(
     assert len(set(pulled)) == 3, pulled
     names = sorted(p.name for p in (folder / "exports").iterdir() if not p.name.startswith("."))
     assert names == sorted(["by_hand.json", *(Path(p).name for p in pulled[1:])])
-    record = (folder / "exports" / ".retrain-gate-pulled").read_text().split()
-    assert record == [Path(p).name for p in pulled[1:]]
+    # `<sha256>  <name>` a line: rotation removes only files whose bytes pull recorded
+    record = [line.split() for line in (folder / "exports" / ".retrain-gate-pulled").open()]
+    assert [name for _, name in record] == [Path(p).name for p in pulled[1:]]
+    exports = folder / "exports"
+    assert [h for h, _ in record] == [
+        hashlib.sha256((exports / name).read_bytes()).hexdigest() for _, name in record
+    ]
 
 
 def _nothing_written(folder: Path) -> None:
