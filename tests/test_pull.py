@@ -552,8 +552,12 @@ class _Hostile(_Imitation):
     length: int | None = -1  # -1: the true length
     drip = 0.0
     endless = False
+    hang = False  # answer nothing at all, ever
 
     def do_GET(self) -> None:
+        if self.hang:
+            time.sleep(120)
+            return
         if "/download" not in self.path:
             super().do_GET()
             return
@@ -701,6 +705,18 @@ def test_a_drip_is_cut_at_the_pull_deadline(hostile: Any, tmp_path: Path) -> Non
     started = time.monotonic()
     _refused(_pull(folder, timeout=60), "did not finish within 2 s", "pull_timeout_seconds")
     assert time.monotonic() - started < 20
+    _nothing_written(folder)
+
+
+def test_a_server_that_never_answers_is_cut_at_the_pull_deadline(
+    hostile: Any, tmp_path: Path
+) -> None:
+    # Before, each request waited its own 30 s, whatever pull_timeout_seconds said.
+    folder = _folder(tmp_path, hostile.url, 1, pull_timeout_seconds=1.5)
+    hostile.hang = True
+    started = time.monotonic()
+    _refused(_pull(folder, timeout=60), "did not finish within 1.5 s", "pull_timeout_seconds")
+    assert time.monotonic() - started < 15
     _nothing_written(folder)
 
 

@@ -59,7 +59,7 @@ _REQUEST_SECONDS = 30.0
 _CLEANUP_SECONDS = 5.0
 # Temporaries: `.retrain-gate-pull.<pid>.<random>.part`; before these, `.<name>.<pid>.part`.
 _PART_PREFIX = ".retrain-gate-pull."
-_STALE_PART = re.compile(r"\.(?:retrain-gate-pull\.(\d+)\..+|.+\.(\d+))\.part")
+_STALE_PART = re.compile(r"\.(?:retrain-gate-pull\.(\d+)\..+|.+\.json\.(\d+))\.part")
 _MB = 1024 * 1024
 _CHUNK = 1024 * 1024
 _EXTRA_HINT = "pip install 'retrain-gate[pull]'"
