@@ -795,6 +795,25 @@ def test_a_hung_pull_ends_at_the_deadline_and_watch_pulls_again(
     assert "from http://***@127.0.0.1" in watch.text()
 
 
+def test_watch_shows_what_pull_kept(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file kept or renamed is a line in watch's output, not a passing progress step.
+    from tests.waiting import wait_for
+    from tests.watchkit import Watch
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    folder = _folder(tmp_path, hostile.url, 1, pull_minutes=0.02)
+    (folder / "exports" / "project-1-at-x.json").write_text("[]")
+    watch = Watch(folder)
+    try:
+        wait_for(lambda: "pulled project-1-at-x-2.json" in watch.text(), timeout=60, what="a pull")
+    finally:
+        watch.stop()
+    assert "pull: project-1-at-x.json is taken by a file pull did not write" in watch.text()
+    assert (folder / "exports" / "project-1-at-x.json").read_text() == "[]"
+
+
 # ------------------------------------------------------------------------------------ the lows
 
 

@@ -84,15 +84,22 @@ def shown_url(url: str) -> str:
     return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", url)
 
 
-def pull_snapshot(config: Config, progress: Progress | None = None) -> Path:
+def pull_snapshot(
+    config: Config, progress: Progress | None = None, notice: Progress | None = None
+) -> Path:
     """Make a full snapshot on the server, wait for it, download it; return the file's path.
+
+    `progress` gets the passing steps; `notice` (default: `progress`) the lines that must stay
+    where the user reads them: the cleartext warning, a file kept or renamed, stale temporaries
+    removed.
 
     Raises `PullError` (with nothing left in the export folder) when the server cannot be
     reached, refuses the token, does not know the project, the snapshot fails, or the pull
     does not finish within `[labelstudio] pull_timeout_seconds`.
     """
+    say = progress or _no_progress
     with _ONE_AT_A_TIME:
-        return _pull(config, progress or _no_progress)
+        return _pull(config, say, notice or say)
 
 
 @dataclass(frozen=True)
@@ -124,12 +131,12 @@ class _Deadline:
             )
 
 
-def _pull(config: Config, say: Progress) -> Path:
+def _pull(config: Config, say: Progress, tell: Progress) -> Path:
     _need_extra()
     settings = config.labelstudio
     url, project = _required(settings)
     shown = shown_url(url)
-    _warn_cleartext(url, shown, say)
+    _warn_cleartext(url, shown, tell)
     token = _token(settings)
     export_dir = config.paths.export_dir
     if not export_dir.is_dir():
@@ -137,7 +144,7 @@ def _pull(config: Config, say: Progress) -> Path:
             f"{export_dir}: the export folder does not exist; create it or fix [paths] export_dir"
         )
     record = _read_record(export_dir)
-    _remove_stale_parts(export_dir, say)
+    _remove_stale_parts(export_dir, tell)
     client = _client(url, token, settings)
     # From the first request on: the import of the client is not the server's time.
     deadline = _Deadline.start(settings.pull_timeout_seconds)
@@ -151,7 +158,7 @@ def _pull(config: Config, say: Progress) -> Path:
             _wait(client, project, export_id, deadline, say)
             say(f"downloading snapshot {export_id}")
             path, digest = _download(
-                client, project, export_id, export_dir, deadline, cap, record, say
+                client, project, export_id, export_dir, deadline, cap, record, tell
             )
     finally:
         # Every scheduled pull makes a snapshot on the server: remove ours so they do not pile up.
@@ -161,7 +168,7 @@ def _pull(config: Config, say: Progress) -> Path:
                 export_pk=export_id,
                 request_options={"timeout_in_seconds": _CLEANUP_SECONDS},
             )
-    _forget_old(export_dir, record, (digest, path.name), settings.pull_keep, say)
+    _forget_old(export_dir, record, (digest, path.name), settings.pull_keep, tell)
     say(f"saved {path.name}")
     return path
 
