@@ -356,7 +356,9 @@ def _client(url: str, token: str, settings: LabelStudioConfig) -> LabelStudio:
     variable = f"{settings.token_env} (named by [labelstudio] token_env)"
     try:
         # The SDK decodes a personal access token (a JWT) here, before anything is sent.
-        return LabelStudio(base_url=url, api_key=token, timeout=_REQUEST_SECONDS, max_retries=0)
+        # The default timeout bounds what the SDK sends on its own (a token refresh).
+        limit = min(_REQUEST_SECONDS, settings.pull_timeout_seconds)
+        return LabelStudio(base_url=url, api_key=token, timeout=limit, max_retries=0)
     except ApiError:
         raise PullError(
             f"the personal access token in {variable} has expired or has no expiry date; "
