@@ -9,6 +9,7 @@ snapshot, a download cut short) are served by a small HTTP server speaking the s
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -179,10 +180,14 @@ def _make_project(url: str) -> int:
     return pid
 
 
-def _folder(tmp_path: Path, url: str, project: int, **extra: Any) -> Path:
-    (tmp_path / "exports").mkdir(parents=True)
+def _folder(
+    tmp_path: Path, url: str, project: int, limits: dict[str, Any] | None = None, **extra: Any
+) -> Path:
+    (tmp_path / "exports").mkdir(parents=True, exist_ok=True)
     (tmp_path / "eval").mkdir()
     lines = [
+        *(["[limits]"] if limits else []),
+        *(f"{key} = {json.dumps(value)}" for key, value in (limits or {}).items()),
         "[paths]",
         'export_dir = "exports"',
         'state_dir = "state"',
@@ -296,8 +301,13 @@ def test_older_pulled_snapshots_are_removed_and_others_kept(
     assert len(set(pulled)) == 3, pulled
     names = sorted(p.name for p in (folder / "exports").iterdir() if not p.name.startswith("."))
     assert names == sorted(["by_hand.json", *(Path(p).name for p in pulled[1:])])
-    record = (folder / "exports" / ".retrain-gate-pulled").read_text().split()
-    assert record == [Path(p).name for p in pulled[1:]]
+    # `<sha256>  <name>` a line: rotation removes only files whose bytes pull recorded
+    record = [line.split() for line in (folder / "exports" / ".retrain-gate-pulled").open()]
+    assert [name for _, name in record] == [Path(p).name for p in pulled[1:]]
+    exports = folder / "exports"
+    assert [h for h, _ in record] == [
+        hashlib.sha256((exports / name).read_bytes()).hexdigest() for _, name in record
+    ]
 
 
 def _nothing_written(folder: Path) -> None:
@@ -527,3 +537,373 @@ def test_the_dashboard_says_how_to_set_up_a_pull(tmp_path: Path) -> None:
         '[paths]\nexport_dir = "exports"\nstate_dir = "state"\neval_set = "eval"\n'
     )
     _press_u(tmp_path, "set [labelstudio] url")
+
+
+# ------------------------------------------------------------------- a hostile server (issue 22)
+
+
+class _Hostile(_Imitation):
+    """A completed snapshot whose download is whatever the test sets: the body, the file name
+    the server chooses, a Content-Length (None: none, the body ends when the connection
+    closes), a drip (seconds between bytes), or an endless body."""
+
+    body = b'[{"id": 1, "data": {}}]'
+    filename = "project-1-at-x.json"
+    length: int | None = -1  # -1: the true length
+    drip = 0.0
+    endless = False
+    hang = False  # answer nothing at all, ever
+
+    def do_GET(self) -> None:
+        if self.hang:
+            time.sleep(120)
+            return
+        if "/download" not in self.path:
+            super().do_GET()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Disposition", f'attachment; filename="{self.filename}"')
+        length = len(self.body) if self.length == -1 else self.length
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.close_connection = True
+        with contextlib.suppress(OSError):  # the client hung up: what the test wants
+            if self.endless:
+                while True:
+                    self.wfile.write(b" " * 65536)
+            elif self.drip:
+                for byte in self.body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(self.drip)
+            else:
+                self.wfile.write(self.body)
+
+
+@pytest.fixture
+def hostile() -> Iterator[type[_Hostile]]:
+    handler = type("Handler", (_Hostile,), {})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    handler.url = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    try:
+        yield handler
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def _visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "exports").iterdir() if not p.name.startswith("."))
+
+
+def _pull_here(folder: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """pull_snapshot in this process (so the test knows the pid in the temporary names)."""
+    from retrain_gate.config import load_config
+    from retrain_gate.labelstudio.pull import pull_snapshot
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    said: list[str] = []
+    return pull_snapshot(load_config(folder / "config.toml"), said.append), said
+
+
+def test_planted_links_are_not_written_through(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Issue 22.3: the old temporaries had predictable names and were opened without O_EXCL.
+    folder = _folder(tmp_path, hostile.url, 1)
+    exports = folder / "exports"
+    victims = [tmp_path / "victim-record", tmp_path / "victim-part"]
+    for victim in victims:
+        victim.write_text("precious")
+    pid = os.getpid()
+    (exports / f".retrain-gate-pulled.{pid}.tmp").symlink_to(victims[0])
+    (exports / f".project-1-at-x.json.{pid}.part").symlink_to(victims[1])
+    path, _ = _pull_here(folder, monkeypatch)
+    assert [v.read_text() for v in victims] == ["precious", "precious"]
+    assert path.read_bytes() == hostile.body and not path.is_symlink()
+    record = exports / ".retrain-gate-pulled"
+    assert not record.is_symlink() and record.read_text().split()[1] == "project-1-at-x.json"
+
+
+def test_a_record_that_is_a_link_is_refused(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1)
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (folder / "exports" / ".retrain-gate-pulled").symlink_to(victim)
+    _refused(_pull(folder), ".retrain-gate-pulled is a symbolic link", "remove it")
+    assert victim.read_text() == "precious\n"
+    assert _visible(folder) == []  # refused before anything was downloaded
+
+
+def test_a_hand_saved_file_under_the_servers_name_is_kept(hostile: Any, tmp_path: Path) -> None:
+    # Issue 22.4: the server chose the name of a file a person saved; pull_keep = 1.
+    folder = _folder(tmp_path, hostile.url, 1, pull_keep=1)
+    hand = folder / "exports" / "hand-export-2026-11-01.json"
+    hand.write_text("[]")
+    hostile.filename = hand.name
+    first = _pull(folder)
+    assert first.returncode == 0, first.stderr
+    assert "hand-export-2026-11-01-2.json" in first.stdout, first.stdout
+    assert "taken by a file pull did not write" in first.stderr
+    hostile.body = b'[{"id": 2, "data": {}}]'
+    second = _pull(folder)
+    assert second.returncode == 0, second.stderr
+    # The second pull's own copy rotated out the first; the hand-saved file is untouched.
+    assert hand.read_text() == "[]"
+    assert _visible(folder) == ["hand-export-2026-11-01-3.json", "hand-export-2026-11-01.json"]
+    assert (folder / "exports" / "hand-export-2026-11-01-3.json").read_bytes() == hostile.body
+
+
+def test_rotation_keeps_a_file_changed_since_pull_wrote_it(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1, pull_keep=1)
+    hostile.filename = "project-1-at-a.json"
+    assert _pull(folder).returncode == 0
+    edited = folder / "exports" / "project-1-at-a.json"
+    edited.write_text('[{"id": 1, "data": {"note": "fixed by hand"}}]')
+    hostile.filename = "project-1-at-b.json"
+    out = _pull(folder)
+    assert out.returncode == 0, out.stderr
+    assert _visible(folder) == ["project-1-at-a.json", "project-1-at-b.json"]
+    assert "kept project-1-at-a.json" in out.stderr
+    # Unchanged, pull's own older copy does go: b is removed by the third pull.
+    hostile.filename = "project-1-at-c.json"
+    assert _pull(folder).returncode == 0
+    assert _visible(folder) == ["project-1-at-a.json", "project-1-at-c.json"]
+
+
+def test_a_snapshot_over_the_size_cap_is_refused(hostile: Any, tmp_path: Path) -> None:
+    # Issue 22.5. 0.001 MB is 1,048 bytes: the promised 5,000 are refused before a byte is
+    # kept, and so are 3 MB sent with no Content-Length at all.
+    folder = _folder(tmp_path, hostile.url, 1, limits={"max_export_mb": 0.001})
+    hostile.body = b"[" + b" " * 4998 + b"]"
+    _refused(_pull(folder), "over [limits] max_export_mb = 0.001")
+    _nothing_written(folder)
+    hostile.body = b"[" + b" " * (3 * 1024 * 1024) + b"]"
+    hostile.length = None
+    _refused(_pull(folder), "over [limits] max_export_mb = 0.001")
+    _nothing_written(folder)
+
+
+def test_an_endless_body_stops_at_the_cap(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1, limits={"max_export_mb": 2})
+    hostile.endless, hostile.length = True, None
+    _refused(_pull(folder, timeout=60), "over [limits] max_export_mb = 2")
+    _nothing_written(folder)
+
+
+def test_a_drip_is_cut_at_the_pull_deadline(hostile: Any, tmp_path: Path) -> None:
+    # One byte every 0.25 s: each read returns, so only a deadline for the whole pull stops it.
+    folder = _folder(tmp_path, hostile.url, 1, pull_timeout_seconds=2)
+    hostile.body = b"[" + b" " * 200 + b"]"
+    hostile.drip = 0.25
+    started = time.monotonic()
+    _refused(_pull(folder, timeout=60), "did not finish within 2 s", "pull_timeout_seconds")
+    assert time.monotonic() - started < 20
+    _nothing_written(folder)
+
+
+def test_a_server_that_never_answers_is_cut_at_the_pull_deadline(
+    hostile: Any, tmp_path: Path
+) -> None:
+    # Before, each request waited its own 30 s, whatever pull_timeout_seconds said.
+    folder = _folder(tmp_path, hostile.url, 1, pull_timeout_seconds=1.5)
+    hostile.hang = True
+    started = time.monotonic()
+    _refused(_pull(folder, timeout=60), "did not finish within 1.5 s", "pull_timeout_seconds")
+    assert time.monotonic() - started < 15
+    _nothing_written(folder)
+
+
+def test_a_body_that_is_not_json_is_not_kept(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1)
+    for body in (b"<html><body>502 Bad Gateway</body></html>", b'{"detail": "x"}', b"[1, 2"):
+        hostile.body = body
+        _refused(_pull(folder), "is not a JSON list of tasks, so it was not kept")
+        _nothing_written(folder)
+
+
+def test_a_full_disk_is_named_as_such(hostile: Any, tmp_path: Path) -> None:
+    exports = tmp_path / "exports"
+    exports.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", str(exports)],
+        capture_output=True,
+        check=False,
+    )
+    if os.geteuid() != 0 or mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)")
+    try:
+        folder = _folder(tmp_path, hostile.url, 1)
+        hostile.body = b"[" + b" " * (3 * 1024 * 1024) + b"]"
+        out = _pull(folder)
+        _refused(out, "the disk is full", "free some space")
+        assert "reach" not in out.stderr and "broke off" not in out.stderr
+        _nothing_written(folder)
+    finally:
+        subprocess.run(["umount", "-l", str(exports)], capture_output=True, check=False)
+
+
+def test_stale_partial_downloads_are_removed_at_start(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1)
+    exports = folder / "exports"
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = [
+        exports / f".project-1-at-x.json.{dead.pid}.part",  # the old naming
+        exports / f".retrain-gate-pull.{dead.pid}.k2j4h.part",
+    ]
+    running = exports / f".retrain-gate-pull.{os.getpid()}.abcd.part"  # a live pull's
+    for path in [*stale, running]:
+        path.write_bytes(b"[{")
+    out = _pull(folder)
+    assert out.returncode == 0, out.stderr
+    assert [p.exists() for p in stale] == [False, False]
+    assert running.exists()
+    assert f"removed {stale[0].name}" in out.stderr
+
+
+def test_a_hung_pull_ends_at_the_deadline_and_watch_pulls_again(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A never-ending drip under watch: each scheduled pull fails at pull_timeout_seconds, so
+    # the next one is not told "a pull is already under way" for ever.
+    from tests.waiting import wait_for
+    from tests.watchkit import Watch
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    hostile.body = b"[" + b" " * 100000 + b"]"
+    hostile.drip = 0.2
+    # A password in the url is not shown in watch's lines either.
+    url = hostile.url.replace("http://", "http://kim:s3cr3t-pw@")
+    folder = _folder(tmp_path, url, 1, pull_minutes=0.02, pull_timeout_seconds=1.5)
+    watch = Watch(folder)
+    try:
+        wait_for(
+            lambda: watch.text().count("did not finish within 1.5 s") >= 2,
+            timeout=60,
+            what="two pulls cut at the deadline",
+        )
+    finally:
+        watch.stop()
+    assert "Traceback" not in watch.text() and "s3cr3t-pw" not in watch.text()
+    assert "from http://***@127.0.0.1" in watch.text()
+
+
+def test_watch_shows_what_pull_kept(
+    hostile: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A file kept or renamed is a line in watch's output, not a passing progress step.
+    from tests.waiting import wait_for
+    from tests.watchkit import Watch
+
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    folder = _folder(tmp_path, hostile.url, 1, pull_minutes=0.02)
+    (folder / "exports" / "project-1-at-x.json").write_text("[]")
+    watch = Watch(folder)
+    try:
+        wait_for(lambda: "pulled project-1-at-x-2.json" in watch.text(), timeout=60, what="a pull")
+    finally:
+        watch.stop()
+    assert "pull: project-1-at-x.json is taken by a file pull did not write" in watch.text()
+    assert (folder / "exports" / "project-1-at-x.json").read_text() == "[]"
+
+
+# ------------------------------------------------------------------------------------ the lows
+
+
+def test_a_password_in_the_url_is_never_shown(hostile: Any, tmp_path: Path) -> None:
+    secret_url = hostile.url.replace("http://", "http://kim:s3cr3t-pw@")
+    folder = _folder(tmp_path, secret_url, 1)
+    hostile.outcome = "failed"
+    out = _pull(folder)
+    _refused(out, "http://***@127.0.0.1")
+    assert "s3cr3t-pw" not in out.stderr + out.stdout and "kim:" not in out.stderr
+    assert "cleartext" not in out.stderr  # loopback: nothing crosses a network
+    down = f"http://kim:s3cr3t-pw@127.0.0.1:{_free_port()}"
+    (folder / "config.toml").write_text(
+        (folder / "config.toml").read_text().replace(secret_url, down)
+    )
+    out = _pull(folder)
+    _refused(out, "cannot reach Label Studio at http://***@127.0.0.1")
+    assert "s3cr3t-pw" not in out.stderr + out.stdout
+    # A bad url is echoed by the config error, and redacted there too.
+    (folder / "config.toml").write_text(
+        (folder / "config.toml").read_text().replace(down, "ftp://kim:s3cr3t-pw@example.org")
+    )
+    out = _pull(folder)
+    assert out.returncode == 2 and "labelstudio.url" in out.stderr, out.stderr
+    assert "s3cr3t-pw" not in out.stderr
+
+
+def _jwt(payload: dict[str, Any]) -> str:
+    import base64
+
+    def part(value: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'HS256', 'typ': 'JWT'})}.{part(payload)}.c2lnbmF0dXJl"
+
+
+def test_an_expired_or_malformed_token_is_one_line(hostile: Any, tmp_path: Path) -> None:
+    folder = _folder(tmp_path, hostile.url, 1)
+    for token, says in (
+        (_jwt({"token_type": "refresh", "exp": 1_000_000_000}), "has expired"),
+        (_jwt({"token_type": "refresh"}), "has no expiry date"),
+        (_jwt({"token_type": "refresh", "exp": 10**30}), "not a well-formed"),
+        ("abc\u00e9def", "not hold a well-formed token"),
+    ):
+        out = _pull(folder, token=token)
+        _refused(out, says, "LABEL_STUDIO_API_KEY", "[labelstudio] token_env")
+        assert token not in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        _nothing_written(folder)
+
+
+def test_http_to_another_machine_warns_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No request is made: the token is missing, and the warning comes before that error.
+    from retrain_gate.config import load_config
+    from retrain_gate.labelstudio.pull import PullError, pull_snapshot
+
+    folder = _folder(tmp_path, "http://labelstudio.example:8080", 1)
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    said: list[str] = []
+    for _ in range(2):
+        with pytest.raises(PullError, match="LABEL_STUDIO_API_KEY"):
+            pull_snapshot(load_config(folder / "config.toml"), said.append)
+    assert len(said) == 1 and "cleartext" in said[0], said
+    assert "use https://" in said[0]
+    for url in ("http://localhost:8080", "http://127.0.0.2:8080", "http://[::1]:8080"):
+        said.clear()
+        (folder / "config.toml").unlink()
+        (folder / "eval").rmdir()
+        _folder(tmp_path, url, 1)
+        with pytest.raises(PullError):
+            pull_snapshot(load_config(folder / "config.toml"), said.append)
+        assert said == [], (url, said)
+
+
+def test_pull_without_the_extra_says_what_to_install(tmp_path: Path) -> None:
+    # Issue 20: label-studio-sdk is the optional extra retrain-gate[pull]. Here the SDK is made
+    # unimportable in the child, as in an install without the extra.
+    folder = _folder(tmp_path, "http://127.0.0.1:9", 1)
+    code = (
+        "import sys\n"
+        "sys.modules['label_studio_sdk'] = None\n"
+        "from retrain_gate.cli import run\n"
+        "sys.argv = ['retrain-gate', 'pull']\n"
+        "run()\n"
+    )
+    env = {**os.environ, "LABEL_STUDIO_API_KEY": TOKEN}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=folder, env=env, capture_output=True, text=True
+    )
+    _refused(out, "pip install 'retrain-gate[pull]'")
+    assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    _nothing_written(folder)

@@ -489,8 +489,13 @@ def cmd_pull(args: argparse.Namespace) -> int:
             sys.stderr.write(printable(message) + "\n")
         sys.stderr.flush()
 
+    def notice(message: str) -> None:
+        # A warning or a kept file is a line of its own, never redrawn over.
+        sys.stderr.write(("\r\x1b[K" if tty else "") + printable(message) + "\n")
+        sys.stderr.flush()
+
     try:
-        path = pull_snapshot(config, show)
+        path = pull_snapshot(config, show, notice)
     finally:
         if tty:
             sys.stderr.write("\r\x1b[K")

@@ -220,7 +220,8 @@ class LabelStudioConfig(_Section):
     token_env: str = "LABEL_STUDIO_API_KEY"
     # 0: pull only on demand; otherwise `watch` and the TUI pull on this schedule.
     pull_minutes: float = Field(default=0, ge=0)
-    # A big project's snapshot takes minutes to build on the server.
+    # The whole pull, building and downloading: a big project's snapshot takes minutes to
+    # build, and a server that stalls or drips may not hold the next pull up for ever.
     pull_timeout_seconds: float = Field(default=600.0, gt=0)
     # Each pull is a full snapshot: the older ones it pulled are removed, or a schedule would
     # fill the disk (0 keeps them all). Files it did not pull are never touched.
@@ -291,7 +292,11 @@ def _describe(error: Any) -> str:
         and not loc.startswith("notify.urls")
         and loc != "labelstudio.token_env"  # a token pasted here by mistake is never echoed
     ):
-        return f"'{loc}' {message} (got {error['input']!r})"
+        shown = error["input"]
+        if loc == "labelstudio.url" and isinstance(shown, str):
+            # a `user:pass@` in the address is a password
+            shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", shown)
+        return f"'{loc}' {message} (got {shown!r})"
     return f"'{loc}' {message}"
 
 
@@ -371,7 +376,10 @@ KEY_HELP: dict[str, dict[str, str]] = {
         "currency": "the currency symbol the dashboard shows",
     },
     "limits": {
-        "max_export_mb": "exports larger than this are refused (protects memory)",
+        "max_export_mb": (
+            "exports larger than this are refused (protects memory); `pull` keeps no bigger\n"
+            "snapshot"
+        ),
         "max_read_seconds": (
             "a file that takes longer than this to read is refused with that reason\n"
             "(no one file can hold the watcher); a 180 MB export reads in about a second"
@@ -398,7 +406,10 @@ KEY_HELP: dict[str, dict[str, str]] = {
             "the NAME of the environment variable that holds the API token (never the token)"
         ),
         "pull_minutes": "watch and the dashboard pull a snapshot this often (0: only on demand)",
-        "pull_timeout_seconds": "a snapshot not ready on the server after this is an error",
+        "pull_timeout_seconds": (
+            "a pull (building the snapshot on the server and downloading it) not done after\n"
+            "this is an error"
+        ),
         "pull_keep": "the newest snapshots pull wrote that are kept (0: all)",
     },
     "approvals": {

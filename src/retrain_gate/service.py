@@ -147,7 +147,11 @@ class GateService:
             target=self._pull, name="retrain-gate-pull", daemon=True
         )
         self._pull_thread.start()
-        return f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
+        from retrain_gate.labelstudio.pull import shown_url  # a `user:pass@` is never shown
+
+        return (
+            f"pulling a snapshot of project {labelstudio.project} from {shown_url(labelstudio.url)}"
+        )
 
     def _pull_when_due(self) -> None:
         minutes = self.config.labelstudio.pull_minutes
@@ -167,8 +171,11 @@ class GateService:
         def progress(message: str) -> None:
             self._emit(Update("progress", f"pull: {message}", progress=(f"pull: {message}", 0, 0)))
 
+        def notice(message: str) -> None:  # a warning or a kept file: a line that stays
+            self._emit(Update("watch", f"pull: {message}"))
+
         try:
-            path = pull_snapshot(self.config, progress)
+            path = pull_snapshot(self.config, progress, notice)
         except RetrainGateError as exc:
             self._emit(Update("error", f"pull failed: {exc}"))
         except Exception as exc:  # the service outlives a bug in a pull
