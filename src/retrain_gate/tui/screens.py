@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -177,56 +179,126 @@ class RefusedScreen(Screen[None]):
         self.dismiss(None)
 
 
-HELP = """\
-Words
-  frame       one image: one Label Studio task.
-  episode     one recorded robot run; its frames share a path, found by [episodes] pattern.
-  unmapped    a frame whose path gives no episode ([episodes] field missing, or the pattern
-              does not match): counted, shown with example paths, and left out of the rest.
-  done        a frame a labeler submitted (reviewed) or cancelled (skipped).
-  harvested   an episode whose frames are all done: new ground truth, ready to train on.
-  corpus      the episodes the current model was trained on: the configured starting
-              count plus every episode an approval took in.
-  delta       harvested episodes no approval has taken in yet: the new training material.
-  release     a model version that pre-annotated frames (the prediction's model_version).
-  corrected   a reviewed frame where the labeler changed the pre-annotation.
-  corrections per episode
-              corrected frames of the harvested episodes divided by their number (per
-              release in the quality panel, per task in the task table): how much labelers
-              had to fix. Rising from one release to the next is a regression.
-  refused     a file in the export folder that is not a usable JSON export (JSON_MIN, CSV,
-              COCO, empty or cut short). It stays counted in the status bar until it is
-              fixed, replaced or removed; press f to see each one and why.
+# (heading, [(term, definition)]). Drawn as two columns, so a definition that wraps hangs
+# under its own first word at any width.
+HELP: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Words",
+        [
+            ("frame", "one image: one Label Studio task."),
+            (
+                "episode",
+                "one recorded robot run; its frames share a path, found by [episodes] pattern.",
+            ),
+            (
+                "unmapped",
+                "a frame whose path gives no episode ([episodes] field missing, or the pattern "
+                "does not match): counted, shown with example paths, and left out of the rest.",
+            ),
+            ("done", "a frame a labeler submitted (reviewed) or cancelled (skipped)."),
+            (
+                "harvested",
+                "an episode whose frames are all done: new ground truth, ready to train on.",
+            ),
+            (
+                "corpus",
+                "the episodes the current model was trained on: the configured starting count "
+                "plus every episode an approval took in.",
+            ),
+            (
+                "delta",
+                "harvested episodes no approval has taken in yet: the new training material.",
+            ),
+            (
+                "release",
+                "a model version that pre-annotated frames (the prediction's model_version).",
+            ),
+            ("corrected", "a reviewed frame where the labeler changed the pre-annotation."),
+            (
+                "corrections per episode",
+                "corrected frames of the harvested episodes divided by their number (per "
+                "release in the quality panel, per task in the task table): how much labelers "
+                "had to fix. Rising from one release to the next is a regression.",
+            ),
+            (
+                "refused",
+                "a file in the export folder that is not a usable JSON export (JSON_MIN, CSV, "
+                "COCO, empty or cut short). It stays counted in the status bar until it is "
+                "fixed, replaced or removed; press f to see each one and why.",
+            ),
+        ],
+    ),
+    (
+        "The decision (top banner)",
+        [
+            ("READY", "every gate passes: a retrain is worth it. Press r to record an approval."),
+            ("WAIT", "a gate fails; the banner says which and by how much."),
+            (
+                "REGRESSION",
+                "the newest release pre-annotates worse than the one before (or a person said "
+                "so): retrain now, whatever the cadence. Press a to acknowledge the alert.",
+            ),
+        ],
+    ),
+    (
+        "The gates",
+        [
+            ("delta", "harvested episodes not yet in a training, against a share of the corpus."),
+            (
+                "spread",
+                "the new episodes must not all come from one task (Gini and top share). With "
+                "two tasks only the share test can fail; a few episodes over many tasks give a "
+                "high Gini by construction.",
+            ),
+            ("eval", "the eval set must be the pinned one, so models are compared fairly."),
+            (
+                "regression",
+                "corrections per episode, newest release against the previous one, with a "
+                "one-sided Mann-Whitney test; below the minimum episodes it says "
+                '"insufficient data".',
+            ),
+        ],
+    ),
+    (
+        "Keys",
+        [
+            ("r", "approve a retrain (records who and what; starts nothing)"),
+            ("d", "decline a retrain: you looked, and decided not now (with your reason)"),
+            ("a", "acknowledge the regression alert (says you saw it; the alert stays open)"),
+            ("p", "pin the eval set as it is now"),
+            ("x", "report a regression by hand (labelers say pre-annotations got worse)"),
+            ("l", "the ledger: every recorded decision"),
+            ("f", "the refused files and why (only while there are some)"),
+            (
+                "u",
+                "pull a snapshot from Label Studio now ([labelstudio] in the config; "
+                "docs/sources.md)",
+            ),
+            ("?", "this help"),
+            ("q", "quit"),
+            ("ctrl+p", "every command"),
+        ],
+    ),
+]
+HELP_END = (
+    "Nothing here starts a training.\nEvery decision lands in the ledger with the name typed."
+)
+TERM_WIDTH = 11  # "corrections" and "REGRESSION" fit; a longer term wraps within its column
 
-The decision (top banner)
-  READY       every gate passes: a retrain is worth it. Press r to record an approval.
-  WAIT        a gate fails; the banner says which and by how much.
-  REGRESSION  the newest release pre-annotates worse than the one before (or a person said
-              so): retrain now, whatever the cadence. Press a to acknowledge the alert.
 
-The gates
-  delta       harvested episodes not yet in a training, against a share of the corpus.
-  spread      the new episodes must not all come from one task (Gini and top share).
-              With two tasks only the share test can fail; a few episodes over many tasks
-              give a high Gini by construction.
-  eval        the eval set must be the pinned one, so models are compared fairly.
-  regression  corrections per episode, newest release against the previous one, with a
-              one-sided Mann-Whitney test; below the minimum episodes it says
-              "insufficient data".
-
-Keys
-  r  approve a retrain (records who and what; starts nothing)
-  d  decline a retrain: you looked, and decided not now (with your reason)
-  a  acknowledge the regression alert (says you saw it; the alert stays open)
-  p  pin the eval set as it is now
-  x  report a regression by hand (labelers say pre-annotations got worse)
-  l  the ledger: every recorded decision
-  f  the refused files and why (only while there are some)
-  u  pull a snapshot from Label Studio now ([labelstudio] in the config; docs/sources.md)
-  ?  this help          q  quit          ctrl+p  every command
-
-Nothing here starts a training. Every decision lands in the ledger with the name typed.
-"""
+def help_text() -> Group:
+    parts: list[RenderableType] = []
+    for heading, rows in HELP:
+        parts.append(Text(heading, style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1)  # the indent under the heading
+        grid.add_column(width=TERM_WIDTH, style="bold")
+        grid.add_column(ratio=1)
+        for term, definition in rows:
+            grid.add_row("", Text(term), Text(definition))
+        parts.extend([grid, Text("")])
+    parts.append(Text(HELP_END))
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -248,7 +320,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help") as box, VerticalScroll():
             box.border_title = "retrain-gate help"
             box.border_subtitle = "esc, ? or q closes"
-            yield Static(Text(HELP))
+            yield Static(help_text(), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)
