@@ -16,15 +16,17 @@ from typing import Any
 import pytest
 from textual.geometry import Region
 from textual.pilot import Pilot
-from textual.widgets import RichLog
+from textual.widgets import DataTable, RichLog
 
+from retrain_gate.actions import approve, pin_eval
 from retrain_gate.config import Config, load_config
+from retrain_gate.engine import Engine
 from retrain_gate.tui.app import ALERT_TOAST_SECONDS, RetrainGateApp, make_app
 from retrain_gate.tui.messages import ReportReady
 from retrain_gate.tui.modals import AckModal, ApproveModal, DeclineModal
-from retrain_gate.tui.screens import HelpScreen
+from retrain_gate.tui.screens import HelpScreen, LedgerScreen
 from retrain_gate.tui.widgets import DecisionBanner, Panel, StatusBar
-from tests.test_tui_actions import decision, fill, sync, wait_for
+from tests.test_tui_actions import decision, fill, four_episodes, make_config, sync, wait_for
 from tests.test_tui_approvals import open_modal, recorded
 from tests.test_tui_snapshots import AT, REGRESSION, snapshot_config
 
@@ -151,3 +153,38 @@ async def test_help_definitions_hang_under_their_text(size: tuple[int, int]) -> 
         words = " ".join(" ".join(lines).split())
         assert "found by [episodes] pattern." in words
         assert "a acknowledge the regression alert" in words
+
+
+LONG_REASON = (
+    "the new camera rig changed the exposure on every pick_cube episode, so the labelers "
+    "corrected most frames by hand; retraining now folds those fixes in before the next batch"
+)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sync
+async def test_the_ledger_shows_the_whole_reason_without_scrolling_sideways(
+    tmp_path: Path, size: tuple[int, int]
+) -> None:
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    engine = Engine(config)
+    engine.scan()
+    pin_eval(engine, by="Kim Park", note="v1")
+    approve(engine, by="Ana Ruiz", note=LONG_REASON)
+    app = make_app(config, live=False)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("l")
+        await wait_for(pilot, lambda: isinstance(app.screen, LedgerScreen))
+        table = app.screen.query_one(DataTable)
+        await wait_for(pilot, lambda: table.row_count == 2)
+        await pilot.pause()
+        assert table.max_scroll_x == 0, "the table scrolls sideways"
+        detail = app.screen.query_one("#detail-text")
+        whole = Region(0, 0, detail.size.width, detail.size.height)
+        lines = [strip.text.rstrip() for strip in detail.render_lines(whole)]
+        # Label, then the value hanging under its own first word.
+        assert all(line[:1] != " " or not line[:9].strip() for line in lines), lines
+        assert any(line.startswith("reason   the new camera rig") for line in lines), lines
+        words = " ".join(" ".join(line[9:] for line in lines).split())
+        assert LONG_REASON in words

@@ -12,6 +12,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -21,6 +22,7 @@ from retrain_gate.ledger import Ledger, LedgerEntry, entry_details, entry_summar
 from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import plural
 from retrain_gate.tui import figures
+from retrain_gate.tui.figures import clip
 
 
 def _utc(ts: str) -> str:
@@ -28,9 +30,12 @@ def _utc(ts: str) -> str:
     return ts.replace("T", " ")[:19]
 
 
-def entry_detail(entry: LedgerEntry) -> Text:
-    """Everything an auditor reads in one entry, the whole reason included, wrapped."""
-    out = Text()
+def entry_detail(entry: LedgerEntry) -> Table:
+    """Everything an auditor reads in one entry, the whole reason included: each value wraps
+    under its own first word."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=8, style="bold")
+    grid.add_column(ratio=1)
     rows = [
         ("entry", f"#{entry.seq} ({entry.kind})"),
         ("meaning", entry.meaning),
@@ -43,10 +48,8 @@ def entry_detail(entry: LedgerEntry) -> Text:
     ]
     for label, value in rows:
         if value:
-            out.append(f"{label:<9}", style="bold")
-            out.append(figures.safe(value, NOTE_MAX + 200) + "\n")
-    out.rstrip()
-    return out
+            grid.add_row(Text(label), Text(figures.safe(value, NOTE_MAX + 200)))
+    return grid
 
 
 class LedgerScreen(Screen[None]):
@@ -82,7 +85,6 @@ class LedgerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "when (UTC)", "by", "what", "reason")
         table.loading = True
         self._load()
 
@@ -99,15 +101,7 @@ class LedgerScreen(Screen[None]):
             entries = event.worker.result
             assert isinstance(entries, list)
             self._entries = {str(entry.seq): entry for entry in entries}
-            for entry in reversed(entries):
-                table.add_row(
-                    Text(str(entry.seq)),
-                    Text(_utc(entry.ts)),
-                    Text(figures.safe(entry.actor, 40)),
-                    Text(figures.safe(entry_summary(entry), 80)),
-                    Text(figures.safe(entry.reason, 120)),
-                    key=str(entry.seq),
-                )
+            self._fill()
             if not entries:
                 self.query_one("#ledger-title", Static).update(
                     Text("Ledger: no decisions recorded yet")
@@ -117,6 +111,37 @@ class LedgerScreen(Screen[None]):
             self.query_one("#ledger-title", Static).update(
                 Text(f"Ledger: cannot read it: {figures.safe(event.worker.error, 300)}")
             )
+
+    def on_resize(self, event: Resize) -> None:
+        if self._entries:
+            self._fill()
+
+    def _fill(self) -> None:
+        """One row per entry, as wide as the screen: `what` is cut to the room left (with an
+        ellipsis), and the highlighted entry is shown whole below, its reason included."""
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear(columns=True)
+        entries = sorted(self._entries.values(), key=lambda e: e.seq, reverse=True)
+        seq_width = max((len(str(e.seq)) for e in entries), default=1)
+        by_width = min(max((len(figures.safe(e.actor, 40)) for e in entries), default=2), 20)
+        # Each column has one cell of padding either side; 2 more for the vertical scrollbar.
+        room = self.size.width - 4 * 2 - seq_width - 19 - by_width - 2
+        what_width = max(room, 20)
+        table.add_column("#", width=seq_width)
+        table.add_column("when (UTC)", width=19)
+        table.add_column("by", width=by_width)
+        table.add_column("what", width=what_width)
+        for entry in entries:
+            table.add_row(
+                Text(str(entry.seq)),
+                Text(_utc(entry.ts)),
+                Text(clip(figures.safe(entry.actor, 40), by_width)),
+                Text(clip(figures.safe(entry_summary(entry), 300), what_width)),
+                key=str(entry.seq),
+            )
+        if entries:
+            table.move_cursor(row=min(keep, len(entries) - 1))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         entry = self._entries.get(str(event.row_key.value))
