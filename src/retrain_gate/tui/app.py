@@ -109,13 +109,20 @@ def _alert_toast(report: Report) -> str:
     return report.reason
 
 
+class DashboardScreen(Screen[object]):
+    """The dashboard's own screen, for its own height breakpoint: the banner's blank rows
+    above and below cost the panels two rows, and at the design size (120x40) those rows
+    are the panels'."""
+
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]  # noqa: RUF012 (Textual's type)
+
+
 class RetrainGateApp(App[int]):
     TITLE = "retrain-gate"
     ENABLE_COMMAND_PALETTE = True
-    # Below 100 columns the panels stack. The banner's blank rows above and below cost the
-    # panels two rows: at the design size (120x40) those rows are the panels'.
+    # Below 100 columns the panels stack; below 34 rows the forms shrink their figures.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Textual's type)
-    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]  # noqa: RUF012
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "approve", "approve", id="approve", tooltip="Record a retrain approval"),
@@ -203,6 +210,9 @@ class RetrainGateApp(App[int]):
         self._own_seqs: set[int] = set()
 
     # ------------------------------------------------------------ layout
+
+    def get_default_screen(self) -> Screen[object]:
+        return DashboardScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield StatusBar(self.config, id="status")
