@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.binding import Binding
 from textual.widgets import RichLog
 from textual.widgets._toast import Toast
 
 from retrain_gate.config import Config
-from retrain_gate.tui.app import make_app
+from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.messages import ReportReady
 from retrain_gate.tui.screens import HELP, RefusedScreen
 from retrain_gate.tui.widgets import StatusBar
@@ -82,7 +84,7 @@ async def test_refused_files_stay_counted_until_fixed_or_removed(tmp_path: Path)
         four_episodes(exports, name="project-1-at-2026-11-27.json")
         await wait_for(pilot, lambda: status.refused == 0, timeout=30)
         await wait_for(pilot, lambda: "refused (f)" not in screen_text(app))
-        await pilot.press("f")  # nothing to list: the key is off
+        await pilot.press("f")  # nothing to list: it says so instead
         await pilot.pause()
         assert not isinstance(app.screen, RefusedScreen)
 
@@ -213,3 +215,38 @@ async def test_the_alert_toast_goes_when_an_approval_ends_the_alert() -> None:
         )
         app.post_message(ReportReady(ended, "the ledger changed", AT))
         await wait_for(pilot, lambda: not app.query(Toast))
+
+
+# ---------------------------------------------------------------- keys and their docs (21.7)
+
+
+def binding_keys() -> set[str]:
+    """The dashboard's keys as a person types them, plus the command palette's."""
+    keys = {"ctrl+p"}
+    for binding in RetrainGateApp.BINDINGS:
+        assert isinstance(binding, Binding)
+        keys.add(binding.key_display or binding.key)
+    return keys
+
+
+def test_the_docs_key_table_lists_every_binding() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "tui.md").read_text(encoding="utf-8")
+    table = doc.split("## Keys", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
+    assert documented == binding_keys()
+
+
+def test_the_help_lists_every_binding() -> None:
+    assert set(dict(dict(HELP)["Keys"])) == binding_keys()
+
+
+@sync
+async def test_f_without_refused_files_says_so() -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.post_message(ReportReady(REGRESSION, "loaded", AT))
+        await pilot.pause()
+        app.clear_notifications()  # the alert's toast
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "no refused files" in screen_text(app))
+        assert not isinstance(app.screen, RefusedScreen)

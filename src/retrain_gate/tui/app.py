@@ -404,7 +404,6 @@ class RetrainGateApp(App[int]):
             return
         self.refused = message.refused
         self.query_one(StatusBar).set(refused=len(message.refused))
-        self.refresh_bindings()  # the `f` key shows only while there is something to list
 
     @on(LedgerLine)
     def _ledger_line(self, message: LedgerLine) -> None:
@@ -627,6 +626,9 @@ class RetrainGateApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_refused(self) -> None:
+        if not self.refused:
+            self.notify("no refused files: every file in the export folder was read")
+            return
         self.clear_notifications()
         self.push_screen(RefusedScreen(self.refused, self.config))
 
@@ -657,8 +659,6 @@ class RetrainGateApp(App[int]):
         # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
         # open a second decision or quit with a decision half-typed.
         on_dashboard = self.screen is self.screen_stack[0]
-        if action == "refused" and not self.refused:
-            return False  # hidden from the footer: nothing to list
         return on_dashboard or action not in self.DASHBOARD_ACTIONS
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

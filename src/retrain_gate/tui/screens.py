@@ -293,7 +293,7 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
             ("p", "pin the eval set as it is now"),
             ("x", "report a regression by hand (labelers say pre-annotations got worse)"),
             ("l", "the ledger: every recorded decision"),
-            ("f", "the refused files and why (only while there are some)"),
+            ("f", "the refused files and why"),
             (
                 "u",
                 "pull a snapshot from Label Studio now ([labelstudio] in the config; "
