@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 from textual.binding import Binding
 from textual.widgets import RichLog
-from textual.widgets._toast import Toast
 
 from retrain_gate.config import Config
 from retrain_gate.tui.app import RetrainGateApp, make_app
@@ -36,6 +35,8 @@ from tests.test_tui_actions import (
     wait_for,
 )
 from tests.test_tui_snapshots import AT, REGRESSION, snapshot_config
+
+TOAST = "Toast"  # by type name: Textual exports no Toast class
 
 
 def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
@@ -183,9 +184,9 @@ async def test_the_alert_toast_leaves_activity_readable(size: tuple[int, int]) -
     app = make_app(snapshot_config(), live=False, clock=lambda: AT)
     async with app.run_test(size=size, notifications=True) as pilot:
         app.post_message(ReportReady(REGRESSION, "loaded", AT))
-        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        await wait_for(pilot, lambda: bool(app.screen.query(TOAST)))
         await pilot.pause()
-        toast = app.query(Toast).first().region
+        toast = app.screen.query(TOAST).first().region
         activity = app.query_one("#activity").region
         assert toast.area and activity.area
         assert not toast.overlaps(activity), (toast, activity)
@@ -209,12 +210,12 @@ async def test_the_alert_toast_goes_when_an_approval_ends_the_alert() -> None:
     app = make_app(snapshot_config(), live=False, clock=lambda: AT)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         app.post_message(ReportReady(REGRESSION, "loaded", AT))
-        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        await wait_for(pilot, lambda: bool(app.screen.query(TOAST)))
         ended = REGRESSION.model_copy(
             update={"regression": REGRESSION.regression.model_copy(update={"active": False})}
         )
         app.post_message(ReportReady(ended, "the ledger changed", AT))
-        await wait_for(pilot, lambda: not app.query(Toast))
+        await wait_for(pilot, lambda: not app.screen.query(TOAST))
 
 
 # ---------------------------------------------------------------- keys and their docs (21.7)
