@@ -91,8 +91,8 @@ BUSY_CLEAR_SECONDS = 3.0
 # whenever the bindings change, at every modal or help screen, and only prunes bindings of
 # closed keys when `compact` changes, which here is never), and `lru_cache` on the instance
 # method `StylesCache.get_inner_outer` (up to 1024 of them; Textualize/textual#6665).
-# Unpruned, every help open/close kept ~1000 objects, memory grew all day, and the full
-# collections over them grew past 150 ms on key presses. Both are released at every screen
+# Unpruned, every help open/close kept objects alive, memory grew all day, and the
+# collector's full passes over them stalled key presses. Both are released at every screen
 # change (which re-composes the Footer) and, for other binding changes, on a tick.
 RELEASE_STALE_WIDGETS_SECONDS = 5.0
 # The alert toast is the "look up" moment; the banner (which pulses until acknowledged) and
@@ -257,8 +257,8 @@ class RetrainGateApp(App[int]):
         if not self.live:
             self.query_one(StatusBar).set(watcher_state="off")
             return
-        # What start-up allocated (imports, widgets) lives as long as the app: keeping it out
-        # of the collector's generations takes the ~100 ms full collections off key presses.
+        # What start-up allocated (imports, widgets) lives as long as the app: kept out of the
+        # collector's generations, full collections no longer walk it on key presses.
         gc.freeze()
         self.service = self._service_factory(self.config, self._on_service_update)
         self.log_line(
