@@ -22,7 +22,7 @@ from textual.widgets import RichLog
 
 from retrain_gate.config import Config
 from retrain_gate.tui.app import RetrainGateApp, make_app
-from retrain_gate.tui.messages import ReportReady
+from retrain_gate.tui.messages import Activity, ReportReady
 from retrain_gate.tui.screens import HELP, RefusedScreen
 from retrain_gate.tui.widgets import StatusBar
 from tests.test_tui_actions import (
@@ -34,7 +34,7 @@ from tests.test_tui_actions import (
     sync,
     wait_for,
 )
-from tests.test_tui_snapshots import AT, REGRESSION, snapshot_config
+from tests.test_tui_snapshots import ACKED, AT, REGRESSION, snapshot_config
 
 TOAST = "Toast"  # by type name: Textual exports no Toast class
 
@@ -251,3 +251,19 @@ async def test_f_without_refused_files_says_so() -> None:
         await pilot.press("f")
         await wait_for(pilot, lambda: "no refused files" in screen_text(app))
         assert not isinstance(app.screen, RefusedScreen)
+
+
+@sync
+async def test_an_acknowledged_alert_leaves_other_toasts_alone() -> None:
+    # Each new report during an acknowledged alert used to clear every toast: an error
+    # shown a moment before vanished unread.
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.post_message(ReportReady(ACKED, "loaded", AT))
+        await pilot.pause()
+        app.post_message(Activity("cannot write the ledger: disk full", AT, level="error"))
+        await wait_for(pilot, lambda: len(app.screen.query(TOAST)) == 1)
+        app.post_message(ReportReady(ACKED, "the ledger changed", AT))
+        await pilot.pause()
+        await pilot.pause()
+        assert len(app.screen.query(TOAST)) == 1

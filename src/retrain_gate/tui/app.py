@@ -467,8 +467,8 @@ class RetrainGateApp(App[int]):
         key = regression.alert_key or f"{regression.source}:{regression.current}"
         if regression.acknowledged_by:
             self._stop_pulse()
-            self.clear_notifications()  # the alert toast has done its job
             if self._acked != key:
+                self.clear_notifications()  # the alert toast has done its job
                 self._acked = key
                 self._alerted = key  # an alert acknowledged before this start is not news
                 self.log_line(
@@ -591,8 +591,9 @@ class RetrainGateApp(App[int]):
             self._logged_decisions.add(recorded.entry.seq)
         if recorded.manifest is not None:
             self.log_line(f"training slice: {recorded.manifest}")
-        self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
+        # After the report: an alert the decision ended or acknowledged clears the toasts.
         self.show_report(recorded.report)
+        self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
 
     def action_approve(self) -> None:
         self._open(ApproveModal)
