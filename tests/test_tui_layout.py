@@ -188,3 +188,42 @@ async def test_the_ledger_shows_the_whole_reason_without_scrolling_sideways(
         assert any(line.startswith("reason   the new camera rig") for line in lines), lines
         words = " ".join(" ".join(line[9:] for line in lines).split())
         assert LONG_REASON in words
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sync
+async def test_the_approval_form_hangs_each_gate_detail_under_its_text(
+    size: tuple[int, int],
+) -> None:
+    long = "hand-kp-2026.11 needs 7.9 corrections per episode against 3.0 (p = 0.002)"
+    gates = [
+        g.model_copy(update={"detail": long}) if g.name == "regression" else g
+        for g in REGRESSION.gates
+    ]
+    rep = REGRESSION.model_copy(update={"gates": gates})
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=size) as pilot:
+        app.post_message(ReportReady(rep, "loaded", AT))
+        await pilot.pause()
+
+        def refuse(request: Any) -> Any:
+            raise AssertionError("nothing is submitted here")
+
+        app.push_screen(ApproveModal(rep, refuse))
+        await wait_for(pilot, lambda: isinstance(app.screen, ApproveModal))
+        await pilot.pause()
+        gates = app.screen.query_one("#below-intro")
+        whole = Region(0, 0, gates.size.width, gates.size.height)
+        lines = [strip.text.rstrip() for strip in gates.render_lines(whole)]
+        assert lines[-1].startswith("Training slice: 31 episodes")
+        rows = lines[:-1]
+        # name in column 2, verdict in 13, detail from 21; a wrapped detail stays at 21
+        assert [row[2:13].strip() for row in rows if row[2:13].strip()] == [
+            "delta",
+            "spread",
+            "eval",
+            "regression",
+        ]
+        assert all(not row[:21].strip() or row[2:3].strip() for row in rows), rows
+        words = " ".join(" ".join(row[21:] for row in rows).split())
+        assert long in words

@@ -628,7 +628,7 @@ class RetrainGateApp(App[int]):
 
     def action_refused(self) -> None:
         if not self.refused:
-            self.notify("no refused files: every file in the export folder was read")
+            self.notify("no refused files in the export folder")
             return
         self.clear_notifications()
         self.push_screen(RefusedScreen(self.refused, self.config))

@@ -64,7 +64,7 @@ class LedgerScreen(Screen[None]):
     LedgerScreen #ledger-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     LedgerScreen DataTable { height: 1fr; }
     LedgerScreen #detail {
-        height: auto; max-height: 45%; border-top: solid $primary 50%; padding: 0 1;
+        height: auto; max-height: 60%; border-top: solid $primary 50%; padding: 0 1;
     }
     """
 
