@@ -22,9 +22,9 @@ from retrain_gate.actions import approve, pin_eval
 from retrain_gate.config import Config, load_config
 from retrain_gate.engine import Engine
 from retrain_gate.tui.app import ALERT_TOAST_SECONDS, RetrainGateApp, make_app
-from retrain_gate.tui.messages import ReportReady
+from retrain_gate.tui.messages import RefusedFiles, ReportReady
 from retrain_gate.tui.modals import AckModal, ApproveModal, DeclineModal
-from retrain_gate.tui.screens import HelpScreen, LedgerScreen
+from retrain_gate.tui.screens import HelpScreen, LedgerScreen, RefusedScreen
 from retrain_gate.tui.widgets import DecisionBanner, Panel, StatusBar
 from tests.test_tui_actions import decision, fill, four_episodes, make_config, sync, wait_for
 from tests.test_tui_approvals import open_modal, recorded
@@ -227,3 +227,24 @@ async def test_the_approval_form_hangs_each_gate_detail_under_its_text(
         assert all(not row[:21].strip() or row[2:3].strip() for row in rows), rows
         words = " ".join(" ".join(row[21:] for row in rows).split())
         assert long in words
+
+
+@sync
+async def test_a_long_refusal_reason_hangs_under_its_file() -> None:
+    reason = (
+        "cut short at byte 1,048,576 of 2,097,152: the export is still being written or was "
+        "truncated; export the project again, or wait for the copy to finish"
+    )
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.post_message(RefusedFiles({"/demo/exports/project-7-at-2026-11-26.json": reason}))
+        await pilot.pause()
+        await pilot.press("f")
+        await wait_for(pilot, lambda: isinstance(app.screen, RefusedScreen))
+        await pilot.pause()
+        listing = app.screen.query_one("#refused-list")
+        whole = Region(0, 0, listing.size.width, listing.size.height)
+        lines = [s.text.rstrip() for s in listing.render_lines(whole) if s.text.strip()]
+        assert lines[0] == "project-7-at-2026-11-26.json"
+        assert len(lines) > 2 and all(line.startswith("  ") for line in lines[1:]), lines
+        assert " ".join(" ".join(lines[1:]).split()) == reason

@@ -187,18 +187,21 @@ class RefusedScreen(Screen[None]):
             yield Static(self._listing(), id="refused-list")
         yield Footer()
 
-    def _listing(self) -> Text:
-        out = Text()
+    def _listing(self) -> Group:
+        """Each file's name, then its reason indented under it (a long one wraps there)."""
+        parts: list[RenderableType] = []
         folder = self.config.paths.export_dir
         for path, reason in sorted(self.refused.items())[: self.MAX_SHOWN]:
             shown = path.removeprefix(str(folder) + "/")
-            out.append(figures.safe(shown, 300), style="bold")
-            out.append("\n  ")
-            out.append(figures.safe(reason, 600), style="yellow")
-            out.append("\n")
+            parts.append(Text(figures.safe(shown, 300), style="bold"))
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(width=1)
+            grid.add_column(ratio=1)
+            grid.add_row("", Text(figures.safe(reason, 600), style="yellow"))
+            parts.append(grid)
         if len(self.refused) > self.MAX_SHOWN:
-            out.append(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim")
-        return out
+            parts.append(Text(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim"))
+        return Group(*parts)
 
     def action_close(self) -> None:
         self.dismiss(None)
