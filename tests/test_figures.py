@@ -214,3 +214,12 @@ def test_unmapped_lines_show_the_key_and_example_paths() -> None:
     assert figures.unmapped_lines(some, Config(), 70).plain == (
         "1 frame unmapped: no task.data['image']: fix [episodes] field"
     )
+
+
+def test_an_empty_coverage_panel_keeps_its_lines_apart() -> None:
+    # No delta yet: the "no tasks" line, then the Gini / top-share line on its own line
+    # (issue 21.2: they ran together as "...flowing yetGini 0.00").
+    rep = report(task_counts={}, delta_episodes=0, task_gini=0.0, top_task_share=0.0)
+    lines = figures.coverage_panel(rep, Config(), 60).plain.splitlines()
+    assert lines[0] == "no tasks with work flowing yet"
+    assert lines[1].startswith("Gini 0.00 ≤ 0.50 ✓   top share 0% ≤ 80%")

@@ -32,7 +32,7 @@ from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.modals import DecisionModal, ReportModal
 from retrain_gate.tui.screens import LedgerScreen
 from tests.lsbuild import ann, kp, pred, task, write_export
-from tests.test_tui_actions import make_config, sync, wait_for
+from tests.test_tui_actions import make_config, screen_text, sync, wait_for
 from tests.waiting import CLI, run_cli
 
 # Raw bytes that must never reach a terminal: ESC, BEL, the C1 CSI and the bidi override.
@@ -205,11 +205,6 @@ def test_json_output_has_no_raw_bidi_or_c1(folder: Path) -> None:
 
 
 # ---------------------------------------------------------------- TUI
-
-
-def screen_text(app: RetrainGateApp) -> str:
-    """What the terminal would show, as plain characters."""
-    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
 
 
 def assert_screen_clean(app: RetrainGateApp) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
@@ -344,8 +345,13 @@ async def test_the_ledger_screen_shows_whole_notes_and_its_time_zone(
         [entry] = entries(ready_folder)
         assert str(table.get_row_at(0)[1]) == entry.ts.replace("T", " ")[:19]
         detail = screen.query_one("#detail-text", Static)
-        await wait_for(pilot, lambda: "END" in str(detail.render()))
-        text = " ".join(str(detail.render()).split())
+
+        def shown() -> str:
+            whole = Region(0, 0, detail.size.width, detail.size.height)
+            return " ".join(" ".join(s.text for s in detail.render_lines(whole)).split())
+
+        await wait_for(pilot, lambda: "END" in shown())
+        text = shown()
         assert f"reason {' '.join(note.split())}" in text
         assert "meaning reported a regression" in text and "name Lee" in text
         assert f"time {entry.ts} (UTC)" in text

@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.binding import Binding
 from textual.widgets import RichLog
-from textual.widgets._toast import Toast
 
 from retrain_gate.config import Config
-from retrain_gate.tui.app import make_app
-from retrain_gate.tui.messages import ReportReady
+from retrain_gate.tui.app import RetrainGateApp, make_app
+from retrain_gate.tui.messages import Activity, ReportReady
 from retrain_gate.tui.screens import HELP, RefusedScreen
 from retrain_gate.tui.widgets import StatusBar
 from tests.test_tui_actions import (
@@ -33,7 +34,9 @@ from tests.test_tui_actions import (
     sync,
     wait_for,
 )
-from tests.test_tui_snapshots import AT, REGRESSION, snapshot_config
+from tests.test_tui_snapshots import ACKED, AT, REGRESSION, snapshot_config
+
+TOAST = "Toast"  # by type name: Textual exports no Toast class
 
 
 def cli(config: Config, *args: str) -> subprocess.CompletedProcess[str]:
@@ -82,7 +85,7 @@ async def test_refused_files_stay_counted_until_fixed_or_removed(tmp_path: Path)
         four_episodes(exports, name="project-1-at-2026-11-27.json")
         await wait_for(pilot, lambda: status.refused == 0, timeout=30)
         await wait_for(pilot, lambda: "refused (f)" not in screen_text(app))
-        await pilot.press("f")  # nothing to list: the key is off
+        await pilot.press("f")  # nothing to list: it says so instead
         await pilot.pause()
         assert not isinstance(app.screen, RefusedScreen)
 
@@ -181,9 +184,9 @@ async def test_the_alert_toast_leaves_activity_readable(size: tuple[int, int]) -
     app = make_app(snapshot_config(), live=False, clock=lambda: AT)
     async with app.run_test(size=size, notifications=True) as pilot:
         app.post_message(ReportReady(REGRESSION, "loaded", AT))
-        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        await wait_for(pilot, lambda: bool(app.screen.query(TOAST)))
         await pilot.pause()
-        toast = app.query(Toast).first().region
+        toast = app.screen.query(TOAST).first().region
         activity = app.query_one("#activity").region
         assert toast.area and activity.area
         assert not toast.overlaps(activity), (toast, activity)
@@ -193,14 +196,13 @@ async def test_the_alert_toast_leaves_activity_readable(size: tuple[int, int]) -
 
 
 def test_help_defines_the_words_the_dashboard_uses() -> None:
-    lines = HELP.splitlines()
+    sections = {heading: dict(rows) for heading, rows in HELP}
     words = ["harvested", "corpus", "delta", "unmapped", "corrections per episode", "release"]
     for word in words:
-        # a definition: the word starts a line of the Words section
-        assert any(line.strip().startswith(word) for line in lines), word
-    for key in "rapxlf?":
-        assert any(line.strip().startswith(f"{key} ") for line in lines), key
-    assert "q  quit" in HELP
+        assert word in sections["Words"], word
+    for key in [*"rapxlf?", "q"]:
+        assert key in sections["Keys"], key
+    assert sections["Keys"]["q"] == "quit"
 
 
 @sync
@@ -208,9 +210,60 @@ async def test_the_alert_toast_goes_when_an_approval_ends_the_alert() -> None:
     app = make_app(snapshot_config(), live=False, clock=lambda: AT)
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
         app.post_message(ReportReady(REGRESSION, "loaded", AT))
-        await wait_for(pilot, lambda: bool(app.query(Toast)))
+        await wait_for(pilot, lambda: bool(app.screen.query(TOAST)))
         ended = REGRESSION.model_copy(
             update={"regression": REGRESSION.regression.model_copy(update={"active": False})}
         )
         app.post_message(ReportReady(ended, "the ledger changed", AT))
-        await wait_for(pilot, lambda: not app.query(Toast))
+        await wait_for(pilot, lambda: not app.screen.query(TOAST))
+
+
+# ---------------------------------------------------------------- keys and their docs (21.7)
+
+
+def binding_keys() -> set[str]:
+    """The dashboard's keys as a person types them, plus the command palette's."""
+    keys = {"ctrl+p"}
+    for binding in RetrainGateApp.BINDINGS:
+        assert isinstance(binding, Binding)
+        keys.add(binding.key_display or binding.key)
+    return keys
+
+
+def test_the_docs_key_table_lists_every_binding() -> None:
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "tui.md").read_text(encoding="utf-8")
+    table = doc.split("## Keys", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([^`]+)` \|", table, flags=re.MULTILINE))
+    assert documented == binding_keys()
+
+
+def test_the_help_lists_every_binding() -> None:
+    assert set(dict(dict(HELP)["Keys"])) == binding_keys()
+
+
+@sync
+async def test_f_without_refused_files_says_so() -> None:
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.post_message(ReportReady(REGRESSION, "loaded", AT))
+        await pilot.pause()
+        app.clear_notifications()  # the alert's toast
+        await pilot.press("f")
+        await wait_for(pilot, lambda: "no refused files" in screen_text(app))
+        assert not isinstance(app.screen, RefusedScreen)
+
+
+@sync
+async def test_an_acknowledged_alert_leaves_other_toasts_alone() -> None:
+    # Each new report during an acknowledged alert used to clear every toast: an error
+    # shown a moment before vanished unread.
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        app.post_message(ReportReady(ACKED, "loaded", AT))
+        await pilot.pause()
+        app.post_message(Activity("cannot write the ledger: disk full", AT, level="error"))
+        await wait_for(pilot, lambda: len(app.screen.query(TOAST)) == 1)
+        app.post_message(ReportReady(ACKED, "the ledger changed", AT))
+        await pilot.pause()
+        await pilot.pause()
+        assert len(app.screen.query(TOAST)) == 1

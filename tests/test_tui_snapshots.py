@@ -195,6 +195,32 @@ ACKED = report(
         {"regression": {"acknowledged_by": "Kim", "acknowledged_at": "2026-11-26T14:05:00Z"}},
     )
 )
+# After an approval during the alert: the delta joined the corpus, the alert ended.
+APPROVED = report(
+    **_merge(
+        REGRESSION_STATS,
+        {
+            "ready": False,
+            "decision": "WAIT",
+            "reason": "need 10% delta, have 0% (0/531 episodes)",
+            "corpus_episodes": 531,
+            "delta_episodes": 0,
+            "needed_episodes": 54,
+            "delta_fraction": 0.0,
+            "task_gini": 0.0,
+            "top_task_share": 0.0,
+            "regression": {"active": False, "state": "regression"},
+            "gates": _gates(delta=False),
+            "approvals": 2,
+            "last_approval_at": "2026-11-26T14:03:00Z",
+        },
+    )
+).model_copy(
+    update={
+        "task_counts": {},
+        "tasks": [t.model_copy(update={"delta": 0}) for t in READY.tasks],
+    }
+)
 DECLINED = READY.model_copy(
     update={
         "declined": Declined(
@@ -297,6 +323,7 @@ CASES = {
     "ready": (READY, False),
     "regression": (REGRESSION, False),
     "regression_acked": (ACKED, False),
+    "approved": (APPROVED, False),
     "declined": (DECLINED, False),
     "drifted": (DRIFTED, False),
     "following": (WAIT, True),
@@ -327,3 +354,15 @@ def test_approve_modal_against_wait(snap_compare: Any) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=open_modal)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_help(snap_compare: Any, size: tuple[int, int]) -> None:
+    app, run_before = feed(WAIT)
+
+    async def open_help(pilot: Pilot[Any]) -> None:
+        await run_before(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=open_help)

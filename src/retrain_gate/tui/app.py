@@ -74,6 +74,7 @@ from retrain_gate.tui.widgets import (
     DecisionBanner,
     DeltaPanel,
     EvalPanel,
+    Main,
     Panel,
     RegressionPanel,
     StatusBar,
@@ -90,25 +91,36 @@ BUSY_CLEAR_SECONDS = 3.0
 # whenever the bindings change, at every modal or help screen, and only prunes bindings of
 # closed keys when `compact` changes, which here is never), and `lru_cache` on the instance
 # method `StylesCache.get_inner_outer` (up to 1024 of them; Textualize/textual#6665).
-# Unpruned, every help open/close kept ~1000 objects, memory grew all day, and the full
-# collections over them grew past 150 ms on key presses. Both are released at every screen
+# Unpruned, every help open/close kept objects alive, memory grew all day, and the
+# collector's full passes over them stalled key presses. Both are released at every screen
 # change (which re-composes the Footer) and, for other binding changes, on a tick.
 RELEASE_STALE_WIDGETS_SECONDS = 5.0
+# The alert toast is the "look up" moment; the banner (which pulses until acknowledged) and
+# the Activity log keep saying it. Left up, a toast covers panels and the help screen.
+ALERT_TOAST_SECONDS = 6.0
 
 
 def _alert_toast(report: Report) -> str:
-    """What the alert toast says. It stays up for minutes while more exports land, so it names
-    the releases and not figures that move (the banner and the panel keep those current)."""
+    """What the alert toast says: the releases, where the banner and the panel keep the
+    figures current."""
     regression = report.regression
     if regression.source == "statistics":
         return f"{regression.current} pre-annotates significantly worse than {regression.previous}."
     return report.reason
 
 
+class DashboardScreen(Screen[object]):
+    """The dashboard's own screen, for its own height breakpoint: the banner's blank rows
+    above and below cost the panels two rows, and at the design size (120x40) those rows
+    are the panels'."""
+
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (46, "-tall")]  # noqa: RUF012 (Textual's type)
+
+
 class RetrainGateApp(App[int]):
     TITLE = "retrain-gate"
     ENABLE_COMMAND_PALETTE = True
-    # Below 100 columns the panels stack; below 34 rows the activity log shrinks.
+    # Below 100 columns the panels stack; below 34 rows the forms shrink their figures.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (Textual's type)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (34, "-tall")]  # noqa: RUF012
 
@@ -153,7 +165,10 @@ class RetrainGateApp(App[int]):
     Screen { layout: vertical; }
     #banner { height: auto; }
     Screen.-tall #banner { padding: 1 1; }
-    #body { height: 1fr; }
+    #main { height: 1fr; }
+    /* The panels take what they need, up to what leaves the log its minimum (Main sets the
+       limit from its height); the log gets the rest. */
+    #body { height: auto; }
     #panels {
         layout: grid; grid-size: 2; grid-columns: 1fr 1fr; grid-rows: auto; height: auto;
     }
@@ -161,14 +176,11 @@ class RetrainGateApp(App[int]):
     #panels > Panel { height: 100%; }
     RegressionPanel.-alert { border: round $error; }
     #activity {
-        height: 5; border: round $primary 40%; padding: 0 1;
+        height: 1fr; border: round $primary 40%; padding: 0 1;
         /* Lines are wrapped when written; a scrollbar appearing later would clip them. */
         scrollbar-gutter: stable;
         border-title-color: $text; border-title-style: bold;
     }
-    /* With room to spare the panels take what they need and the log gets the rest. */
-    Screen.-tall #body { height: auto; max-height: 75%; }
-    Screen.-tall #activity { height: 1fr; min-height: 5; }
     """
 
     def __init__(
@@ -199,20 +211,32 @@ class RetrainGateApp(App[int]):
 
     # ------------------------------------------------------------ layout
 
+    def get_default_screen(self) -> Screen[object]:
+        return DashboardScreen(id="_default")
+
     def compose(self) -> ComposeResult:
         yield StatusBar(self.config, id="status")
         yield DecisionBanner(id="banner")
-        with VerticalScroll(id="body"):
-            with Grid(id="panels"):
-                yield DeltaPanel("Delta since the last training", self.config, id="delta")
-                yield CoveragePanel("Task coverage of the new episodes", self.config, id="tasks")
-                yield EvalPanel("Eval set", self.config, id="eval")
-                yield RegressionPanel(
-                    "Pre-annotation quality: corrections per episode", self.config, id="releases"
-                )
-            # Outside the grid: a spanning cell there is measured at one column's width.
-            yield TasksPanel("Episodes per task", self.config, id="per-task")
-            yield CostPanel("If you retrained now", self.config, id="cost")
+        with Main(id="main"):
+            with VerticalScroll(id="body"):
+                with Grid(id="panels"):
+                    yield DeltaPanel("Delta since the last training", self.config, id="delta")
+                    yield CoveragePanel(
+                        "Task coverage of the new episodes", self.config, id="tasks"
+                    )
+                    yield EvalPanel("Eval set", self.config, id="eval")
+                    yield RegressionPanel(
+                        "Pre-annotation quality: corrections per episode",
+                        self.config,
+                        id="releases",
+                    )
+                # Outside the grid: a spanning cell there is measured at one column's width.
+                yield TasksPanel("Episodes per task", self.config, id="per-task")
+                yield CostPanel("If you retrained now", self.config, id="cost")
+            yield self._activity_log()
+        yield Footer()
+
+    def _activity_log(self) -> ActivityLog:
         log = ActivityLog(
             id="activity",
             max_lines=ACTIVITY_LINES,
@@ -223,8 +247,7 @@ class RetrainGateApp(App[int]):
         )
         log.border_title = "Activity"
         log.can_focus = False
-        yield log
-        yield Footer()
+        return log
 
     def on_mount(self) -> None:
         self.query_one(DecisionBanner).show(None)
@@ -234,8 +257,8 @@ class RetrainGateApp(App[int]):
         if not self.live:
             self.query_one(StatusBar).set(watcher_state="off")
             return
-        # What start-up allocated (imports, widgets) lives as long as the app: keeping it out
-        # of the collector's generations takes the ~100 ms full collections off key presses.
+        # What start-up allocated (imports, widgets) lives as long as the app: kept out of the
+        # collector's generations, full collections no longer walk it on key presses.
         gc.freeze()
         self.service = self._service_factory(self.config, self._on_service_update)
         self.log_line(
@@ -246,9 +269,13 @@ class RetrainGateApp(App[int]):
     def on_resize(self, event: events.Resize) -> None:
         self.call_after_refresh(self._place_toasts)
 
+    def on_activity_log_resized(self, event: ActivityLog.Resized) -> None:
+        # The panels' height moves the log (a decline adds a banner line, say).
+        self.call_after_refresh(self._place_toasts)
+
     def _place_toasts(self) -> None:
-        """Toasts (the alert's stays up for minutes) sit just above the Activity log, over the
-        scrollable panels, never over the newest lines. The log's height depends on the
+        """Toasts sit just above the Activity log, over the scrollable panels for their few
+        seconds, never over the newest lines. The log's height depends on the
         screen's, so the margin is measured rather than written in the CSS."""
         dashboard = self.screen_stack[0] if self.screen_stack else None
         if dashboard is None:
@@ -377,7 +404,6 @@ class RetrainGateApp(App[int]):
             return
         self.refused = message.refused
         self.query_one(StatusBar).set(refused=len(message.refused))
-        self.refresh_bindings()  # the `f` key shows only while there is something to list
 
     @on(LedgerLine)
     def _ledger_line(self, message: LedgerLine) -> None:
@@ -441,8 +467,8 @@ class RetrainGateApp(App[int]):
         key = regression.alert_key or f"{regression.source}:{regression.current}"
         if regression.acknowledged_by:
             self._stop_pulse()
-            self.clear_notifications()  # the alert toast has done its job
             if self._acked != key:
+                self.clear_notifications()  # the alert toast has done its job
                 self._acked = key
                 self._alerted = key  # an alert acknowledged before this start is not news
                 self.log_line(
@@ -458,7 +484,7 @@ class RetrainGateApp(App[int]):
                 figures.safe(_alert_toast(report), 300) + "\nPress a to acknowledge.",
                 title="Regression alert",
                 severity="error",
-                timeout=600,
+                timeout=ALERT_TOAST_SECONDS,
                 markup=False,
             )
             self.log_line(f"ALERT {report.reason}", style="bold red")
@@ -565,8 +591,9 @@ class RetrainGateApp(App[int]):
             self._logged_decisions.add(recorded.entry.seq)
         if recorded.manifest is not None:
             self.log_line(f"training slice: {recorded.manifest}")
-        self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
+        # After the report: an alert the decision ended or acknowledged clears the toasts.
         self.show_report(recorded.report)
+        self.notify(figures.safe(recorded.message, 300), title="Recorded", markup=False)
 
     def action_approve(self) -> None:
         self._open(ApproveModal)
@@ -592,12 +619,18 @@ class RetrainGateApp(App[int]):
         self._open(ReportModal)
 
     def action_ledger(self) -> None:
+        self.clear_notifications()  # a toast would cover the screen asked for
         self.push_screen(LedgerScreen(self.config.paths.state_dir))
 
     def action_help(self) -> None:
+        self.clear_notifications()
         self.push_screen(HelpScreen())
 
     def action_refused(self) -> None:
+        if not self.refused:
+            self.notify("no refused files in the export folder")
+            return
+        self.clear_notifications()
         self.push_screen(RefusedScreen(self.refused, self.config))
 
     def action_pull(self) -> None:
@@ -627,8 +660,6 @@ class RetrainGateApp(App[int]):
         # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
         # open a second decision or quit with a decision half-typed.
         on_dashboard = self.screen is self.screen_stack[0]
-        if action == "refused" and not self.refused:
-            return False  # hidden from the footer: nothing to list
         return on_dashboard or action not in self.DASHBOARD_ACTIONS
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:

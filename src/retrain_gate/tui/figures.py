@@ -248,6 +248,7 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
     delta = report.delta_episodes
     if not counts:
         out.append("no tasks with work flowing yet", style="dim")
+        out.append("\n")
     name_width = min(max((len(safe(name, 40)) for name, _ in counts), default=8), 22)
     tail = 11  # "  1,234 100%"
     bar_width = max(width - name_width - tail - 1, 4)

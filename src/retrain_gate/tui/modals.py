@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from rich.console import Group, RenderableType
 from rich.highlighter import Highlighter
+from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -107,7 +109,7 @@ class DecisionModal(ModalScreen[Decided | None]):
     DecisionModal #figures { height: auto; max-height: 50vh; }
     DecisionModal.-short #figures { max-height: 6; }
     DecisionModal.-short #title { padding: 0; }
-    DecisionModal #intro { height: auto; }
+    DecisionModal #intro, DecisionModal #below-intro { height: auto; }
     DecisionModal .field { height: 3; margin: 0; }
     DecisionModal .field Label { width: 11; padding: 1 0 0 0; }
     DecisionModal .field Input { width: 1fr; }
@@ -137,6 +139,10 @@ class DecisionModal(ModalScreen[Decided | None]):
     def intro(self, report: Report) -> Text:
         raise NotImplementedError
 
+    def below_intro(self, report: Report) -> RenderableType | None:
+        """Figures drawn under the intro in columns (a Text cannot hang-indent)."""
+        return None
+
     def note_required(self, report: Report) -> bool:
         return True
 
@@ -157,6 +163,7 @@ class DecisionModal(ModalScreen[Decided | None]):
             yield Static(Text(self.heading), id="title")
             with VerticalScroll(id="figures"):
                 yield Static(self.intro(self.report), id="intro")
+                yield Static(self.below_intro(self.report) or "", id="below-intro")
             with Horizontal(classes="field"):
                 yield Label("Your name")
                 yield Input(
@@ -183,12 +190,19 @@ class DecisionModal(ModalScreen[Decided | None]):
         self.query_one("#done", Static).display = False
         self.query_one("#error", Static).display = False
         self.query_one("#note-full", Static).display = False
+        self._show_below_intro(self.report)
         self.query_one("#name", Input).focus()
         self.load_preview()
 
     def _style_for(self, report: Report) -> None:
         self.set_class(report.decision == "WAIT", "-wait")
         self.set_class(report.decision == "REGRESSION", "-regression")
+
+    def _show_below_intro(self, report: Report) -> None:
+        below = self.below_intro(report)
+        widget = self.query_one("#below-intro", Static)
+        widget.display = below is not None
+        widget.update(below or "")
 
     def update_report(self, report: Report) -> None:
         """New figures arrived while the modal was open: show what would now be recorded."""
@@ -199,6 +213,7 @@ class DecisionModal(ModalScreen[Decided | None]):
         self.report = report
         self._style_for(report)
         self.query_one("#intro", Static).update(self.intro(report))
+        self._show_below_intro(report)
         self.query_one("#note", Input).placeholder = self.note_placeholder(report)
         self.load_preview()
 
@@ -356,8 +371,13 @@ class DecisionModal(ModalScreen[Decided | None]):
         confirm.focus()
 
 
-def _gate_lines(report: Report) -> Text:
-    out = Text()
+def _gate_lines(report: Report) -> Table:
+    """Every gate, its verdict and its detail; a long detail wraps under its own first word."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=1)  # the indent
+    grid.add_column(width=10)
+    grid.add_column(width=7, no_wrap=True)
+    grid.add_column(ratio=1)
     for gate in report.gates:
         if gate.name == "regression":
             verdict, style = {
@@ -367,11 +387,9 @@ def _gate_lines(report: Report) -> Text:
             }[gate.passed]
         else:
             verdict, style = ("pass", "green") if gate.passed else ("FAIL", "bold red")
-        out.append(f"  {gate.name:<11}")
-        out.append(f"{verdict:<6}", style=style)
-        out.append(figures.safe(gate.detail, 200))
-        out.append("\n")
-    return out
+        detail = Text(figures.safe(gate.detail, 200))  # Text: a str cell would be markup
+        grid.add_row("", Text(gate.name), Text(verdict, style=style), detail)
+    return grid
 
 
 def _overriding(report: Report) -> bool:
@@ -451,11 +469,14 @@ class ApproveModal(DecisionModal):
         out.append(
             f"delta {delta:,} episodes → corpus {corpus:,} → {corpus + delta:,}, "
             f"eval {short_hash(report.eval.current_hash)} ({report.eval.status}), "
-            "the decision and every gate and figure as shown:\n"
+            "the decision and every gate and figure as shown:"
         )
-        out.append_text(_gate_lines(report))
-        out.append(f"Training slice: {delta:,} episodes → a manifest CSV in the state folder")
         return out
+
+    def below_intro(self, report: Report) -> RenderableType | None:
+        delta = report.delta_episodes
+        slice_line = f"Training slice: {delta:,} episodes → a manifest CSV in the state folder"
+        return Group(_gate_lines(report), Text(slice_line))
 
     def show_preview(self, rows: list[SliceRow] | None, problem: str = "") -> None:
         episodes = self.query_one("#episodes", Static)

@@ -5,11 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
+from rich.console import Group, RenderableType
+from rich.table import Table
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -19,6 +22,7 @@ from retrain_gate.ledger import Ledger, LedgerEntry, entry_details, entry_summar
 from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import plural
 from retrain_gate.tui import figures
+from retrain_gate.tui.figures import clip
 
 
 def _utc(ts: str) -> str:
@@ -26,9 +30,12 @@ def _utc(ts: str) -> str:
     return ts.replace("T", " ")[:19]
 
 
-def entry_detail(entry: LedgerEntry) -> Text:
-    """Everything an auditor reads in one entry, the whole reason included, wrapped."""
-    out = Text()
+def entry_detail(entry: LedgerEntry) -> Table:
+    """Everything an auditor reads in one entry, the whole reason included: each value wraps
+    under its own first word."""
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(width=8, style="bold")
+    grid.add_column(ratio=1)
     rows = [
         ("entry", f"#{entry.seq} ({entry.kind})"),
         ("meaning", entry.meaning),
@@ -41,10 +48,8 @@ def entry_detail(entry: LedgerEntry) -> Text:
     ]
     for label, value in rows:
         if value:
-            out.append(f"{label:<9}", style="bold")
-            out.append(figures.safe(value, NOTE_MAX + 200) + "\n")
-    out.rstrip()
-    return out
+            grid.add_row(Text(label), Text(figures.safe(value, NOTE_MAX + 200)))
+    return grid
 
 
 class LedgerScreen(Screen[None]):
@@ -59,7 +64,7 @@ class LedgerScreen(Screen[None]):
     LedgerScreen #ledger-title { height: 1; background: $panel; text-style: bold; padding: 0 1; }
     LedgerScreen DataTable { height: 1fr; }
     LedgerScreen #detail {
-        height: auto; max-height: 45%; border-top: solid $primary 50%; padding: 0 1;
+        height: auto; max-height: 60%; border-top: solid $primary 50%; padding: 0 1;
     }
     """
 
@@ -80,7 +85,6 @@ class LedgerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("#", "when (UTC)", "by", "what", "reason")
         table.loading = True
         self._load()
 
@@ -97,15 +101,7 @@ class LedgerScreen(Screen[None]):
             entries = event.worker.result
             assert isinstance(entries, list)
             self._entries = {str(entry.seq): entry for entry in entries}
-            for entry in reversed(entries):
-                table.add_row(
-                    Text(str(entry.seq)),
-                    Text(_utc(entry.ts)),
-                    Text(figures.safe(entry.actor, 40)),
-                    Text(figures.safe(entry_summary(entry), 80)),
-                    Text(figures.safe(entry.reason, 120)),
-                    key=str(entry.seq),
-                )
+            self._fill()
             if not entries:
                 self.query_one("#ledger-title", Static).update(
                     Text("Ledger: no decisions recorded yet")
@@ -115,6 +111,37 @@ class LedgerScreen(Screen[None]):
             self.query_one("#ledger-title", Static).update(
                 Text(f"Ledger: cannot read it: {figures.safe(event.worker.error, 300)}")
             )
+
+    def on_resize(self, event: Resize) -> None:
+        if self._entries:
+            self._fill()
+
+    def _fill(self) -> None:
+        """One row per entry, as wide as the screen: `what` is cut to the room left (with an
+        ellipsis), and the highlighted entry is shown whole below, its reason included."""
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear(columns=True)
+        entries = sorted(self._entries.values(), key=lambda e: e.seq, reverse=True)
+        seq_width = max((len(str(e.seq)) for e in entries), default=1)
+        by_width = min(max((len(figures.safe(e.actor, 40)) for e in entries), default=2), 20)
+        # Each column has one cell of padding either side; 2 more for the vertical scrollbar.
+        room = self.size.width - 4 * 2 - seq_width - 19 - by_width - 2
+        what_width = max(room, 20)
+        table.add_column("#", width=seq_width)
+        table.add_column("when (UTC)", width=19)
+        table.add_column("by", width=by_width)
+        table.add_column("what", width=what_width)
+        for entry in entries:
+            table.add_row(
+                Text(str(entry.seq)),
+                Text(_utc(entry.ts)),
+                Text(clip(figures.safe(entry.actor, 40), by_width)),
+                Text(clip(figures.safe(entry_summary(entry), 300), what_width)),
+                key=str(entry.seq),
+            )
+        if entries:
+            table.move_cursor(row=min(keep, len(entries) - 1))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         entry = self._entries.get(str(event.row_key.value))
@@ -160,73 +187,146 @@ class RefusedScreen(Screen[None]):
             yield Static(self._listing(), id="refused-list")
         yield Footer()
 
-    def _listing(self) -> Text:
-        out = Text()
+    def _listing(self) -> Group:
+        """Each file's name, then its reason indented under it (a long one wraps there)."""
+        parts: list[RenderableType] = []
         folder = self.config.paths.export_dir
         for path, reason in sorted(self.refused.items())[: self.MAX_SHOWN]:
             shown = path.removeprefix(str(folder) + "/")
-            out.append(figures.safe(shown, 300), style="bold")
-            out.append("\n  ")
-            out.append(figures.safe(reason, 600), style="yellow")
-            out.append("\n")
+            parts.append(Text(figures.safe(shown, 300), style="bold"))
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(width=1)
+            grid.add_column(ratio=1)
+            grid.add_row("", Text(figures.safe(reason, 600), style="yellow"))
+            parts.append(grid)
         if len(self.refused) > self.MAX_SHOWN:
-            out.append(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim")
-        return out
+            parts.append(Text(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim"))
+        return Group(*parts)
 
     def action_close(self) -> None:
         self.dismiss(None)
 
 
-HELP = """\
-Words
-  frame       one image: one Label Studio task.
-  episode     one recorded robot run; its frames share a path, found by [episodes] pattern.
-  unmapped    a frame whose path gives no episode ([episodes] field missing, or the pattern
-              does not match): counted, shown with example paths, and left out of the rest.
-  done        a frame a labeler submitted (reviewed) or cancelled (skipped).
-  harvested   an episode whose frames are all done: new ground truth, ready to train on.
-  corpus      the episodes the current model was trained on: the configured starting
-              count plus every episode an approval took in.
-  delta       harvested episodes no approval has taken in yet: the new training material.
-  release     a model version that pre-annotated frames (the prediction's model_version).
-  corrected   a reviewed frame where the labeler changed the pre-annotation.
-  corrections per episode
-              corrected frames of the harvested episodes divided by their number (per
-              release in the quality panel, per task in the task table): how much labelers
-              had to fix. Rising from one release to the next is a regression.
-  refused     a file in the export folder that is not a usable JSON export (JSON_MIN, CSV,
-              COCO, empty or cut short). It stays counted in the status bar until it is
-              fixed, replaced or removed; press f to see each one and why.
+# (heading, [(term, definition)]). Drawn as two columns, so a definition that wraps hangs
+# under its own first word at any width.
+HELP: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "Words",
+        [
+            ("frame", "one image: one Label Studio task."),
+            (
+                "episode",
+                "one recorded robot run; its frames share a path, found by [episodes] pattern.",
+            ),
+            (
+                "unmapped",
+                "a frame whose path gives no episode ([episodes] field missing, or the pattern "
+                "does not match): counted, shown with example paths, and left out of the rest.",
+            ),
+            ("done", "a frame a labeler submitted (reviewed) or cancelled (skipped)."),
+            (
+                "harvested",
+                "an episode whose frames are all done: new ground truth, ready to train on.",
+            ),
+            (
+                "corpus",
+                "the episodes the current model was trained on: the configured starting count "
+                "plus every episode an approval took in.",
+            ),
+            (
+                "delta",
+                "harvested episodes no approval has taken in yet: the new training material.",
+            ),
+            (
+                "release",
+                "a model version that pre-annotated frames (the prediction's model_version).",
+            ),
+            ("corrected", "a reviewed frame where the labeler changed the pre-annotation."),
+            (
+                "corrections per episode",
+                "corrected frames of the harvested episodes divided by their number (per "
+                "release in the quality panel, per task in the task table): how much labelers "
+                "had to fix. Rising from one release to the next is a regression.",
+            ),
+            (
+                "refused",
+                "a file in the export folder that is not a usable JSON export (JSON_MIN, CSV, "
+                "COCO, empty or cut short). It stays counted in the status bar until it is "
+                "fixed, replaced or removed; press f to see each one and why.",
+            ),
+        ],
+    ),
+    (
+        "The decision (top banner)",
+        [
+            ("READY", "every gate passes: a retrain is worth it. Press r to record an approval."),
+            ("WAIT", "a gate fails; the banner says which and by how much."),
+            (
+                "REGRESSION",
+                "the newest release pre-annotates worse than the one before (or a person said "
+                "so): retrain now, whatever the cadence. Press a to acknowledge the alert.",
+            ),
+        ],
+    ),
+    (
+        "The gates",
+        [
+            ("delta", "harvested episodes not yet in a training, against a share of the corpus."),
+            (
+                "spread",
+                "the new episodes must not all come from one task (Gini and top share). With "
+                "two tasks only the share test can fail; a few episodes over many tasks give a "
+                "high Gini by construction.",
+            ),
+            ("eval", "the eval set must be the pinned one, so models are compared fairly."),
+            (
+                "regression",
+                "corrections per episode, newest release against the previous one, with a "
+                "one-sided Mann-Whitney test; below the minimum episodes it says "
+                '"insufficient data".',
+            ),
+        ],
+    ),
+    (
+        "Keys",
+        [
+            ("r", "approve a retrain (records who and what; starts nothing)"),
+            ("d", "decline a retrain: you looked, and decided not now (with your reason)"),
+            ("a", "acknowledge the regression alert (says you saw it; the alert stays open)"),
+            ("p", "pin the eval set as it is now"),
+            ("x", "report a regression by hand (labelers say pre-annotations got worse)"),
+            ("l", "the ledger: every recorded decision"),
+            ("f", "the refused files and why"),
+            (
+                "u",
+                "pull a snapshot from Label Studio now ([labelstudio] in the config; "
+                "docs/sources.md)",
+            ),
+            ("?", "this help"),
+            ("q", "quit"),
+            ("ctrl+p", "every command"),
+        ],
+    ),
+]
+HELP_END = (
+    "Nothing here starts a training.\nEvery decision lands in the ledger with the name typed."
+)
+TERM_WIDTH = 11  # "corrections" and "REGRESSION" fit; a longer term wraps within its column
 
-The decision (top banner)
-  READY       every gate passes: a retrain is worth it. Press r to record an approval.
-  WAIT        a gate fails; the banner says which and by how much.
-  REGRESSION  the newest release pre-annotates worse than the one before (or a person said
-              so): retrain now, whatever the cadence. Press a to acknowledge the alert.
 
-The gates
-  delta       harvested episodes not yet in a training, against a share of the corpus.
-  spread      the new episodes must not all come from one task (Gini and top share).
-              With two tasks only the share test can fail; a few episodes over many tasks
-              give a high Gini by construction.
-  eval        the eval set must be the pinned one, so models are compared fairly.
-  regression  corrections per episode, newest release against the previous one, with a
-              one-sided Mann-Whitney test; below the minimum episodes it says
-              "insufficient data".
-
-Keys
-  r  approve a retrain (records who and what; starts nothing)
-  d  decline a retrain: you looked, and decided not now (with your reason)
-  a  acknowledge the regression alert (says you saw it; the alert stays open)
-  p  pin the eval set as it is now
-  x  report a regression by hand (labelers say pre-annotations got worse)
-  l  the ledger: every recorded decision
-  f  the refused files and why (only while there are some)
-  u  pull a snapshot from Label Studio now ([labelstudio] in the config; docs/sources.md)
-  ?  this help          q  quit          ctrl+p  every command
-
-Nothing here starts a training. Every decision lands in the ledger with the name typed.
-"""
+def help_text() -> Group:
+    parts: list[RenderableType] = []
+    for heading, rows in HELP:
+        parts.append(Text(heading, style="bold"))
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(width=1)  # the indent under the heading
+        grid.add_column(width=TERM_WIDTH, style="bold")
+        grid.add_column(ratio=1)
+        for term, definition in rows:
+            grid.add_row("", Text(term), Text(definition))
+        parts.extend([grid, Text("")])
+    parts.append(Text(HELP_END))
+    return Group(*parts)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -248,7 +348,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help") as box, VerticalScroll():
             box.border_title = "retrain-gate help"
             box.border_subtitle = "esc, ? or q closes"
-            yield Static(Text(HELP))
+            yield Static(help_text(), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)

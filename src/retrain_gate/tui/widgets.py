@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual.containers import Vertical
 from textual.events import Resize
+from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import RichLog
 
@@ -133,8 +135,12 @@ class ActivityLog(RichLog):
     resize changes its height, and RichLog keeps the old scroll offset, which left the
     newest lines below the fold (Textual calls RichLog's own resize handler as well)."""
 
+    class Resized(Message):
+        """The log changed size (and so place): toasts are placed just above it."""
+
     def on_resize(self, event: Resize) -> None:
         self.call_after_refresh(self.scroll_end, animate=False, immediate=True, x_axis=False)
+        self.post_message(self.Resized())
 
 
 class Panel(Widget):
@@ -225,3 +231,22 @@ class CostPanel(Panel):
 
     def figures(self, report: Report, width: int) -> Text:
         return figures.cost_panel(report, self.outlook, self.config)
+
+
+class Main(Vertical):
+    """The scrolling panels above the Activity log. The panels take the height they need,
+    up to what leaves the log `ACTIVITY_MIN_ROWS`; the log takes the rest. CSS alone cannot
+    say "auto, but at most the parent minus N rows": a percentage either wastes rows on a
+    tall screen or, when the banner grows (a decline adds a line), pushes the log below the
+    screen and makes the whole screen scroll."""
+
+    ACTIVITY_MIN_ROWS = 5  # three lines inside the border
+
+    DEFAULT_CSS = """
+    Main { height: 1fr; }
+    """
+
+    def on_resize(self, event: Resize) -> None:
+        limit = max(self.size.height - self.ACTIVITY_MIN_ROWS, 1)
+        for body in self.query_children("#body"):
+            body.styles.max_height = limit
