@@ -4,9 +4,11 @@ bound to. The real CLI on small hand-made folders, and the core functions on the
 from __future__ import annotations
 
 import csv
-import getpass
 import io
 import json
+import os
+import pwd
+import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +16,7 @@ import pytest
 
 from tests.lsbuild import write_export
 from tests.test_cli import episode_tasks
-from tests.waiting import check_json
+from tests.waiting import CLI, check_json
 from tests.waiting import run_cli as run
 
 LEDGER = Path("state") / "ledger.jsonl"
@@ -85,7 +87,7 @@ def test_ack_by_is_its_own_list(kim_only: Path) -> None:
 
 
 def test_a_name_tied_to_an_os_user(tmp_path: Path) -> None:
-    me = getpass.getuser()
+    me = real_user()
     folder = make_project(
         tmp_path,
         "[approvals]\napprovers = ["
@@ -98,6 +100,39 @@ def test_a_name_tied_to_an_os_user(tmp_path: Path) -> None:
     assert f"only as the OS user not-{me}" in refused.stderr
     assert ledger_bytes(folder) == b""
     ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=folder)
+
+
+def real_user() -> str:
+    """The login of this process's real uid: what every entry must record."""
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_logname_and_user_do_not_change_who_decides(tmp_path: Path) -> None:
+    # Issue 22.2: getpass.getuser() believed LOGNAME, so `LOGNAME=lchan` let root sign as
+    # Lee Chan, and the ledger recorded lchan.
+    me = real_user()
+    other = "lchan" if me != "lchan" else "kpark"
+    folder = make_project(
+        tmp_path,
+        f'[approvals]\napprovers = [{{ name = "Lee Chan", os_user = "{other}" }}, "Kim Park"]\n',
+    )
+    env = {**os.environ, "LOGNAME": other, "USER": other, "LNAME": other, "USERNAME": other}
+
+    def as_other(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    refused = as_other("pin-eval", "--by", "Lee Chan", "--note", "v1")
+    assert refused.returncode == 2, refused.stdout
+    assert f"only as the OS user {other}" in refused.stderr
+    assert f"this is {me};" in refused.stderr
+    assert ledger_bytes(folder) == b""
+    recorded = as_other("pin-eval", "--by", "Kim Park", "--note", "v1")
+    assert recorded.returncode == 0, recorded.stderr
+    assert f"by Kim Park ({me}@" in recorded.stdout
+    (entry,) = [json.loads(line) for line in ledger_bytes(folder).splitlines()]
+    assert entry["os_user"] == me
 
 
 @pytest.mark.parametrize(
@@ -185,7 +220,7 @@ def test_every_entry_states_its_meaning_name_time_origin_and_reason(kim_only: Pa
     ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
     ok("ack", "--by", "Lee", cwd=kim_only)
     ok("approve", "--by", "Kim Park", "--note", "retrain on the drift", cwd=kim_only)
-    me = f"{getpass.getuser()}@"
+    me = f"{real_user()}@"
     lines = ok("ledger", cwd=kim_only).splitlines()
     assert lines[0].startswith("#seq  meaning · name · time (UTC) · OS user@host · reason")
     expected = [

@@ -625,6 +625,47 @@ def test_kill_inside_write(tmp_path: Path, stage: str) -> None:
     assert ledger.verify().ok
 
 
+# ---------------------------------------------------------------- who and from where
+
+
+def test_the_os_user_is_the_real_uid_whatever_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, f"not-{me}")
+    assert ledger_mod.os_user() == me
+    entry = Ledger(tmp_path).append("report", "Ana", {"note": "drift"})
+    assert entry.os_user == me
+
+
+def test_a_browser_session_records_that_it_came_from_the_browser(tmp_path: Path) -> None:
+    import shlex
+
+    from retrain_gate.cli import build_parser
+    from retrain_gate.serve import tui_command
+
+    # What `serve` starts for each browser session asks for exactly this.
+    argv = shlex.split(tui_command(tmp_path / "config.toml"))
+    assert build_parser().parse_args(argv[argv.index("tui") :]).via_browser
+    ledger = Ledger(tmp_path)
+    local = ledger.append("report", "Ana", {"note": "drift"})
+    try:
+        ledger_mod.record_via(ledger_mod.VIA_BROWSER)
+        browser = ledger.append("ack", "Ana", {"alert_keys": ["report:1"]})
+    finally:
+        ledger_mod.record_via(None)
+    assert "via" not in local.payload
+    assert browser.payload["via"] == "browser"  # in the payload: the hash covers it
+    assert ledger.verify().ok
+    who = f"{browser.os_user}@{browser.host}"
+    assert ledger_mod.entry_line(browser).split(" · ")[3] == f"{who} via the browser"
+    assert f"Ana ({who} via the browser) acknowledged" in ledger_mod.news_line(browser)
+    assert ledger_mod.entry_line(local).split(" · ")[3] == f"{local.os_user}@{local.host}"
+
+
 # ---------------------------------------------------------------- human state
 
 

@@ -5,7 +5,8 @@ ledger under the typed name. Nothing leaves 127.0.0.1 (tests/browser.py)."""
 from __future__ import annotations
 
 import asyncio
-import getpass
+import os
+import pwd
 import signal
 import subprocess
 import sys
@@ -111,7 +112,9 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
     assert "v2 needs 4.2 corrections per episode against 0.9 for v1" in shown
     (entry,) = Ledger(load_config(config_path).paths.state_dir).entries()
     assert (entry.kind, entry.actor) == ("ack", "Kim")
-    assert entry.os_user == getpass.getuser()  # the serving process's user, as recorded
+    # The serving process's real user, and that the decision came through the browser.
+    assert entry.os_user == pwd.getpwuid(os.getuid()).pw_name
+    assert entry.payload["via"] == "browser"
     # The writer (watch) notifies the ack made in the browser, once.
     wait_for(lambda: len(receiver.posts) == 2, what="the ack's POST")
     assert [t.split(": ", 1)[1] for t in receiver.titles()] == [

@@ -149,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = commands.add_parser("tui", help="the live dashboard")
     _add_config(tui)
+    tui.add_argument(
+        "--via-browser",
+        action="store_true",
+        help="record decisions as made in a browser (`serve` starts each session with it)",
+    )
 
     notify = commands.add_parser("notify", help="notifications: `test` sends one to each URL")
     _add_config(notify)
@@ -299,13 +304,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def _print_recorded(recorded: Recorded) -> None:
+    from retrain_gate.ledger import origin
     from retrain_gate.render import headline
     from retrain_gate.text import printable
 
     entry = recorded.entry
     print(
         f"recorded #{entry.seq} {entry.kind} by {printable(entry.actor)} "
-        f"({printable(entry.os_user)}@{printable(entry.host)}) at {entry.ts}"
+        f"({printable(origin(entry))}) at {entry.ts}"
     )
     if recorded.message:
         print(printable(recorded.message))
@@ -446,6 +452,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     config = _load(args)
+    if args.via_browser:
+        from retrain_gate.ledger import VIA_BROWSER, record_via
+
+        record_via(VIA_BROWSER)
     from retrain_gate.tui.app import run_tui  # imported here: `check` never loads Textual
 
     return run_tui(config)

@@ -27,11 +27,11 @@ from __future__ import annotations
 import csv
 import errno
 import fcntl
-import getpass
 import hashlib
 import json
 import logging
 import os
+import pwd
 import socket
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -252,11 +252,36 @@ def _split(data: bytes) -> tuple[list[bytes], bytes]:
 
 
 def os_user() -> str:
-    """The login name of the process, or `uid:N` where the system has no name for it."""
+    """The login name of the process's real uid, or `uid:N` where the system has no name for it.
+
+    Never `LOGNAME` or `USER` (which `getpass.getuser` reads first): anyone can set them, and
+    `[approvals]` lets a name decide only from the OS user it is tied to.
+    """
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return f"uid:{os.getuid()}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+# Where this process's decisions come from, when not from its own terminal: "browser" for a
+# dashboard that `serve` started for a browser session. A process-wide fact, like `os_user`;
+# recorded in each entry's payload as `via`, so the hash covers it.
+_via: str | None = None
+VIA_BROWSER = "browser"
+
+
+def record_via(via: str | None) -> None:
+    """Record every later entry of this process as made through `via` (None: locally)."""
+    global _via
+    _via = via
+
+
+def origin(entry: LedgerEntry) -> str:
+    """Who recorded an entry, from where: `os_user@host`, and the browser when it came
+    through `serve` (the OS user is then the one `serve` runs as, not the person's)."""
+    via = entry.payload.get("via")
+    return f"{entry.os_user}@{entry.host}" + (f" via the {via}" if isinstance(via, str) else "")
 
 
 def host() -> str:
@@ -508,7 +533,7 @@ class Ledger:
                 "actor": actor,
                 "os_user": os_user(),
                 "host": host(),
-                "payload": payload,
+                "payload": payload if _via is None else payload | {"via": _via},
                 "prev_hash": last.hash if last else GENESIS_HASH,
             }
             entry = LedgerEntry.model_validate({**body, "hash": entry_hash(body)})
@@ -807,8 +832,7 @@ def entry_line(entry: LedgerEntry) -> str:
     details = entry_details(entry)
     return (
         f"#{entry.seq:<4} {entry.meaning} · {entry.actor} · {entry.ts} · "
-        f"{entry.os_user}@{entry.host} · reason: {entry.reason}"
-        + (f" · {details}" if details else "")
+        f"{origin(entry)} · reason: {entry.reason}" + (f" · {details}" if details else "")
     )
 
 
@@ -816,10 +840,7 @@ def news_line(entry: LedgerEntry) -> str:
     """One entry as a line of news (the dashboard's Activity, `watch`): number, who (and from
     where), what, and the reason."""
     reason = f": {entry.reason}" if entry.reason else ""
-    return (
-        f"ledger #{entry.seq}: {entry.actor} ({entry.os_user}@{entry.host}) "
-        f"{entry_summary(entry)}{reason}"
-    )
+    return f"ledger #{entry.seq}: {entry.actor} ({origin(entry)}) {entry_summary(entry)}{reason}"
 
 
 def _period_bound(text: str, option: str, *, end: bool) -> datetime:
