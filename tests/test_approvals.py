@@ -3,7 +3,9 @@ bound to. The real CLI on small hand-made folders, and the core functions on the
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import io
 import json
 import os
@@ -16,7 +18,7 @@ import pytest
 
 from tests.lsbuild import write_export
 from tests.test_cli import episode_tasks
-from tests.waiting import CLI, check_json
+from tests.waiting import CLI, check_json, wait_for
 from tests.waiting import run_cli as run
 
 LEDGER = Path("state") / "ledger.jsonl"
@@ -337,6 +339,60 @@ def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) ->
     last = json.loads(ok("ledger", "--json", cwd=kim_only))[-1]
     assert last["payload"]["override"] is True and last["payload"]["approved_episodes"] == []
     assert check_json(kim_only)["decision"] == "WAIT"  # the report is answered
+
+
+# ---------------------------------------------------------------- 22.10: approvals at once
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux: its /proc/PID/fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    targets = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed since the listing
+            targets.add(Path(os.readlink(fd)))
+    return path in targets
+
+
+def test_approvals_at_once_record_one(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("check", cwd=kim_only)  # the frames are saved: the racers have nothing to read
+    lock = (kim_only / "state" / "ledger.lock").resolve()
+    # Another writer holds the ledger while three approvals arrive: when it lets go, they
+    # all go at once. Each must then decide on the ledger as the one before it left it.
+    holder = os.open(lock, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        racers = [
+            subprocess.Popen(
+                [*CLI, "approve", "--by", "Kim Park"],
+                cwd=kim_only,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        wait_for(
+            lambda: all(_has_open(r.pid, lock) for r in racers),
+            60,
+            "every approval waiting for the ledger lock",
+        )
+    finally:
+        os.close(holder)
+    outcomes = [(r.wait(120), *r.communicate()) for r in racers]
+    assert sorted(code for code, _, _ in outcomes) == [0, 2, 2], outcomes
+    for code, _out, err in outcomes:
+        if code == 2:
+            # The first approval emptied the delta: the gates now say WAIT.
+            assert "the gates say WAIT" in err and "Traceback" not in err, err
+    kinds = [json.loads(line)["kind"] for line in ledger_bytes(kim_only).splitlines()]
+    assert kinds == ["pin", "approval"]
+    assert len(list((kim_only / "state" / "approvals").iterdir())) == 1  # one manifest
+    assert run("ledger", "verify", cwd=kim_only).returncode == 0
 
 
 # ---------------------------------------------------------------- two people for an override

@@ -476,6 +476,31 @@ def test_lock_timeout(tmp_path: Path) -> None:
     assert ledger.append("report", "Al", {"note": ""}).seq == 2
 
 
+def test_hold_spans_a_check_and_its_append(tmp_path: Path) -> None:
+    import threading
+
+    ledger = Ledger(tmp_path, lock_timeout=0.2)
+    outside: list[BaseException] = []
+
+    def another_writer() -> None:
+        try:
+            Ledger(tmp_path, lock_timeout=0.2).append("report", "Bo", {"note": "late"})
+        except LedgerError as exc:
+            outside.append(exc)
+
+    with ledger.hold():
+        assert ledger.entries() == []  # reads and appends inside do not wait for themselves
+        with ledger.hold():
+            ledger.append("report", "Al", {"note": "first"})
+        writer = threading.Thread(target=another_writer)
+        writer.start()
+        writer.join()
+        assert [e.note for e in ledger.entries()] == ["first"]
+    assert len(outside) == 1 and "lock" in str(outside[0])  # it waited, then gave up
+    another_writer()
+    assert [e.note for e in ledger.entries()] == ["first", "late"]
+
+
 # ---------------------------------------------------------------- real processes
 
 

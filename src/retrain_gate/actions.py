@@ -7,9 +7,11 @@ on disk (fsync) before these functions return. Nothing here starts a training.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec
 
 from retrain_gate import manifests, metrics
 from retrain_gate.config import Config
@@ -35,6 +37,23 @@ class Recorded:
     report: Report  # the figures after the decision
     manifest: Path | None = None
     message: str = ""
+
+
+P = ParamSpec("P")
+Decision = Callable[Concatenate[Engine, P], Recorded]
+
+
+def one_at_a_time(decide: Decision[P]) -> Decision[P]:
+    """Run a decision under the ledger's writers' lock, from the state it checks to the entry
+    it appends: a second approval at the same moment then sees the first one (its episodes
+    already approved) instead of approving them again."""
+
+    @functools.wraps(decide)
+    def run(engine: Engine, /, *args: P.args, **kwargs: P.kwargs) -> Recorded:
+        with engine.ledger.hold():
+            return decide(engine, *args, **kwargs)
+
+    return run
 
 
 def _name(raw: str) -> str:
@@ -129,6 +148,7 @@ def _same_person(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
+@one_at_a_time
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
     """Record an approval: the delta joins the corpus, the eval hash becomes the pin.
 
@@ -235,6 +255,7 @@ def _request(engine: Engine, actor: str, report: Report, payload: dict[str, obje
     )
 
 
+@one_at_a_time
 def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
     actor = authorize(engine.config, by, "approvers", "pin the eval set")
     text = _note(note, required=True, why=" (say why the eval set changed)")
@@ -254,6 +275,7 @@ def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
     return Recorded(entry, engine.evaluate(), message=f"eval set pinned at {current[:8]}")
 
 
+@one_at_a_time
 def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     actor = _name(by)
     text = _note(note, required=True, why=" (say what got worse)")
@@ -265,6 +287,7 @@ def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     )
 
 
+@one_at_a_time
 def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     actor = authorize(engine.config, by, "ack_by", "acknowledge alerts")
     text = _note(note, required=False)
@@ -282,6 +305,7 @@ def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     )
 
 
+@one_at_a_time
 def decline(engine: Engine, *, by: str, note: str) -> Recorded:
     """Record that the gate was looked at and a retrain is not wanted now, and why. The
     decision stays what the data say; the dashboard shows the decline until the delta or the

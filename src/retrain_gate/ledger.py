@@ -33,6 +33,7 @@ import logging
 import os
 import pwd
 import socket
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -350,6 +351,8 @@ class Ledger:
         self.lock_timeout = lock_timeout
         # Set by `append` when it had to cut off an unfinished line; also logged.
         self.last_warning: str | None = None
+        # The thread inside `hold`: its reads and appends already have the lock.
+        self._holder: int | None = None
 
     # -------------------------------------------------------------- errors
 
@@ -371,9 +374,29 @@ class Ledger:
     # -------------------------------------------------------------- locking
 
     @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the writers' lock across a decision: what it checks in the ledger and the entry
+        it then appends. Without it, two approvals at once each see the other's episodes as
+        still unapproved, and both record them. Re-entrant in the holding thread; another
+        thread or process waits (up to `lock_timeout`)."""
+        if self._holder == threading.get_ident():
+            yield
+            return
+        self._make_folder()
+        with self._locked(exclusive=True):
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
         """Hold `ledger.lock`. Readers lock only when they can: a read-only copy of a state
         folder (an audit) must still be readable and verifiable."""
+        if self._holder == threading.get_ident():
+            yield  # inside `hold`: the exclusive lock covers this read or append
+            return
         flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
         try:
             fd = os.open(self.lock_path, flags | os.O_CLOEXEC, 0o644)
@@ -495,7 +518,11 @@ class Ledger:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"payload cannot be recorded as JSON: {exc}") from exc
         self.last_warning = None
+        self._make_folder()
+        with self._locked(exclusive=True):
+            return self._append_locked(kind, actor, normalized)
 
+    def _make_folder(self) -> None:
         created_dir = not self.state_dir.exists()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -503,9 +530,6 @@ class Ledger:
                 _fsync_dir(self.state_dir.parent)
         except OSError as exc:
             raise self._write_error(exc, "create the folder for") from exc
-
-        with self._locked(exclusive=True):
-            return self._append_locked(kind, actor, normalized)
 
     def _open_for_append(self) -> tuple[int, bool]:
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
