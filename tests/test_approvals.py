@@ -11,8 +11,10 @@ import json
 import os
 import pwd
 import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -339,6 +341,84 @@ def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) ->
     last = json.loads(ok("ledger", "--json", cwd=kim_only))[-1]
     assert last["payload"]["override"] is True and last["payload"]["approved_episodes"] == []
     assert check_json(kim_only)["decision"] == "WAIT"  # the report is answered
+
+
+# ---------------------------------------------------------------- 22.7: an anchor kept elsewhere
+
+
+def rechain(folder: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
+    """What someone with write access can do: change entries, then recompute every hash."""
+    from retrain_gate.ledger import GENESIS_HASH, canonical_json, entry_hash
+
+    entries = [json.loads(line) for line in ledger_bytes(folder).splitlines()]
+    edit(entries)
+    prev = GENESIS_HASH
+    for seq, entry in enumerate(entries, start=1):
+        entry["seq"], entry["prev_hash"] = seq, prev
+        entry["hash"] = prev = entry_hash(entry)
+    (folder / LEDGER).write_bytes(b"".join(canonical_json(e) + b"\n" for e in entries))
+
+
+def test_ledger_head_and_verify_anchor(kim_only: Path) -> None:
+    empty = run("ledger", "head", cwd=kim_only)
+    assert (empty.returncode, empty.stdout) == (2, "")
+    assert "no entries yet" in empty.stderr
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", cwd=kim_only)
+    stored = json.loads(ok("ledger", "--json", cwd=kim_only))
+    head = run("ledger", "head", cwd=kim_only)
+    assert head.returncode == 0
+    assert head.stdout == stored[1]["hash"] + "\n"  # alone, for a script to post elsewhere
+    assert "the chain hash of entry #2 (approved a retrain · Kim Park" in head.stderr
+    anchor = stored[1]["hash"]
+    ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
+    held = ok("ledger", "verify", "--anchor", anchor.upper(), cwd=kim_only)
+    assert f"anchor ok: {anchor[:12]}… is entry #2 (approved a retrain · Kim Park" in held
+    assert "entries 1 to 2 are exactly as they were when it was taken" in held
+    assert "and 1 entry was added since" in held
+
+    # A plain chain cannot tell a file re-chained by someone with write access: the note of
+    # entry 1 changed, every hash recomputed, and `verify` alone still passes.
+    def reword(entries: list[dict[str, Any]]) -> None:
+        entries[0]["payload"]["note"] = "v0"
+
+    rechain(kim_only, reword)
+    assert run("ledger", "verify", cwd=kim_only).returncode == 0
+    caught = run("ledger", "verify", "--anchor", anchor, cwd=kim_only)
+    assert caught.returncode == 1
+    assert f"anchor FAILED: {anchor} is not the hash of any entry of" in caught.stderr
+    assert "re-chained" in caught.stderr
+
+    # An entry removed before the anchor, the rest re-chained: caught the same way.
+    rechain(kim_only, lambda entries: entries.pop(0))
+    assert run("ledger", "verify", "--anchor", anchor, cwd=kim_only).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("ledger", "verify", "--anchor", "abc123"), "--anchor 'abc123' is not a chain hash"),
+        (("ledger", "head", "--anchor", "a" * 64), "--anchor goes with `ledger verify`"),
+        (("ledger", "--anchor", "a" * 64), "--anchor goes with `ledger verify`"),
+        (("ledger", "head", "--json"), "`ledger head` does not take --json"),
+    ],
+)
+def test_ledger_anchor_misuse_is_one_line(
+    kim_only: Path, args: tuple[str, ...], needle: str
+) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    out = run(*args, cwd=kim_only)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert needle in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_ledger_head_of_a_damaged_ledger_prints_no_hash(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    path = kim_only / LEDGER
+    path.write_bytes(path.read_bytes().replace(b'"v1"', b'"v2"'))
+    out = run("ledger", "head", cwd=kim_only)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert "ledger FAILED: " in out.stderr and "entry 1 (line 1)" in out.stderr
 
 
 # ---------------------------------------------------------------- 22.10: approvals at once

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from retrain_gate.actions import Recorded, SliceRow
     from retrain_gate.config import Config
     from retrain_gate.engine import Engine
-    from retrain_gate.ledger import LedgerEntry
+    from retrain_gate.ledger import Ledger, LedgerEntry, VerifyResult
     from retrain_gate.models import Report
     from retrain_gate.store import IngestResult
 
@@ -112,10 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("--note", default="", metavar="TEXT", help="optional, as recorded")
 
     ledger = commands.add_parser(
-        "ledger", help="the history of human decisions; `verify` checks it"
+        "ledger",
+        help="the history of human decisions; `verify` checks it, `head` prints its chain hash",
     )
     _add_config(ledger)
-    ledger.add_argument("action", nargs="?", choices=["verify"], help="check the whole chain")
+    ledger.add_argument(
+        "action",
+        nargs="?",
+        choices=["verify", "head"],
+        help="verify: check the whole chain; head: print the hash of the last entry",
+    )
+    ledger.add_argument(
+        "--anchor",
+        metavar="HASH",
+        help="with verify: prove that the entry with this hash (kept elsewhere) is in the chain",
+    )
     fmt = ledger.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
     fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
@@ -368,23 +379,35 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from retrain_gate.names import NOTE_MAX
     from retrain_gate.text import json_safe, printable
 
-    if args.action == "verify" and (args.json or args.csv):
+    if args.action is not None and (args.json or args.csv):
         flag = "--json" if args.json else "--csv"
         raise RetrainGateError(
-            f"`ledger verify` does not take {flag}: it prints a verdict; "
+            f"`ledger {args.action}` does not take {flag}: it prints a verdict; "
             f"use `ledger {flag}` for the entries"
+        )
+    anchor = _anchor(args.anchor) if args.anchor is not None else None
+    if anchor is not None and args.action != "verify":
+        raise RetrainGateError(
+            "--anchor goes with `ledger verify`: `retrain-gate ledger verify --anchor HASH`"
         )
     config = _load(args)
     ledger = Ledger(config.paths.state_dir)
-    if args.action == "verify":
+    if args.action is not None:
         result = ledger.verify()
-        if result.ok:
-            print(f"ledger ok: {printable(result.message)}")
-            if result.last_hash:
-                print(f"last hash {result.last_hash} (keep a copy elsewhere to detect truncation)")
-            return _verify_manifests(ledger.entries(), config.paths.state_dir)
-        print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
-        return 1
+        if not result.ok:
+            print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
+            return 1
+        if args.action == "head":
+            return _print_head(ledger, result)
+        print(f"ledger ok: {printable(result.message)}")
+        if result.last_hash:
+            print(
+                f"head {result.last_hash} (keep a copy where the ledger's writers cannot edit "
+                "it; `ledger verify --anchor HASH` checks against it)"
+            )
+        entries = ledger.entries()
+        anchored = _verify_anchor(entries, anchor, ledger.path) if anchor is not None else 0
+        return max(anchored, _verify_manifests(entries, config.paths.state_dir))
     try:
         entries = in_period(ledger.entries(), args.since, args.until)
     except ValueError as exc:
@@ -400,6 +423,64 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         print("#seq  meaning · name · time (UTC) · OS user@host · reason · what was recorded")
         for entry in entries:
             print(printable(entry_line(entry), limit=4 * NOTE_MAX))  # whole notes
+    return 0
+
+
+def _anchor(raw: str) -> str:
+    import re
+
+    from retrain_gate.text import printable
+
+    anchor = raw.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", anchor):
+        raise RetrainGateError(
+            f"--anchor {printable(raw, limit=80)!r} is not a chain hash: give the 64 hex "
+            "characters that `retrain-gate ledger head` printed (or a decision's notification "
+            "carried)"
+        )
+    return anchor
+
+
+def _print_head(ledger: Ledger, result: VerifyResult) -> int:
+    """The chain hash alone on stdout (for a script to post elsewhere), what it is on stderr."""
+    from retrain_gate.text import printable
+
+    if result.last_hash is None:
+        raise RetrainGateError(f"{ledger.path}: no entries yet; there is no head to anchor")
+    last = ledger.entries()[result.count - 1]  # entries only grow: the one verified last
+    print(result.last_hash)
+    print(
+        f"the chain hash of entry #{last.seq} ({printable(last.meaning)} · "
+        f"{printable(last.actor)} · {last.ts}); keep it where the ledger's writers cannot edit "
+        "it: `retrain-gate ledger verify --anchor HASH` then proves that this entry and every "
+        "one before it are unchanged",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _verify_anchor(entries: list[LedgerEntry], anchor: str, path: Path) -> int:
+    """1 unless a verified entry has the hash `anchor`: a hash covers the entry and, through
+    `prev_hash`, every entry before it."""
+    from retrain_gate.text import printable
+
+    found = next((e for e in entries if e.hash == anchor), None)
+    if found is None:
+        print(
+            f"anchor FAILED: {anchor} is not the hash of any entry of {printable(path)}: the "
+            "entry it was taken from, or one before it, was changed or removed and the file "
+            "re-chained (or the hash was copied wrong; `retrain-gate ledger head` prints the "
+            "current one)",
+            file=sys.stderr,
+        )
+        return 1
+    since = len(entries) - found.seq
+    print(
+        f"anchor ok: {anchor[:12]}… is entry #{found.seq} ({printable(found.meaning)} · "
+        f"{printable(found.actor)} · {found.ts}); entries 1 to {found.seq} are exactly as they "
+        f"were when it was taken, and {since} {'entry was' if since == 1 else 'entries were'} "
+        "added since"
+    )
     return 0
 
 

@@ -2,8 +2,9 @@
 
 Every approval, eval-set pin, regression report and alert acknowledgement is one line of
 canonical JSON. Each entry carries the sha256 of the previous one, so changing, inserting or
-removing an entry in the middle breaks the chain, and `verify` names the first entry that no
-longer checks out. Gates are derived from the ledger alone (`human_state`).
+removing an entry in the middle without recomputing the hashes after it breaks the chain, and
+`verify` names the first entry that no longer checks out. Gates are derived from the ledger
+alone (`human_state`).
 
 Durability rules, which the crash tests exercise with SIGKILL:
 
@@ -17,9 +18,12 @@ Durability rules, which the crash tests exercise with SIGKILL:
 * Writers serialize on `flock` of a separate `ledger.lock`, so the ledger itself is only ever
   opened for appending, and the lock dies with its holder.
 
-Limits: a hash chain without an outside anchor cannot detect whole entries removed from the end
-(copy `verify`'s count and last hash somewhere else if that matters), and `flock` on network
-filesystems is only as good as the server's lock support.
+Limits: the chain catches accidental and partial edits, not someone with write access who
+re-chains the file (edits entries and recomputes every hash after them) or appends a forged
+entry with a correct hash. Against that, a hash kept where the ledger's writers cannot edit it
+(`ledger head`, a decision's notification) is an anchor: `verify --anchor HASH` proves that the
+entry with that hash, and every entry before it, is unchanged. `flock` on network filesystems
+is only as good as the server's lock support.
 """
 
 from __future__ import annotations
