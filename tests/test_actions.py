@@ -42,8 +42,14 @@ def test_the_demo_opens_with_a_statistical_regression(demo: Engine) -> None:
 
 
 def test_ack_then_approve_ends_the_alert_for_good(demo: Engine) -> None:
-    key = demo.evaluate().regression.alert_key
-    acknowledge(demo, by="Kim", note="seen")
+    regression = demo.evaluate().regression
+    key = regression.alert_key
+    acked_now = acknowledge(demo, by="Kim", note="seen")
+    # Said in words, never as the internal key (issue 21.9).
+    assert acked_now.message == (
+        f"acknowledged by Kim: the regression alert on {regression.current} "
+        f"(against {regression.previous}) (the alert stays open until a retrain is approved)"
+    )
     acked = demo.evaluate().regression
     assert (acked.active, acked.acknowledged_by) == (True, "Kim")  # an ack does not end it
 

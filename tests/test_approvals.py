@@ -10,6 +10,7 @@ import io
 import json
 import os
 import pwd
+import shlex
 import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -182,8 +183,20 @@ def test_a_manifest_edited_after_its_approval_fails_verify(kim_only: Path) -> No
     assert f"manifest FAILED: entry 2 (Kim Park): {manifest}: CHANGED" in failed.stderr
     assert "Traceback" not in failed.stderr
     one = run("manifest", cwd=kim_only)
-    assert (one.returncode, one.stdout) == (1, f"{manifest}\n")
+    assert (one.returncode, one.stdout) == (1, "")  # no path to a file nobody approved
     assert "CHANGED" in one.stderr
+    # Issue 21.1: the recipe of docs/approvals.md, and the one the issue tried, in `bash -e`:
+    # neither reaches the changed file.
+    for recipe in (
+        'slice="$(retrain-gate manifest)"; echo "training on $slice"; cat -- "$slice"',
+        'cat -- "$(retrain-gate manifest)"; echo "trained"',
+    ):
+        script = f'retrain-gate() {{ {shlex.join(CLI)} "$@"; }}; {recipe}'
+        shell = subprocess.run(
+            ["bash", "-ec", script], cwd=kim_only, capture_output=True, text=True, timeout=120
+        )
+        assert shell.returncode != 0, recipe
+        assert "training on" not in shell.stdout and "task_subdir" not in shell.stdout, recipe
 
 
 def test_a_missing_manifest_is_a_warning(kim_only: Path) -> None:
@@ -193,7 +206,9 @@ def test_a_missing_manifest_is_a_warning(kim_only: Path) -> None:
     assert out.returncode == 0
     assert f"warning: manifest of entry 2 (Kim Park): {manifest}: missing" in out.stderr
     assert "manifests: 0 of 1 match their approval, 1 missing" in out.stdout
-    assert run("manifest", "2", cwd=kim_only).returncode == 1
+    missing = run("manifest", "2", cwd=kim_only)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert f"{manifest}: missing" in missing.stderr
 
 
 def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
@@ -204,7 +219,11 @@ def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
     assert "entry 2 (Kim Park)" in out.stderr and "matches the ledger" in out.stderr
     assert run("manifest", "2", cwd=kim_only).stdout == f"{manifest}\n"
     wrong = run("manifest", "1", cwd=kim_only)  # entry 1 is the pin
-    assert wrong.returncode == 2 and "entry 1 is not an approval" in wrong.stderr
+    assert (wrong.returncode, wrong.stdout) == (2, "")
+    assert "entry 1 is not an approval: it pinned the eval set; nothing to show" in wrong.stderr
+    absent = run("manifest", "9", cwd=kim_only)
+    assert (absent.returncode, absent.stdout) == (2, "")
+    assert "there is no entry 9 (the ledger has 2 entries)" in absent.stderr
     # A state folder moved elsewhere (an audit copy): found beside its ledger.
     (kim_only / "state").rename(kim_only / "audit")
     text = (kim_only / "config.toml").read_text(encoding="utf-8")

@@ -17,7 +17,7 @@ from retrain_gate import manifests, metrics
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
-from retrain_gate.ledger import MEANINGS, LedgerEntry, os_user
+from retrain_gate.ledger import MEANINGS, LedgerEntry, alert_words, os_user
 from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
 from retrain_gate.names import validate_name, validate_note
@@ -287,6 +287,15 @@ def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     )
 
 
+def _alert_named(key: str, human: HumanState) -> str:
+    """An open alert as a person names it: who reported it and what they saw, for a report."""
+    kind, _, seq = key.partition(":")
+    for report in human.open_reports:
+        if kind == "report" and seq == str(report.seq):
+            return f"the regression {report.by} reported in #{report.seq} ({report.note})"
+    return alert_words(key)
+
+
 @one_at_a_time
 def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     actor = authorize(engine.config, by, "ack_by", "acknowledge alerts")
@@ -301,7 +310,10 @@ def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     return Recorded(
         entry,
         engine.evaluate(),
-        message=f"acknowledged by {actor}: {', '.join(keys)} (the alert stays until a retrain)",
+        message=(
+            f"acknowledged by {actor}: {'; '.join(_alert_named(key, human) for key in keys)} "
+            "(the alert stays open until a retrain is approved)"
+        ),
     )
 
 

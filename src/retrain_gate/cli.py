@@ -507,22 +507,40 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     from retrain_gate import manifests
     from retrain_gate.errors import LedgerError
     from retrain_gate.ledger import Ledger
-    from retrain_gate.text import printable
+    from retrain_gate.text import plural, printable
 
     config = _load(args)
-    approvals = [e for e in Ledger(config.paths.state_dir).entries() if manifests.recorded(e)]
-    if args.seq is not None:
-        approvals = [e for e in approvals if e.seq == args.seq]
-    if not approvals:
-        which = (
-            f"entry {args.seq} is not an approval" if args.seq is not None else "no approval yet"
-        )
-        raise LedgerError(f"{config.paths.state_dir / 'ledger.jsonl'}: {which}; nothing to show")
-    check = manifests.check(approvals[-1], config.paths.state_dir)
+    ledger = Ledger(config.paths.state_dir)
+    entries = ledger.entries()
+    if args.seq is None:
+        approvals = [e for e in entries if manifests.recorded(e)]
+        if not approvals:
+            raise LedgerError(f"{ledger.path}: no approval yet; nothing to show")
+        entry = approvals[-1]
+    else:
+        found = [e for e in entries if e.seq == args.seq]
+        if not found:
+            raise LedgerError(
+                f"{ledger.path}: there is no entry {args.seq} (the ledger has "
+                f"{plural(len(entries), 'entry', 'entries')}); `retrain-gate ledger` lists them"
+            )
+        entry = found[0]
+        if not manifests.recorded(entry):
+            what = (
+                "an approval that recorded no manifest"
+                if entry.kind == "approval"
+                else f"not an approval: it {printable(entry.meaning)}"
+            )
+            raise LedgerError(f"{ledger.path}: entry {args.seq} is {what}; nothing to show")
+    check = manifests.check(entry, config.paths.state_dir)
     assert check is not None
-    print(printable(check.path))  # alone on stdout, for `train --slice "$(retrain-gate manifest)"`
     print(printable(check.describe()), file=sys.stderr)
-    return 0 if check.status == "ok" else 1
+    if check.status != "ok":
+        # Nothing on stdout: `slice=$(retrain-gate manifest)` must never hold a path to a
+        # file nobody approved (or to none).
+        return 1
+    print(printable(check.path))  # alone on stdout, for `slice=$(retrain-gate manifest)`
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
