@@ -11,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from retrain_gate.actions import ActionRefused, acknowledge, approve, pin_eval, report_regression
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import (
+    ActionRefused,
+    acknowledge,
+    approve,
+    pin_eval,
+    report_regression,
+)
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.engine import Engine
-from retrain_gate.ledger import Ledger
 from tests.lsbuild import ann, kp, pred, task, write_export
 
 REPO = Path(__file__).resolve().parents[1]

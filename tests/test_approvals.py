@@ -367,7 +367,7 @@ def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) ->
 
 def rechain(folder: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
     """What someone with write access can do: change entries, then recompute every hash."""
-    from retrain_gate.ledger import GENESIS_HASH, canonical_json, entry_hash
+    from retrain_gate.decisions.ledger import GENESIS_HASH, canonical_json, entry_hash
 
     entries = [json.loads(line) for line in ledger_bytes(folder).splitlines()]
     edit(entries)

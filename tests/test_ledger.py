@@ -23,21 +23,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrain_gate import ledger as ledger_mod
-from retrain_gate.errors import LedgerError
-from retrain_gate.ledger import (
+from retrain_gate.decisions import ledger as ledger_mod
+from retrain_gate.decisions.ledger import (
     GENESIS_HASH,
     Ledger,
     LedgerEntry,
     canonical_json,
-    csv_cell,
-    entries_to_csv,
-    entries_to_json,
-    entries_to_jsonl,
     entry_hash,
-    human_state,
 )
+from retrain_gate.decisions.output import entries_to_csv, entries_to_json, entry_line, news_line
+from retrain_gate.decisions.replay import human_state
+from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
+from retrain_gate.text import csv_cell
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -535,7 +533,7 @@ def test_concurrent_appends_from_real_processes(tmp_path: Path, processes: int, 
 CRASH_WRITER = """
 import sys
 from pathlib import Path
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 
 ledger = Ledger(Path(sys.argv[1]))
 big = int(sys.argv[2])
@@ -611,7 +609,7 @@ def test_kill_9_during_appends_loses_nothing_many_times(tmp_path: Path) -> None:
 KILL_MID_WRITE = """
 import os, signal, sys
 from pathlib import Path
-from retrain_gate import ledger as ledger_mod
+from retrain_gate.decisions import ledger as ledger_mod
 
 real_write = os.write
 stage = sys.argv[2]
@@ -686,9 +684,9 @@ def test_a_browser_session_records_that_it_came_from_the_browser(tmp_path: Path)
     assert browser.payload["via"] == "browser"  # in the payload: the hash covers it
     assert ledger.verify().ok
     who = f"{browser.os_user}@{browser.host}"
-    assert ledger_mod.entry_line(browser).split(" · ")[3] == f"{who} via the browser"
-    assert f"Ana ({who} via the browser) acknowledged" in ledger_mod.news_line(browser)
-    assert ledger_mod.entry_line(local).split(" · ")[3] == f"{local.os_user}@{local.host}"
+    assert entry_line(browser).split(" · ")[3] == f"{who} via the browser"
+    assert f"Ana ({who} via the browser) acknowledged" in news_line(browser)
+    assert entry_line(local).split(" · ")[3] == f"{local.os_user}@{local.host}"
 
 
 # ---------------------------------------------------------------- human state
@@ -840,10 +838,10 @@ def test_json_exports(tmp_path: Path) -> None:
     as_json = entries_to_json(entries)
     assert json.loads(json.dumps(as_json)) == as_json
     assert [item["seq"] for item in as_json] == [1, 2, 3, 4]
-    out = io.StringIO()
-    entries_to_jsonl(entries, out)
+    # `ledger --json` is every entry exactly as stored: written back one canonical line
+    # each, it is the ledger byte for byte, and verifies.
     copy = tmp_path / "copy"
     copy.mkdir()
-    (copy / "ledger.jsonl").write_bytes(out.getvalue().encode("utf-8"))
+    (copy / "ledger.jsonl").write_bytes(b"".join(canonical_json(e) + b"\n" for e in as_json))
     assert (copy / "ledger.jsonl").read_bytes() == ledger.path.read_bytes()
     assert Ledger(copy).verify().ok

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from retrain_gate.config import load_config
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, task
 from tests.test_reliability import figures, project

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from retrain_gate.config import load_config
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.serve import is_loopback
 from tests.browser import Browser, find_chromium
 from tests.notifykit import Receiver, drop_regression, free_port, project, receiving

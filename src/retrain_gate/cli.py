@@ -19,10 +19,10 @@ from retrain_gate.errors import RetrainGateError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from retrain_gate.actions import Recorded, SliceRow
     from retrain_gate.config import Config
+    from retrain_gate.decisions.actions import Recorded, SliceRow
+    from retrain_gate.decisions.ledger import Ledger, LedgerEntry, VerifyResult
     from retrain_gate.engine import Engine
-    from retrain_gate.ledger import Ledger, LedgerEntry, VerifyResult
     from retrain_gate.models import Report
     from retrain_gate.store import IngestResult
 
@@ -246,13 +246,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _preview(engine: Engine) -> list[SliceRow]:
-    from retrain_gate.actions import approval_preview
+    from retrain_gate.decisions.actions import approval_preview
 
     return approval_preview(engine)
 
 
 def _print_preview(rows: list[SliceRow]) -> None:
-    from retrain_gate.actions import preview_lines
+    from retrain_gate.decisions.actions import preview_lines
     from retrain_gate.text import printable
 
     print(f"  {len(rows):,} episodes an approval now would put in the training slice:")
@@ -315,7 +315,7 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def _print_recorded(recorded: Recorded) -> None:
-    from retrain_gate.ledger import origin
+    from retrain_gate.decisions.output import origin
     from retrain_gate.render import headline
     from retrain_gate.text import printable
 
@@ -330,7 +330,7 @@ def _print_recorded(recorded: Recorded) -> None:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import approve
+    from retrain_gate.decisions.actions import approve
 
     recorded = _decide(
         args, lambda e: approve(e, by=args.by, note=args.note, override=args.override)
@@ -347,36 +347,37 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_decline(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import decline
+    from retrain_gate.decisions.actions import decline
 
     _print_recorded(_decide(args, lambda e: decline(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import pin_eval
+    from retrain_gate.decisions.actions import pin_eval
 
     _print_recorded(_decide(args, lambda e: pin_eval(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import report_regression
+    from retrain_gate.decisions.actions import report_regression
 
     _print_recorded(_decide(args, lambda e: report_regression(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import acknowledge
+    from retrain_gate.decisions.actions import acknowledge
 
     _print_recorded(_decide(args, lambda e: acknowledge(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_line, in_period
-    from retrain_gate.names import NOTE_MAX
+    from retrain_gate.decisions.ledger import Ledger
+    from retrain_gate.decisions.names import NOTE_MAX
+    from retrain_gate.decisions.output import entries_to_csv, entries_to_json, entry_line, in_period
     from retrain_gate.text import json_safe, printable
 
     if args.action is not None and (args.json or args.csv):
@@ -486,7 +487,7 @@ def _verify_anchor(entries: list[LedgerEntry], anchor: str, path: Path) -> int:
 
 def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
     """Every approval's manifest against the sha256 its entry recorded: 1 if any changed."""
-    from retrain_gate import manifests
+    from retrain_gate.decisions import manifests
     from retrain_gate.text import printable
 
     checks = manifests.check_all(entries, state_dir)
@@ -504,9 +505,9 @@ def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from retrain_gate import manifests
+    from retrain_gate.decisions import manifests
+    from retrain_gate.decisions.ledger import Ledger
     from retrain_gate.errors import LedgerError
-    from retrain_gate.ledger import Ledger
     from retrain_gate.text import plural, printable
 
     config = _load(args)
@@ -552,7 +553,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 def cmd_tui(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.via_browser:
-        from retrain_gate.ledger import VIA_BROWSER, record_via
+        from retrain_gate.decisions.ledger import VIA_BROWSER, record_via
 
         record_via(VIA_BROWSER)
     from retrain_gate.tui.app import run_tui  # imported here: `check` never loads Textual

@@ -13,14 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec
 
-from retrain_gate import manifests, metrics
+from retrain_gate import metrics
 from retrain_gate.config import Config
+from retrain_gate.decisions import manifests
+from retrain_gate.decisions.ledger import MEANINGS, LedgerEntry, os_user
+from retrain_gate.decisions.names import validate_name, validate_note
+from retrain_gate.decisions.output import alert_words
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
-from retrain_gate.ledger import MEANINGS, LedgerEntry, alert_words, os_user
 from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
-from retrain_gate.names import validate_name, validate_note
 
 
 class ActionRefused(RetrainGateError):
