@@ -332,8 +332,8 @@ def recompute(
 ) -> list[dict[str, Any]]:
     """`Engine.evaluate()` right after an approval (a ledger append, no new file), at
     `recompute_frames` frames, with 1, 10, 100 exports ingested and an approval after each."""
-    from retrain_gate.actions import approve
     from retrain_gate.config import load_config
+    from retrain_gate.decisions.actions import approve
     from retrain_gate.engine import Engine
 
     big = workloads.export(work, "community", size.recompute_frames)

@@ -16,8 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from retrain_gate.actions import acknowledge
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import acknowledge
 from retrain_gate.engine import Engine
 from retrain_gate.history import engine_outlook
 from retrain_gate.models import Report

@@ -11,10 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from retrain_gate.actions import ActionRefused, acknowledge, approve, pin_eval, report_regression
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import (
+    ActionRefused,
+    acknowledge,
+    approve,
+    pin_eval,
+    report_regression,
+)
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.engine import Engine
-from retrain_gate.ledger import Ledger
 from tests.lsbuild import ann, kp, pred, task, write_export
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,8 +48,14 @@ def test_the_demo_opens_with_a_statistical_regression(demo: Engine) -> None:
 
 
 def test_ack_then_approve_ends_the_alert_for_good(demo: Engine) -> None:
-    key = demo.evaluate().regression.alert_key
-    acknowledge(demo, by="Kim", note="seen")
+    regression = demo.evaluate().regression
+    key = regression.alert_key
+    acked_now = acknowledge(demo, by="Kim", note="seen")
+    # Said in words, never as the internal key (issue 21.9).
+    assert acked_now.message == (
+        f"acknowledged by Kim: the regression alert on {regression.current} "
+        f"(against {regression.previous}) (the alert stays open until a retrain is approved)"
+    )
     acked = demo.evaluate().regression
     assert (acked.active, acked.acknowledged_by) == (True, "Kim")  # an ack does not end it
 

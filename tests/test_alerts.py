@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from retrain_gate import alerts
-from retrain_gate.actions import acknowledge
+from retrain_gate.decisions.actions import acknowledge
 from retrain_gate.engine import Engine
 from retrain_gate.models import Ack, HumanState, Report
 from tests.lsbuild import ann, kp, pred, task, write_export

@@ -3,18 +3,25 @@ bound to. The real CLI on small hand-made folders, and the core functions on the
 
 from __future__ import annotations
 
+import contextlib
 import csv
-import getpass
+import fcntl
 import io
 import json
+import os
+import pwd
+import shlex
+import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.lsbuild import write_export
 from tests.test_cli import episode_tasks
-from tests.waiting import check_json
+from tests.waiting import CLI, check_json, wait_for
 from tests.waiting import run_cli as run
 
 LEDGER = Path("state") / "ledger.jsonl"
@@ -85,7 +92,7 @@ def test_ack_by_is_its_own_list(kim_only: Path) -> None:
 
 
 def test_a_name_tied_to_an_os_user(tmp_path: Path) -> None:
-    me = getpass.getuser()
+    me = real_user()
     folder = make_project(
         tmp_path,
         "[approvals]\napprovers = ["
@@ -98,6 +105,39 @@ def test_a_name_tied_to_an_os_user(tmp_path: Path) -> None:
     assert f"only as the OS user not-{me}" in refused.stderr
     assert ledger_bytes(folder) == b""
     ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=folder)
+
+
+def real_user() -> str:
+    """The login of this process's real uid: what every entry must record."""
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def test_logname_and_user_do_not_change_who_decides(tmp_path: Path) -> None:
+    # Issue 22.2: getpass.getuser() believed LOGNAME, so `LOGNAME=lchan` let root sign as
+    # Lee Chan, and the ledger recorded lchan.
+    me = real_user()
+    other = "lchan" if me != "lchan" else "kpark"
+    folder = make_project(
+        tmp_path,
+        f'[approvals]\napprovers = [{{ name = "Lee Chan", os_user = "{other}" }}, "Kim Park"]\n',
+    )
+    env = {**os.environ, "LOGNAME": other, "USER": other, "LNAME": other, "USERNAME": other}
+
+    def as_other(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*CLI, *args], cwd=folder, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    refused = as_other("pin-eval", "--by", "Lee Chan", "--note", "v1")
+    assert refused.returncode == 2, refused.stdout
+    assert f"only as the OS user {other}" in refused.stderr
+    assert f"this is {me};" in refused.stderr
+    assert ledger_bytes(folder) == b""
+    recorded = as_other("pin-eval", "--by", "Kim Park", "--note", "v1")
+    assert recorded.returncode == 0, recorded.stderr
+    assert f"by Kim Park ({me}@" in recorded.stdout
+    (entry,) = [json.loads(line) for line in ledger_bytes(folder).splitlines()]
+    assert entry["os_user"] == me
 
 
 @pytest.mark.parametrize(
@@ -143,8 +183,20 @@ def test_a_manifest_edited_after_its_approval_fails_verify(kim_only: Path) -> No
     assert f"manifest FAILED: entry 2 (Kim Park): {manifest}: CHANGED" in failed.stderr
     assert "Traceback" not in failed.stderr
     one = run("manifest", cwd=kim_only)
-    assert (one.returncode, one.stdout) == (1, f"{manifest}\n")
+    assert (one.returncode, one.stdout) == (1, "")  # no path to a file nobody approved
     assert "CHANGED" in one.stderr
+    # Issue 21.1: the recipe of docs/approvals.md, and the one the issue tried, in `bash -e`:
+    # neither reaches the changed file.
+    for recipe in (
+        'slice="$(retrain-gate manifest)"; echo "training on $slice"; cat -- "$slice"',
+        'cat -- "$(retrain-gate manifest)"; echo "trained"',
+    ):
+        script = f'retrain-gate() {{ {shlex.join(CLI)} "$@"; }}; {recipe}'
+        shell = subprocess.run(
+            ["bash", "-ec", script], cwd=kim_only, capture_output=True, text=True, timeout=120
+        )
+        assert shell.returncode != 0, recipe
+        assert "training on" not in shell.stdout and "task_subdir" not in shell.stdout, recipe
 
 
 def test_a_missing_manifest_is_a_warning(kim_only: Path) -> None:
@@ -154,7 +206,9 @@ def test_a_missing_manifest_is_a_warning(kim_only: Path) -> None:
     assert out.returncode == 0
     assert f"warning: manifest of entry 2 (Kim Park): {manifest}: missing" in out.stderr
     assert "manifests: 0 of 1 match their approval, 1 missing" in out.stdout
-    assert run("manifest", "2", cwd=kim_only).returncode == 1
+    missing = run("manifest", "2", cwd=kim_only)
+    assert (missing.returncode, missing.stdout) == (1, "")
+    assert f"{manifest}: missing" in missing.stderr
 
 
 def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
@@ -165,7 +219,11 @@ def test_manifest_prints_the_path_and_checks_it(kim_only: Path) -> None:
     assert "entry 2 (Kim Park)" in out.stderr and "matches the ledger" in out.stderr
     assert run("manifest", "2", cwd=kim_only).stdout == f"{manifest}\n"
     wrong = run("manifest", "1", cwd=kim_only)  # entry 1 is the pin
-    assert wrong.returncode == 2 and "entry 1 is not an approval" in wrong.stderr
+    assert (wrong.returncode, wrong.stdout) == (2, "")
+    assert "entry 1 is not an approval: it pinned the eval set; nothing to show" in wrong.stderr
+    absent = run("manifest", "9", cwd=kim_only)
+    assert (absent.returncode, absent.stdout) == (2, "")
+    assert "there is no entry 9 (the ledger has 2 entries)" in absent.stderr
     # A state folder moved elsewhere (an audit copy): found beside its ledger.
     (kim_only / "state").rename(kim_only / "audit")
     text = (kim_only / "config.toml").read_text(encoding="utf-8")
@@ -185,7 +243,7 @@ def test_every_entry_states_its_meaning_name_time_origin_and_reason(kim_only: Pa
     ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
     ok("ack", "--by", "Lee", cwd=kim_only)
     ok("approve", "--by", "Kim Park", "--note", "retrain on the drift", cwd=kim_only)
-    me = f"{getpass.getuser()}@"
+    me = f"{real_user()}@"
     lines = ok("ledger", cwd=kim_only).splitlines()
     assert lines[0].startswith("#seq  meaning · name · time (UTC) · OS user@host · reason")
     expected = [
@@ -302,6 +360,138 @@ def test_a_second_approval_with_nothing_new_needs_an_override(kim_only: Path) ->
     last = json.loads(ok("ledger", "--json", cwd=kim_only))[-1]
     assert last["payload"]["override"] is True and last["payload"]["approved_episodes"] == []
     assert check_json(kim_only)["decision"] == "WAIT"  # the report is answered
+
+
+# ---------------------------------------------------------------- 22.7: an anchor kept elsewhere
+
+
+def rechain(folder: Path, edit: Callable[[list[dict[str, Any]]], None]) -> None:
+    """What someone with write access can do: change entries, then recompute every hash."""
+    from retrain_gate.decisions.ledger import GENESIS_HASH, canonical_json, entry_hash
+
+    entries = [json.loads(line) for line in ledger_bytes(folder).splitlines()]
+    edit(entries)
+    prev = GENESIS_HASH
+    for seq, entry in enumerate(entries, start=1):
+        entry["seq"], entry["prev_hash"] = seq, prev
+        entry["hash"] = prev = entry_hash(entry)
+    (folder / LEDGER).write_bytes(b"".join(canonical_json(e) + b"\n" for e in entries))
+
+
+def test_ledger_head_and_verify_anchor(kim_only: Path) -> None:
+    empty = run("ledger", "head", cwd=kim_only)
+    assert (empty.returncode, empty.stdout) == (2, "")
+    assert "no entries yet" in empty.stderr
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("approve", "--by", "Kim Park", cwd=kim_only)
+    stored = json.loads(ok("ledger", "--json", cwd=kim_only))
+    head = run("ledger", "head", cwd=kim_only)
+    assert head.returncode == 0
+    assert head.stdout == stored[1]["hash"] + "\n"  # alone, for a script to post elsewhere
+    assert "the chain hash of entry #2 (approved a retrain · Kim Park" in head.stderr
+    anchor = stored[1]["hash"]
+    ok("report-regression", "--by", "Ana", "--note", "thumbs drift", cwd=kim_only)
+    held = ok("ledger", "verify", "--anchor", anchor.upper(), cwd=kim_only)
+    assert f"anchor ok: {anchor[:12]}… is entry #2 (approved a retrain · Kim Park" in held
+    assert "entries 1 to 2 are exactly as they were when it was taken" in held
+    assert "and 1 entry was added since" in held
+
+    # A plain chain cannot tell a file re-chained by someone with write access: the note of
+    # entry 1 changed, every hash recomputed, and `verify` alone still passes.
+    def reword(entries: list[dict[str, Any]]) -> None:
+        entries[0]["payload"]["note"] = "v0"
+
+    rechain(kim_only, reword)
+    assert run("ledger", "verify", cwd=kim_only).returncode == 0
+    caught = run("ledger", "verify", "--anchor", anchor, cwd=kim_only)
+    assert caught.returncode == 1
+    assert f"anchor FAILED: {anchor} is not the hash of any entry of" in caught.stderr
+    assert "re-chained" in caught.stderr
+
+    # An entry removed before the anchor, the rest re-chained: caught the same way.
+    rechain(kim_only, lambda entries: entries.pop(0))
+    assert run("ledger", "verify", "--anchor", anchor, cwd=kim_only).returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("ledger", "verify", "--anchor", "abc123"), "--anchor 'abc123' is not a chain hash"),
+        (("ledger", "head", "--anchor", "a" * 64), "--anchor goes with `ledger verify`"),
+        (("ledger", "--anchor", "a" * 64), "--anchor goes with `ledger verify`"),
+        (("ledger", "head", "--json"), "`ledger head` does not take --json"),
+    ],
+)
+def test_ledger_anchor_misuse_is_one_line(
+    kim_only: Path, args: tuple[str, ...], needle: str
+) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    out = run(*args, cwd=kim_only)
+    assert (out.returncode, out.stdout) == (2, "")
+    assert needle in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_ledger_head_of_a_damaged_ledger_prints_no_hash(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    path = kim_only / LEDGER
+    path.write_bytes(path.read_bytes().replace(b'"v1"', b'"v2"'))
+    out = run("ledger", "head", cwd=kim_only)
+    assert (out.returncode, out.stdout) == (1, "")
+    assert "ledger FAILED: " in out.stderr and "entry 1 (line 1)" in out.stderr
+
+
+# ---------------------------------------------------------------- 22.10: approvals at once
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has `path` open (Linux: its /proc/PID/fd links)."""
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+    targets = set()
+    for fd in fds:
+        with contextlib.suppress(OSError):  # closed since the listing
+            targets.add(Path(os.readlink(fd)))
+    return path in targets
+
+
+def test_approvals_at_once_record_one(kim_only: Path) -> None:
+    ok("pin-eval", "--by", "Kim Park", "--note", "v1", cwd=kim_only)
+    ok("check", cwd=kim_only)  # the frames are saved: the racers have nothing to read
+    lock = (kim_only / "state" / "ledger.lock").resolve()
+    # Another writer holds the ledger while three approvals arrive: when it lets go, they
+    # all go at once. Each must then decide on the ledger as the one before it left it.
+    holder = os.open(lock, os.O_RDWR)
+    fcntl.flock(holder, fcntl.LOCK_EX)
+    try:
+        racers = [
+            subprocess.Popen(
+                [*CLI, "approve", "--by", "Kim Park"],
+                cwd=kim_only,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(3)
+        ]
+        wait_for(
+            lambda: all(_has_open(r.pid, lock) for r in racers),
+            60,
+            "every approval waiting for the ledger lock",
+        )
+    finally:
+        os.close(holder)
+    outcomes = [(r.wait(120), *r.communicate()) for r in racers]
+    assert sorted(code for code, _, _ in outcomes) == [0, 2, 2], outcomes
+    for code, _out, err in outcomes:
+        if code == 2:
+            # The first approval emptied the delta: the gates now say WAIT.
+            assert "the gates say WAIT" in err and "Traceback" not in err, err
+    kinds = [json.loads(line)["kind"] for line in ledger_bytes(kim_only).splitlines()]
+    assert kinds == ["pin", "approval"]
+    assert len(list((kim_only / "state" / "approvals").iterdir())) == 1  # one manifest
+    assert run("ledger", "verify", cwd=kim_only).returncode == 0
 
 
 # ---------------------------------------------------------------- two people for an override

@@ -159,7 +159,14 @@ def test_report_ack_and_approval_end_the_alert(project: Path) -> None:
     assert data["ready"] is True and data["regression"]["active"] is True
     assert data["regression"]["source"] == "report"
     assert data["regression"]["acknowledged_by"] is None
-    assert run("ack", "--by", "Kim", cwd=project).returncode == 0
+    acked = run("ack", "--by", "Kim", cwd=project)
+    assert acked.returncode == 0
+    # What was acknowledged, in words (issue 21.9: it printed the key `report:1`).
+    assert (
+        "acknowledged by Kim: the regression Lee reported in #1 (hands drift) "
+        "(the alert stays open until a retrain is approved)"
+    ) in acked.stdout.splitlines()
+    assert "report:" not in acked.stdout
     assert check_json(project)["regression"]["acknowledged_by"] == "Kim"
     assert run("approve", "--by", "Ana", cwd=project).returncode == 0
     after = check_json(project)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from retrain_gate.config import load_config
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, pred, task, write_export
 from tests.waiting import CLI, check_json

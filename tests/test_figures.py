@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from retrain_gate.config import Config, GatesConfig
+from retrain_gate.decisions.output import alert_words
 from retrain_gate.history import Outlook, outlook
-from retrain_gate.ledger import alert_words
 from retrain_gate.models import Gate, Regression, Report
 from retrain_gate.render import gate_line
 from retrain_gate.text import article, plural

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from textual.widgets import DataTable, Input, Static
 
 from retrain_gate.config import Config
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.text import json_safe, printable
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.modals import DecisionModal, ReportModal

@@ -23,21 +23,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from retrain_gate import ledger as ledger_mod
-from retrain_gate.errors import LedgerError
-from retrain_gate.ledger import (
+from retrain_gate.decisions import ledger as ledger_mod
+from retrain_gate.decisions.ledger import (
     GENESIS_HASH,
     Ledger,
     LedgerEntry,
     canonical_json,
-    csv_cell,
-    entries_to_csv,
-    entries_to_json,
-    entries_to_jsonl,
     entry_hash,
-    human_state,
 )
+from retrain_gate.decisions.output import entries_to_csv, entries_to_json, entry_line, news_line
+from retrain_gate.decisions.replay import human_state
+from retrain_gate.errors import LedgerError
 from retrain_gate.models import Ack, HumanState, Pin, RegressionReport
+from retrain_gate.text import csv_cell
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -476,6 +474,31 @@ def test_lock_timeout(tmp_path: Path) -> None:
     assert ledger.append("report", "Al", {"note": ""}).seq == 2
 
 
+def test_hold_spans_a_check_and_its_append(tmp_path: Path) -> None:
+    import threading
+
+    ledger = Ledger(tmp_path, lock_timeout=0.2)
+    outside: list[BaseException] = []
+
+    def another_writer() -> None:
+        try:
+            Ledger(tmp_path, lock_timeout=0.2).append("report", "Bo", {"note": "late"})
+        except LedgerError as exc:
+            outside.append(exc)
+
+    with ledger.hold():
+        assert ledger.entries() == []  # reads and appends inside do not wait for themselves
+        with ledger.hold():
+            ledger.append("report", "Al", {"note": "first"})
+        writer = threading.Thread(target=another_writer)
+        writer.start()
+        writer.join()
+        assert [e.note for e in ledger.entries()] == ["first"]
+    assert len(outside) == 1 and "lock" in str(outside[0])  # it waited, then gave up
+    another_writer()
+    assert [e.note for e in ledger.entries()] == ["first", "late"]
+
+
 # ---------------------------------------------------------------- real processes
 
 
@@ -510,7 +533,7 @@ def test_concurrent_appends_from_real_processes(tmp_path: Path, processes: int, 
 CRASH_WRITER = """
 import sys
 from pathlib import Path
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 
 ledger = Ledger(Path(sys.argv[1]))
 big = int(sys.argv[2])
@@ -586,7 +609,7 @@ def test_kill_9_during_appends_loses_nothing_many_times(tmp_path: Path) -> None:
 KILL_MID_WRITE = """
 import os, signal, sys
 from pathlib import Path
-from retrain_gate import ledger as ledger_mod
+from retrain_gate.decisions import ledger as ledger_mod
 
 real_write = os.write
 stage = sys.argv[2]
@@ -623,6 +646,47 @@ def test_kill_inside_write(tmp_path: Path, stage: str) -> None:
     entry = ledger.append("report", "survivor", {"note": ""})
     assert entry.seq == result.count + 1
     assert ledger.verify().ok
+
+
+# ---------------------------------------------------------------- who and from where
+
+
+def test_the_os_user_is_the_real_uid_whatever_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pwd
+
+    me = pwd.getpwuid(os.getuid()).pw_name
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.setenv(name, f"not-{me}")
+    assert ledger_mod.os_user() == me
+    entry = Ledger(tmp_path).append("report", "Ana", {"note": "drift"})
+    assert entry.os_user == me
+
+
+def test_a_browser_session_records_that_it_came_from_the_browser(tmp_path: Path) -> None:
+    import shlex
+
+    from retrain_gate.cli import build_parser
+    from retrain_gate.serve import tui_command
+
+    # What `serve` starts for each browser session asks for exactly this.
+    argv = shlex.split(tui_command(tmp_path / "config.toml"))
+    assert build_parser().parse_args(argv[argv.index("tui") :]).via_browser
+    ledger = Ledger(tmp_path)
+    local = ledger.append("report", "Ana", {"note": "drift"})
+    try:
+        ledger_mod.record_via(ledger_mod.VIA_BROWSER)
+        browser = ledger.append("ack", "Ana", {"alert_keys": ["report:1"]})
+    finally:
+        ledger_mod.record_via(None)
+    assert "via" not in local.payload
+    assert browser.payload["via"] == "browser"  # in the payload: the hash covers it
+    assert ledger.verify().ok
+    who = f"{browser.os_user}@{browser.host}"
+    assert entry_line(browser).split(" · ")[3] == f"{who} via the browser"
+    assert f"Ana ({who} via the browser) acknowledged" in news_line(browser)
+    assert entry_line(local).split(" · ")[3] == f"{local.os_user}@{local.host}"
 
 
 # ---------------------------------------------------------------- human state
@@ -774,10 +838,10 @@ def test_json_exports(tmp_path: Path) -> None:
     as_json = entries_to_json(entries)
     assert json.loads(json.dumps(as_json)) == as_json
     assert [item["seq"] for item in as_json] == [1, 2, 3, 4]
-    out = io.StringIO()
-    entries_to_jsonl(entries, out)
+    # `ledger --json` is every entry exactly as stored: written back one canonical line
+    # each, it is the ledger byte for byte, and verifies.
     copy = tmp_path / "copy"
     copy.mkdir()
-    (copy / "ledger.jsonl").write_bytes(out.getvalue().encode("utf-8"))
+    (copy / "ledger.jsonl").write_bytes(b"".join(canonical_json(e) + b"\n" for e in as_json))
     assert (copy / "ledger.jsonl").read_bytes() == ledger.path.read_bytes()
     assert Ledger(copy).verify().ok

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from retrain_gate.names import NAME_MAX, NOTE_MAX, validate_name, validate_note
+from retrain_gate.decisions.names import NAME_MAX, NOTE_MAX, validate_name, validate_note
 
 BIDI_CONTROLS = [chr(c) for c in range(0x202A, 0x202F)] + [chr(c) for c in range(0x2066, 0x206A)]
 

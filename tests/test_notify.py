@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from retrain_gate.actions import acknowledge, approve
 from retrain_gate.config import load_config
+from retrain_gate.decisions.actions import acknowledge, approve
 from retrain_gate.engine import Engine
 from retrain_gate.errors import ConfigError
 from retrain_gate.notify import (

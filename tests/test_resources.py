@@ -23,9 +23,9 @@ from textual.widget import Widget
 from textual.widgets import RichLog
 
 from retrain_gate.config import load_config
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.engine import Engine
 from retrain_gate.history import SPARK_DAYS, outlook
-from retrain_gate.ledger import Ledger
 from retrain_gate.store import MAX_REFUSED_RECORDS, FrameStore
 from retrain_gate.tui.app import ACTIVITY_LINES, make_app
 from retrain_gate.tui.messages import Activity

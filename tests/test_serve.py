@@ -7,9 +7,10 @@ rebinding), a request without the secret, a busy port. Nothing leaves 127.0.0.1
 from __future__ import annotations
 
 import asyncio
-import getpass
 import http.client
 import http.cookiejar
+import os
+import pwd
 import re
 import signal
 import socket
@@ -23,7 +24,7 @@ import aiohttp
 import pytest
 
 from retrain_gate.config import load_config
-from retrain_gate.ledger import Ledger
+from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.serve import Guard, hostname_of, is_loopback, origin_of
 from tests.browser import Browser, find_chromium, plain
 from tests.notifykit import Receiver, drop_regression, free_port, project, receiving
@@ -156,7 +157,9 @@ def test_a_browser_session_shows_the_decision_and_records_an_ack(
     assert "v2 needs 4.2 corrections per episode against 0.9 for v1" in shown
     (entry,) = Ledger(load_config(config_path).paths.state_dir).entries()
     assert (entry.kind, entry.actor) == ("ack", "Kim")
-    assert entry.os_user == getpass.getuser()  # the serving process's user, as recorded
+    # The serving process's real user, and that the decision came through the browser.
+    assert entry.os_user == pwd.getpwuid(os.getuid()).pw_name
+    assert entry.payload["via"] == "browser"
     # The writer (watch) notifies the ack made in the browser, once.
     wait_for(lambda: len(receiver.posts) == 2, what="the ack's POST")
     assert [t.split(": ", 1)[1] for t in receiver.titles()] == [

@@ -19,8 +19,8 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.ledger import Ledger, LedgerEntry
 from retrain_gate.errors import LedgerError
-from retrain_gate.ledger import Ledger, LedgerEntry
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.messages import Activity, IngestProgress
 from retrain_gate.tui.modals import AckModal, ApproveModal, DecisionModal, PinModal, ReportModal

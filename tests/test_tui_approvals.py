@@ -12,8 +12,8 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
-from retrain_gate.actions import approve, pin_eval, report_regression
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import approve, pin_eval, report_regression
 from retrain_gate.engine import Engine
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.modals import ApproveModal, DecisionModal, DeclineModal, PinModal
@@ -172,7 +172,7 @@ async def test_a_decline_made_elsewhere_reaches_the_activity_log(ready_folder: C
     app = make_app(ready_folder)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
-        from retrain_gate.actions import decline
+        from retrain_gate.decisions.actions import decline
 
         engine = Engine(ready_folder, persist=False)
         engine.scan()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import re
 import subprocess
 import sys
@@ -110,8 +111,8 @@ async def test_decisions_from_the_cli_get_an_activity_line_with_who(tmp_path: Pa
         assert approve.returncode == 0, approve.stderr
         await wait_for(pilot, lambda: "ledger #2: Ana" in activity_text(app))
         assert "approved a retrain: 4 episodes" in activity_text(app)
-        user = os.environ.get("USER") or ""
-        assert f"Ana ({user}" in activity_text(app) or "Ana (" in activity_text(app)
+        user = pwd.getpwuid(os.getuid()).pw_name  # the real login, whatever $USER says
+        assert f"Ana ({user}@" in activity_text(app)
         await wait_for(pilot, lambda: app.report is not None and app.report.corpus_episodes == 14)
 
 

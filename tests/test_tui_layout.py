@@ -18,8 +18,8 @@ from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
 
-from retrain_gate.actions import approve, pin_eval
 from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import approve, pin_eval
 from retrain_gate.engine import Engine
 from retrain_gate.tui.app import ALERT_TOAST_SECONDS, RetrainGateApp, make_app
 from retrain_gate.tui.messages import RefusedFiles, ReportReady

@@ -19,10 +19,10 @@ from retrain_gate.errors import RetrainGateError
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from retrain_gate.actions import Recorded, SliceRow
     from retrain_gate.config import Config
+    from retrain_gate.decisions.actions import Recorded, SliceRow
+    from retrain_gate.decisions.ledger import Ledger, LedgerEntry, VerifyResult
     from retrain_gate.engine import Engine
-    from retrain_gate.ledger import LedgerEntry
     from retrain_gate.models import Report
     from retrain_gate.store import IngestResult
 
@@ -112,10 +112,21 @@ def build_parser() -> argparse.ArgumentParser:
     ack.add_argument("--note", default="", metavar="TEXT", help="optional, as recorded")
 
     ledger = commands.add_parser(
-        "ledger", help="the history of human decisions; `verify` checks it"
+        "ledger",
+        help="the history of human decisions; `verify` checks it, `head` prints its chain hash",
     )
     _add_config(ledger)
-    ledger.add_argument("action", nargs="?", choices=["verify"], help="check the whole chain")
+    ledger.add_argument(
+        "action",
+        nargs="?",
+        choices=["verify", "head"],
+        help="verify: check the whole chain; head: print the hash of the last entry",
+    )
+    ledger.add_argument(
+        "--anchor",
+        metavar="HASH",
+        help="with verify: prove that the entry with this hash (kept elsewhere) is in the chain",
+    )
     fmt = ledger.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="one JSON array of entries")
     fmt.add_argument("--csv", action="store_true", help="CSV for a spreadsheet")
@@ -149,6 +160,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = commands.add_parser("tui", help="the live dashboard")
     _add_config(tui)
+    tui.add_argument(
+        "--via-browser",
+        action="store_true",
+        help="record decisions as made in a browser (`serve` starts each session with it)",
+    )
 
     notify = commands.add_parser("notify", help="notifications: `test` sends one to each URL")
     _add_config(notify)
@@ -230,13 +246,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _preview(engine: Engine) -> list[SliceRow]:
-    from retrain_gate.actions import approval_preview
+    from retrain_gate.decisions.actions import approval_preview
 
     return approval_preview(engine)
 
 
 def _print_preview(rows: list[SliceRow]) -> None:
-    from retrain_gate.actions import preview_lines
+    from retrain_gate.decisions.actions import preview_lines
     from retrain_gate.text import printable
 
     print(f"  {len(rows):,} episodes an approval now would put in the training slice:")
@@ -299,13 +315,14 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 
 def _print_recorded(recorded: Recorded) -> None:
+    from retrain_gate.decisions.output import origin
     from retrain_gate.render import headline
     from retrain_gate.text import printable
 
     entry = recorded.entry
     print(
         f"recorded #{entry.seq} {entry.kind} by {printable(entry.actor)} "
-        f"({printable(entry.os_user)}@{printable(entry.host)}) at {entry.ts}"
+        f"({printable(origin(entry))}) at {entry.ts}"
     )
     if recorded.message:
         print(printable(recorded.message))
@@ -313,7 +330,7 @@ def _print_recorded(recorded: Recorded) -> None:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import approve
+    from retrain_gate.decisions.actions import approve
 
     recorded = _decide(
         args, lambda e: approve(e, by=args.by, note=args.note, override=args.override)
@@ -330,55 +347,68 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def cmd_decline(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import decline
+    from retrain_gate.decisions.actions import decline
 
     _print_recorded(_decide(args, lambda e: decline(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import pin_eval
+    from retrain_gate.decisions.actions import pin_eval
 
     _print_recorded(_decide(args, lambda e: pin_eval(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import report_regression
+    from retrain_gate.decisions.actions import report_regression
 
     _print_recorded(_decide(args, lambda e: report_regression(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    from retrain_gate.actions import acknowledge
+    from retrain_gate.decisions.actions import acknowledge
 
     _print_recorded(_decide(args, lambda e: acknowledge(e, by=args.by, note=args.note)))
     return 0
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from retrain_gate.ledger import Ledger, entries_to_csv, entries_to_json, entry_line, in_period
-    from retrain_gate.names import NOTE_MAX
+    from retrain_gate.decisions.ledger import Ledger
+    from retrain_gate.decisions.names import NOTE_MAX
+    from retrain_gate.decisions.output import entries_to_csv, entries_to_json, entry_line, in_period
     from retrain_gate.text import json_safe, printable
 
-    if args.action == "verify" and (args.json or args.csv):
+    if args.action is not None and (args.json or args.csv):
         flag = "--json" if args.json else "--csv"
         raise RetrainGateError(
-            f"`ledger verify` does not take {flag}: it prints a verdict; "
+            f"`ledger {args.action}` does not take {flag}: it prints a verdict; "
             f"use `ledger {flag}` for the entries"
+        )
+    anchor = _anchor(args.anchor) if args.anchor is not None else None
+    if anchor is not None and args.action != "verify":
+        raise RetrainGateError(
+            "--anchor goes with `ledger verify`: `retrain-gate ledger verify --anchor HASH`"
         )
     config = _load(args)
     ledger = Ledger(config.paths.state_dir)
-    if args.action == "verify":
+    if args.action is not None:
         result = ledger.verify()
-        if result.ok:
-            print(f"ledger ok: {printable(result.message)}")
-            if result.last_hash:
-                print(f"last hash {result.last_hash} (keep a copy elsewhere to detect truncation)")
-            return _verify_manifests(ledger.entries(), config.paths.state_dir)
-        print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
-        return 1
+        if not result.ok:
+            print(f"ledger FAILED: {printable(result.message)}", file=sys.stderr)
+            return 1
+        if args.action == "head":
+            return _print_head(ledger, result)
+        print(f"ledger ok: {printable(result.message)}")
+        if result.last_hash:
+            print(
+                f"head {result.last_hash} (keep a copy where the ledger's writers cannot edit "
+                "it; `ledger verify --anchor HASH` checks against it)"
+            )
+        entries = ledger.entries()
+        anchored = _verify_anchor(entries, anchor, ledger.path) if anchor is not None else 0
+        return max(anchored, _verify_manifests(entries, config.paths.state_dir))
     try:
         entries = in_period(ledger.entries(), args.since, args.until)
     except ValueError as exc:
@@ -397,9 +427,67 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     return 0
 
 
+def _anchor(raw: str) -> str:
+    import re
+
+    from retrain_gate.text import printable
+
+    anchor = raw.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", anchor):
+        raise RetrainGateError(
+            f"--anchor {printable(raw, limit=80)!r} is not a chain hash: give the 64 hex "
+            "characters that `retrain-gate ledger head` printed (or a decision's notification "
+            "carried)"
+        )
+    return anchor
+
+
+def _print_head(ledger: Ledger, result: VerifyResult) -> int:
+    """The chain hash alone on stdout (for a script to post elsewhere), what it is on stderr."""
+    from retrain_gate.text import printable
+
+    if result.last_hash is None:
+        raise RetrainGateError(f"{ledger.path}: no entries yet; there is no head to anchor")
+    last = ledger.entries()[result.count - 1]  # entries only grow: the one verified last
+    print(result.last_hash)
+    print(
+        f"the chain hash of entry #{last.seq} ({printable(last.meaning)} · "
+        f"{printable(last.actor)} · {last.ts}); keep it where the ledger's writers cannot edit "
+        "it: `retrain-gate ledger verify --anchor HASH` then proves that this entry and every "
+        "one before it are unchanged",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def _verify_anchor(entries: list[LedgerEntry], anchor: str, path: Path) -> int:
+    """1 unless a verified entry has the hash `anchor`: a hash covers the entry and, through
+    `prev_hash`, every entry before it."""
+    from retrain_gate.text import printable
+
+    found = next((e for e in entries if e.hash == anchor), None)
+    if found is None:
+        print(
+            f"anchor FAILED: {anchor} is not the hash of any entry of {printable(path)}: the "
+            "entry it was taken from, or one before it, was changed or removed and the file "
+            "re-chained (or the hash was copied wrong; `retrain-gate ledger head` prints the "
+            "current one)",
+            file=sys.stderr,
+        )
+        return 1
+    since = len(entries) - found.seq
+    print(
+        f"anchor ok: {anchor[:12]}… is entry #{found.seq} ({printable(found.meaning)} · "
+        f"{printable(found.actor)} · {found.ts}); entries 1 to {found.seq} are exactly as they "
+        f"were when it was taken, and {since} {'entry was' if since == 1 else 'entries were'} "
+        "added since"
+    )
+    return 0
+
+
 def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
     """Every approval's manifest against the sha256 its entry recorded: 1 if any changed."""
-    from retrain_gate import manifests
+    from retrain_gate.decisions import manifests
     from retrain_gate.text import printable
 
     checks = manifests.check_all(entries, state_dir)
@@ -417,25 +505,43 @@ def _verify_manifests(entries: list[LedgerEntry], state_dir: Path) -> int:
 
 
 def cmd_manifest(args: argparse.Namespace) -> int:
-    from retrain_gate import manifests
+    from retrain_gate.decisions import manifests
+    from retrain_gate.decisions.ledger import Ledger
     from retrain_gate.errors import LedgerError
-    from retrain_gate.ledger import Ledger
-    from retrain_gate.text import printable
+    from retrain_gate.text import plural, printable
 
     config = _load(args)
-    approvals = [e for e in Ledger(config.paths.state_dir).entries() if manifests.recorded(e)]
-    if args.seq is not None:
-        approvals = [e for e in approvals if e.seq == args.seq]
-    if not approvals:
-        which = (
-            f"entry {args.seq} is not an approval" if args.seq is not None else "no approval yet"
-        )
-        raise LedgerError(f"{config.paths.state_dir / 'ledger.jsonl'}: {which}; nothing to show")
-    check = manifests.check(approvals[-1], config.paths.state_dir)
+    ledger = Ledger(config.paths.state_dir)
+    entries = ledger.entries()
+    if args.seq is None:
+        approvals = [e for e in entries if manifests.recorded(e)]
+        if not approvals:
+            raise LedgerError(f"{ledger.path}: no approval yet; nothing to show")
+        entry = approvals[-1]
+    else:
+        found = [e for e in entries if e.seq == args.seq]
+        if not found:
+            raise LedgerError(
+                f"{ledger.path}: there is no entry {args.seq} (the ledger has "
+                f"{plural(len(entries), 'entry', 'entries')}); `retrain-gate ledger` lists them"
+            )
+        entry = found[0]
+        if not manifests.recorded(entry):
+            what = (
+                "an approval that recorded no manifest"
+                if entry.kind == "approval"
+                else f"not an approval: it {printable(entry.meaning)}"
+            )
+            raise LedgerError(f"{ledger.path}: entry {args.seq} is {what}; nothing to show")
+    check = manifests.check(entry, config.paths.state_dir)
     assert check is not None
-    print(printable(check.path))  # alone on stdout, for `train --slice "$(retrain-gate manifest)"`
     print(printable(check.describe()), file=sys.stderr)
-    return 0 if check.status == "ok" else 1
+    if check.status != "ok":
+        # Nothing on stdout: `slice=$(retrain-gate manifest)` must never hold a path to a
+        # file nobody approved (or to none).
+        return 1
+    print(printable(check.path))  # alone on stdout, for `slice=$(retrain-gate manifest)`
+    return 0
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
@@ -446,6 +552,10 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_tui(args: argparse.Namespace) -> int:
     config = _load(args)
+    if args.via_browser:
+        from retrain_gate.decisions.ledger import VIA_BROWSER, record_via
+
+        record_via(VIA_BROWSER)
     from retrain_gate.tui.app import run_tui  # imported here: `check` never loads Textual
 
     return run_tui(config)

@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import ConfigError
-from retrain_gate.names import validate_name
 
 DEFAULT_PATTERN = r"(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/[^/]+$"
 

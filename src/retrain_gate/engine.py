@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 from retrain_gate import alerts
 from retrain_gate.candidates import iter_candidates
 from retrain_gate.config import Config
+from retrain_gate.decisions.ledger import Ledger, utc_now_iso
+from retrain_gate.decisions.replay import human_state
 from retrain_gate.errors import ConfigError, RetrainGateError, StateError
 from retrain_gate.evalset import eval_set_hash, eval_set_signature
 from retrain_gate.fsutil import atomic_write, identity
-from retrain_gate.ledger import Ledger, human_state, utc_now_iso
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
 from retrain_gate.store import FrameStore, IngestResult, ProgressFn

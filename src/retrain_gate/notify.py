@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retrain_gate.config import Config
+from retrain_gate.decisions.ledger import LedgerEntry
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import atomic_write
-from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import HumanState, Report
 from retrain_gate.text import printable, short_hash
 

@@ -6,8 +6,8 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 from __future__ import annotations
 
 from retrain_gate.config import Config
+from retrain_gate.decisions.names import NOTE_MAX
 from retrain_gate.models import Gate, Report
-from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import plural, printable
 
 

@@ -61,7 +61,9 @@ def is_loopback(host: str) -> bool:
 
 def tui_command(config: Path) -> str:
     """The command textual-serve starts for each browser session."""
-    return shlex.join([sys.executable, "-m", "retrain_gate", "tui", "--config", str(config)])
+    return shlex.join(
+        [sys.executable, "-m", "retrain_gate", "tui", "--via-browser", "--config", str(config)]
+    )
 
 
 def origin_of(url: str) -> str | None:

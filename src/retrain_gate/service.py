@@ -24,10 +24,10 @@ from types import FrameType
 from typing import Literal, TypeVar
 
 from retrain_gate.config import Config
+from retrain_gate.decisions.ledger import LedgerEntry
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
-from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
@@ -479,7 +479,7 @@ class GateService:
     def _tell_ledger(self) -> None:
         """One update per new ledger entry, whichever process wrote it: a decision made from
         another terminal is news to whoever watches this one."""
-        from retrain_gate.ledger import news_line
+        from retrain_gate.decisions.output import news_line
 
         try:
             # Under the lock: a decision this process records (run_locked) is appended and

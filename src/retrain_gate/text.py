@@ -92,3 +92,13 @@ def clock(at: float) -> str:
     """Local wall-clock time of day for an epoch time: how `watch` and the dashboard stamp
     their lines."""
     return datetime.fromtimestamp(at).strftime("%H:%M:%S")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: names and notes are typed by people, and a cell
+    starting with `=`, `+`, `-`, `@`, tab or CR would run as a formula (CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text

@@ -27,7 +27,8 @@ from textual.timer import Timer
 from textual.widgets import Footer, RichLog
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.actions import (
+from retrain_gate.config import Config
+from retrain_gate.decisions.actions import (
     Recorded,
     SliceRow,
     acknowledge,
@@ -37,10 +38,9 @@ from retrain_gate.actions import (
     pin_eval,
     report_regression,
 )
-from retrain_gate.config import Config
+from retrain_gate.decisions.output import news_line
 from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
-from retrain_gate.ledger import news_line
 from retrain_gate.models import Report
 from retrain_gate.service import GateService, Update
 from retrain_gate.text import clock as time_of_day

@@ -24,10 +24,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
-from retrain_gate.actions import NotAllowed, Recorded, SliceRow, preview_lines
+from retrain_gate.decisions.actions import NotAllowed, Recorded, SliceRow, preview_lines
+from retrain_gate.decisions.names import NOTE_MAX, validate_name, validate_note
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
-from retrain_gate.names import NOTE_MAX, validate_name, validate_note
 from retrain_gate.text import is_unsafe, short_hash
 from retrain_gate.tui import figures
 

@@ -18,8 +18,9 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from retrain_gate.config import Config
-from retrain_gate.ledger import Ledger, LedgerEntry, entry_details, entry_summary
-from retrain_gate.names import NOTE_MAX
+from retrain_gate.decisions.ledger import Ledger, LedgerEntry
+from retrain_gate.decisions.names import NOTE_MAX
+from retrain_gate.decisions.output import entry_details, entry_summary, origin
 from retrain_gate.text import plural
 from retrain_gate.tui import figures
 from retrain_gate.tui.figures import clip
@@ -41,7 +42,7 @@ def entry_detail(entry: LedgerEntry) -> Table:
         ("meaning", entry.meaning),
         ("name", entry.actor),
         ("time", f"{entry.ts} (UTC)"),
-        ("from", f"{entry.os_user}@{entry.host}"),
+        ("from", origin(entry)),
         ("reason", entry.reason),
         ("recorded", entry_details(entry)),
         ("hash", entry.hash),

@@ -7,18 +7,22 @@ on disk (fsync) before these functions return. Nothing here starts a training.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Concatenate, Literal, ParamSpec
 
-from retrain_gate import manifests, metrics
+from retrain_gate import metrics
 from retrain_gate.config import Config
+from retrain_gate.decisions import manifests
+from retrain_gate.decisions.ledger import MEANINGS, LedgerEntry, os_user
+from retrain_gate.decisions.names import validate_name, validate_note
+from retrain_gate.decisions.output import alert_words
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
-from retrain_gate.ledger import MEANINGS, LedgerEntry, os_user
 from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
-from retrain_gate.names import validate_name, validate_note
 
 
 class ActionRefused(RetrainGateError):
@@ -35,6 +39,23 @@ class Recorded:
     report: Report  # the figures after the decision
     manifest: Path | None = None
     message: str = ""
+
+
+P = ParamSpec("P")
+Decision = Callable[Concatenate[Engine, P], Recorded]
+
+
+def one_at_a_time(decide: Decision[P]) -> Decision[P]:
+    """Run a decision under the ledger's writers' lock, from the state it checks to the entry
+    it appends: a second approval at the same moment then sees the first one (its episodes
+    already approved) instead of approving them again."""
+
+    @functools.wraps(decide)
+    def run(engine: Engine, /, *args: P.args, **kwargs: P.kwargs) -> Recorded:
+        with engine.ledger.hold():
+            return decide(engine, *args, **kwargs)
+
+    return run
 
 
 def _name(raw: str) -> str:
@@ -129,6 +150,7 @@ def _same_person(a: str, b: str) -> bool:
     return a.casefold() == b.casefold()
 
 
+@one_at_a_time
 def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) -> Recorded:
     """Record an approval: the delta joins the corpus, the eval hash becomes the pin.
 
@@ -235,6 +257,7 @@ def _request(engine: Engine, actor: str, report: Report, payload: dict[str, obje
     )
 
 
+@one_at_a_time
 def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
     actor = authorize(engine.config, by, "approvers", "pin the eval set")
     text = _note(note, required=True, why=" (say why the eval set changed)")
@@ -254,6 +277,7 @@ def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
     return Recorded(entry, engine.evaluate(), message=f"eval set pinned at {current[:8]}")
 
 
+@one_at_a_time
 def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     actor = _name(by)
     text = _note(note, required=True, why=" (say what got worse)")
@@ -265,6 +289,16 @@ def report_regression(engine: Engine, *, by: str, note: str) -> Recorded:
     )
 
 
+def _alert_named(key: str, human: HumanState) -> str:
+    """An open alert as a person names it: who reported it and what they saw, for a report."""
+    kind, _, seq = key.partition(":")
+    for report in human.open_reports:
+        if kind == "report" and seq == str(report.seq):
+            return f"the regression {report.by} reported in #{report.seq} ({report.note})"
+    return alert_words(key)
+
+
+@one_at_a_time
 def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     actor = authorize(engine.config, by, "ack_by", "acknowledge alerts")
     text = _note(note, required=False)
@@ -278,10 +312,14 @@ def acknowledge(engine: Engine, *, by: str, note: str = "") -> Recorded:
     return Recorded(
         entry,
         engine.evaluate(),
-        message=f"acknowledged by {actor}: {', '.join(keys)} (the alert stays until a retrain)",
+        message=(
+            f"acknowledged by {actor}: {'; '.join(_alert_named(key, human) for key in keys)} "
+            "(the alert stays open until a retrain is approved)"
+        ),
     )
 
 
+@one_at_a_time
 def decline(engine: Engine, *, by: str, note: str) -> Recorded:
     """Record that the gate was looked at and a retrain is not wanted now, and why. The
     decision stays what the data say; the dashboard shows the decline until the delta or the

@@ -22,8 +22,9 @@ from typing import Literal
 
 import polars as pl
 
+from retrain_gate.decisions.ledger import LedgerEntry
 from retrain_gate.errors import StateError
-from retrain_gate.ledger import LedgerEntry, csv_cell
+from retrain_gate.text import csv_cell
 
 COLUMNS = ["task_subdir", "episode", "frames", "corrected_frames", "release"]
 FOLDER = "approvals"

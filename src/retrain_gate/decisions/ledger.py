@@ -2,8 +2,9 @@
 
 Every approval, eval-set pin, regression report and alert acknowledgement is one line of
 canonical JSON. Each entry carries the sha256 of the previous one, so changing, inserting or
-removing an entry in the middle breaks the chain, and `verify` names the first entry that no
-longer checks out. Gates are derived from the ledger alone (`human_state`).
+removing an entry in the middle without recomputing the hashes after it breaks the chain, and
+`verify` names the first entry that no longer checks out. Gates are derived from the ledger
+alone (`replay.human_state`).
 
 Durability rules, which the crash tests exercise with SIGKILL:
 
@@ -17,35 +18,36 @@ Durability rules, which the crash tests exercise with SIGKILL:
 * Writers serialize on `flock` of a separate `ledger.lock`, so the ledger itself is only ever
   opened for appending, and the lock dies with its holder.
 
-Limits: a hash chain without an outside anchor cannot detect whole entries removed from the end
-(copy `verify`'s count and last hash somewhere else if that matters), and `flock` on network
-filesystems is only as good as the server's lock support.
+Limits: the chain catches accidental and partial edits, not someone with write access who
+re-chains the file (edits entries and recomputes every hash after them) or appends a forged
+entry with a correct hash. Against that, a hash kept where the ledger's writers cannot edit it
+(`ledger head`, a decision's notification) is an anchor: `verify --anchor HASH` proves that the
+entry with that hash, and every entry before it, is unchanged. `flock` on network filesystems
+is only as good as the server's lock support.
 """
 
 from __future__ import annotations
 
-import csv
 import errno
 import fcntl
-import getpass
 import hashlib
 import json
 import logging
 import os
+import pwd
 import socket
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TextIO, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import LedgerError
-from retrain_gate.models import Ack, ApprovalRequest, Decline, HumanState, Pin, RegressionReport
-from retrain_gate.names import validate_name
-from retrain_gate.text import json_safe, plural, short_hash
 
 logger = logging.getLogger(__name__)
 
@@ -252,11 +254,29 @@ def _split(data: bytes) -> tuple[list[bytes], bytes]:
 
 
 def os_user() -> str:
-    """The login name of the process, or `uid:N` where the system has no name for it."""
+    """The login name of the process's real uid, or `uid:N` where the system has no name for it.
+
+    Never `LOGNAME` or `USER` (which `getpass.getuser` reads first): anyone can set them, and
+    `[approvals]` lets a name decide only from the OS user it is tied to.
+    """
+    uid = os.getuid()
     try:
-        return getpass.getuser()
-    except (KeyError, OSError, ImportError):
-        return f"uid:{os.getuid()}"
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
+
+
+# Where this process's decisions come from, when not from its own terminal: "browser" for a
+# dashboard that `serve` started for a browser session. A process-wide fact, like `os_user`;
+# recorded in each entry's payload as `via`, so the hash covers it.
+_via: str | None = None
+VIA_BROWSER = "browser"
+
+
+def record_via(via: str | None) -> None:
+    """Record every later entry of this process as made through `via` (None: locally)."""
+    global _via
+    _via = via
 
 
 def host() -> str:
@@ -325,6 +345,8 @@ class Ledger:
         self.lock_timeout = lock_timeout
         # Set by `append` when it had to cut off an unfinished line; also logged.
         self.last_warning: str | None = None
+        # The thread inside `hold`: its reads and appends already have the lock.
+        self._holder: int | None = None
 
     # -------------------------------------------------------------- errors
 
@@ -346,9 +368,29 @@ class Ledger:
     # -------------------------------------------------------------- locking
 
     @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Hold the writers' lock across a decision: what it checks in the ledger and the entry
+        it then appends. Without it, two approvals at once each see the other's episodes as
+        still unapproved, and both record them. Re-entrant in the holding thread; another
+        thread or process waits (up to `lock_timeout`)."""
+        if self._holder == threading.get_ident():
+            yield
+            return
+        self._make_folder()
+        with self._locked(exclusive=True):
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = None
+
+    @contextmanager
     def _locked(self, exclusive: bool) -> Iterator[None]:
         """Hold `ledger.lock`. Readers lock only when they can: a read-only copy of a state
         folder (an audit) must still be readable and verifiable."""
+        if self._holder == threading.get_ident():
+            yield  # inside `hold`: the exclusive lock covers this read or append
+            return
         flags = os.O_RDWR | os.O_CREAT if exclusive else os.O_RDONLY
         try:
             fd = os.open(self.lock_path, flags | os.O_CLOEXEC, 0o644)
@@ -470,7 +512,11 @@ class Ledger:
         except (TypeError, ValueError) as exc:
             raise ValueError(f"payload cannot be recorded as JSON: {exc}") from exc
         self.last_warning = None
+        self._make_folder()
+        with self._locked(exclusive=True):
+            return self._append_locked(kind, actor, normalized)
 
+    def _make_folder(self) -> None:
         created_dir = not self.state_dir.exists()
         try:
             self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -478,9 +524,6 @@ class Ledger:
                 _fsync_dir(self.state_dir.parent)
         except OSError as exc:
             raise self._write_error(exc, "create the folder for") from exc
-
-        with self._locked(exclusive=True):
-            return self._append_locked(kind, actor, normalized)
 
     def _open_for_append(self) -> tuple[int, bool]:
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
@@ -508,7 +551,7 @@ class Ledger:
                 "actor": actor,
                 "os_user": os_user(),
                 "host": host(),
-                "payload": payload,
+                "payload": payload if _via is None else payload | {"via": _via},
                 "prev_hash": last.hash if last else GENESIS_HASH,
             }
             entry = LedgerEntry.model_validate({**body, "hash": entry_hash(body)})
@@ -575,282 +618,3 @@ class Ledger:
             if isinstance(exc, OSError):
                 raise self._write_error(exc, "write to") from exc
             raise
-
-
-# ---------------------------------------------------------------- human state
-
-
-def _payload_error(entry: LedgerEntry, detail: str) -> LedgerError:
-    return LedgerError(f"ledger entry {entry.seq} ({entry.kind} by {entry.actor}): {detail}")
-
-
-def _str_list(entry: LedgerEntry, key: str) -> list[str]:
-    value = entry.payload.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise _payload_error(entry, f"payload.{key} must be a list of strings")
-    return value
-
-
-def _episode_list(entry: LedgerEntry) -> list[tuple[str, str]]:
-    value = entry.payload.get("approved_episodes", [])
-    if not isinstance(value, list):
-        raise _payload_error(entry, "payload.approved_episodes must be a list")
-    pairs: list[tuple[str, str]] = []
-    for item in value:
-        if (
-            not isinstance(item, list)
-            or len(item) != 2
-            or not all(isinstance(part, str) for part in item)
-        ):
-            raise _payload_error(
-                entry, "payload.approved_episodes must hold [task_subdir, episode] pairs"
-            )
-        pairs.append((item[0], item[1]))
-    return pairs
-
-
-def _eval_hash(entry: LedgerEntry, required: bool) -> str | None:
-    value = entry.payload.get("eval_hash")
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not value:
-        raise _payload_error(entry, "payload.eval_hash must be a hash string")
-    return value
-
-
-def _decline(entry: LedgerEntry) -> Decline:
-    key = entry.payload.get("delta_key")
-    if not isinstance(key, str):
-        raise _payload_error(entry, "payload.delta_key must be a string")
-    return Decline(
-        seq=entry.seq,
-        by=entry.actor,
-        at=entry.ts,
-        note=entry.note,
-        delta_key=key,
-        alert_keys=_str_list(entry, "alert_keys"),
-    )
-
-
-def human_state(entries: Sequence[LedgerEntry]) -> HumanState:
-    """Everything the gates need from the ledger, replayed in seq order."""
-    approved: dict[tuple[str, str], None] = {}  # an ordered set
-    ended: dict[str, None] = {}
-    approvals = 0
-    last_approval: LedgerEntry | None = None
-    pin: Pin | None = None
-    open_reports: list[RegressionReport] = []
-    acks: dict[str, Ack] = {}
-    last_decline: Decline | None = None
-    pending: ApprovalRequest | None = None
-    for entry in sorted(entries, key=lambda e: e.seq):
-        if entry.kind in ("approval", "decline"):
-            # Either answers a pending request; an approval also ends what was declined.
-            pending = None
-            last_decline = _decline(entry) if entry.kind == "decline" else None
-        if entry.kind == "request":
-            pending = ApprovalRequest(seq=entry.seq, by=entry.actor, at=entry.ts, note=entry.note)
-        elif entry.kind == "approval":
-            approvals += 1
-            last_approval = entry
-            for episode in _episode_list(entry):
-                approved.setdefault(episode, None)
-            for key in _str_list(entry, "ended_alert_keys"):
-                ended.setdefault(key, None)
-            eval_hash = _eval_hash(entry, required=False)
-            if eval_hash is not None:
-                pin = Pin(hash=eval_hash, by=entry.actor, at=entry.ts, kind="approval")
-            # An approval retrains on whatever was reported: those reports are answered.
-            open_reports = []
-        elif entry.kind == "pin":
-            pin = Pin(
-                hash=_eval_hash(entry, required=True) or "",
-                by=entry.actor,
-                at=entry.ts,
-                kind="pin",
-            )
-        elif entry.kind == "report":
-            open_reports.append(
-                RegressionReport(seq=entry.seq, by=entry.actor, at=entry.ts, note=entry.note)
-            )
-        elif entry.kind == "ack":
-            for key in _str_list(entry, "alert_keys"):
-                # Re-inserting keeps the dict ordered by latest acknowledgement.
-                acks.pop(key, None)
-                acks[key] = Ack(alert_key=key, by=entry.actor, at=entry.ts, note=entry.note)
-    return HumanState(
-        approved_episodes=list(approved),
-        approvals=approvals,
-        last_approval_at=last_approval.ts if last_approval else None,
-        last_approval_seq=last_approval.seq if last_approval else None,
-        pin=pin,
-        ended_alert_keys=list(ended),
-        open_reports=open_reports,
-        acks=list(acks.values()),
-        last_decline=last_decline,
-        pending_request=pending,
-    )
-
-
-# ---------------------------------------------------------------- export
-
-# In the order an auditor reads a signature: what it meant, who, when, from where, why; then
-# what exactly was recorded, and the chain.
-CSV_COLUMNS = (
-    "seq",
-    "meaning",
-    "name",
-    "time_utc",
-    "os_user",
-    "host",
-    "reason",
-    "details",
-    "kind",
-    "payload",
-    "prev_hash",
-    "hash",
-)
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def csv_cell(value: object) -> str:
-    """A cell a spreadsheet shows as text: names and notes are typed by people, and a cell
-    starting with `=`, `+`, `-`, `@`, tab or CR would run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_FORMULA_STARTS) else text
-
-
-def entries_to_csv(entries: Sequence[LedgerEntry], out: TextIO) -> None:
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    for entry in entries:
-        # The same JSON value, with bidi overrides and C1 controls (from task names in an
-        # approval's figures) escaped: this is read in terminals and spreadsheets.
-        payload = json_safe(canonical_json(entry.payload).decode("utf-8"))
-        row = (
-            entry.seq,
-            entry.meaning,
-            entry.actor,
-            entry.ts,
-            entry.os_user,
-            entry.host,
-            entry.reason,
-            entry_details(entry),
-            entry.kind,
-            payload,
-            entry.prev_hash,
-            entry.hash,
-        )
-        writer.writerow([csv_cell(cell) for cell in row])
-
-
-def entries_to_json(entries: Sequence[LedgerEntry]) -> list[dict[str, Any]]:
-    """The entries as plain JSON values (for `--json`), exactly as stored."""
-    return [entry.as_dict() for entry in entries]
-
-
-def entries_to_jsonl(entries: Sequence[LedgerEntry], out: TextIO) -> None:
-    """One canonical JSON line per entry: a copy that verifies like the ledger itself."""
-    for entry in entries:
-        out.write(entry.line().decode("utf-8"))
-
-
-def alert_words(key: str) -> str:
-    """An alert key ("statistics:PREV->CUR", "report:SEQ") as a person would name the alert."""
-    kind, _, rest = key.partition(":")
-    if kind == "statistics" and "->" in rest:
-        previous, _, current = rest.partition("->")
-        return f"the regression alert on {current} (against {previous})"
-    if kind == "report" and rest.isdigit():
-        return f"the regression reported in #{rest}"
-    return key
-
-
-def entry_details(entry: LedgerEntry) -> str:
-    """What exactly the entry recorded, beyond its meaning, in a few words."""
-    p: dict[str, Any] = entry.payload
-    if entry.kind in ("approval", "request"):
-        episodes = p.get("approved_episodes")
-        count = plural(len(episodes), "episode") if isinstance(episodes, list) else "? episodes"
-        parts = [count]
-        if p.get("override"):
-            parts.append("against WAIT (override)")
-        confirms = p.get("confirms_request")
-        if isinstance(confirms, int):
-            parts.append(f"confirms #{confirms} by {p.get('requested_by', '?')}")
-        manifest = p.get("manifest")
-        tail = f" → {Path(manifest).name}" if isinstance(manifest, str) else ""
-        return ", ".join(parts) + tail
-    if entry.kind == "decline":
-        declines = p.get("declines_request")
-        if isinstance(declines, int):
-            return f"declines the request #{declines}"
-        return f"the gates said {p.get('decision', '?')}: {p.get('reason', '?')}"
-    if entry.kind == "pin":
-        value = p.get("eval_hash")
-        return f"at {short_hash(value if isinstance(value, str) else None)}"
-    if entry.kind == "ack":
-        keys = p.get("alert_keys")
-        return "; ".join(alert_words(str(k)) for k in keys) if isinstance(keys, list) else "?"
-    return ""
-
-
-def entry_summary(entry: LedgerEntry) -> str:
-    """One line per decision: what it meant and what it recorded, in words."""
-    details = entry_details(entry)
-    return f"{entry.meaning}: {details}" if details else entry.meaning
-
-
-def entry_line(entry: LedgerEntry) -> str:
-    """`retrain-gate ledger`'s line: meaning, name, UTC time, OS user and host, reason, then
-    what was recorded. Typed text is not yet made printable (the caller does)."""
-    details = entry_details(entry)
-    return (
-        f"#{entry.seq:<4} {entry.meaning} · {entry.actor} · {entry.ts} · "
-        f"{entry.os_user}@{entry.host} · reason: {entry.reason}"
-        + (f" · {details}" if details else "")
-    )
-
-
-def news_line(entry: LedgerEntry) -> str:
-    """One entry as a line of news (the dashboard's Activity, `watch`): number, who (and from
-    where), what, and the reason."""
-    reason = f": {entry.reason}" if entry.reason else ""
-    return (
-        f"ledger #{entry.seq}: {entry.actor} ({entry.os_user}@{entry.host}) "
-        f"{entry_summary(entry)}{reason}"
-    )
-
-
-def _period_bound(text: str, option: str, *, end: bool) -> datetime:
-    """A day (YYYY-MM-DD, the whole day) or an ISO time; without a zone it is UTC."""
-    try:
-        if len(text) == 10:
-            day = datetime.fromisoformat(text).replace(tzinfo=UTC)
-            return day + timedelta(days=1) if end else day
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"{option} {text!r} is not a date; use YYYY-MM-DD or an ISO time such as "
-            "2026-11-30T18:00Z (UTC unless a zone is given)"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def in_period(
-    entries: Sequence[LedgerEntry], since: str | None, until: str | None
-) -> list[LedgerEntry]:
-    """Entries from `since` (inclusive) to `until` (a day: through its end); `ValueError` for a
-    bound that is not a date."""
-    low = _period_bound(since, "--since", end=False) if since else None
-    high = _period_bound(until, "--until", end=True) if until else None
-    day_end = until is not None and len(until) == 10
-    out = []
-    for entry in entries:
-        at = datetime.fromisoformat(entry.ts.replace("Z", "+00:00"))
-        if low is not None and at < low:
-            continue
-        if high is not None and (at >= high if day_end else at > high):
-            continue
-        out.append(entry)
-    return out
