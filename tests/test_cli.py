@@ -371,3 +371,69 @@ def test_some_unmapped_frames_are_shown_with_examples(project: Path) -> None:
     }
     text = run("check", cwd=project).stdout
     assert "2 frames unmapped: [episodes] pattern does not match their paths, e.g. " in text
+
+
+# ---------------------------------------------------------------- words (issue 21.9)
+
+
+def test_config_is_accepted_before_the_command(project: Path, tmp_path_factory: Any) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    config = str(project / "config.toml")
+    before = run("--config", config, "check", "--json", cwd=elsewhere)
+    assert before.returncode == 0, before.stderr
+    after = run("check", "--json", "--config", config, cwd=elsewhere)
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    # init names its file as an argument: --config there is a mistake to say, not to ignore
+    init = run("--config", "mine.toml", "init", cwd=elsewhere)
+    assert init.returncode == 2
+    assert init.stderr.strip() == (
+        "retrain-gate: init writes the file named after it, not --config: "
+        "`retrain-gate init mine.toml`"
+    )
+    assert not (elsewhere / "config.toml").exists()
+
+
+def test_an_option_a_command_does_not_take_shows_that_commands_usage(project: Path) -> None:
+    result = run("ledger", "--episodes", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: retrain-gate ledger ")
+    assert "retrain-gate ledger: error: unrecognized arguments: --episodes" in result.stderr
+
+
+def test_with_one_release_the_regression_gate_is_not_applicable_yet(project: Path) -> None:
+    # every frame of the fixture was pre-annotated by m1: nothing to compare it with
+    data = check_json(project)
+    gate = next(g for g in data["gates"] if g["name"] == "regression")
+    assert gate["passed"] is None
+    assert gate["detail"].startswith("not applicable yet: ")
+    assert "only m1 so far" in gate["detail"]
+    lines = run("check", cwd=project).stdout.splitlines()
+    gate_lines = [line for line in lines if line.split()[0] in ("delta", "spread", "eval")]
+    regression_line = next(line for line in lines if line.startswith("  regression"))
+    assert regression_line.split()[:4] == ["regression", "n/a", "not", "applicable"]
+    # the details start in one column whatever the verdict
+    starts = {
+        line.index(detail)
+        for line, detail in [
+            (gate_lines[0], "need"),
+            (gate_lines[1], "Gini"),
+            (gate_lines[2], "eval set"),
+            (regression_line, "not applicable"),
+        ]
+    }
+    assert len(starts) == 1, lines
+
+
+def test_one_of_a_thing_is_singular(tmp_path: Path) -> None:
+    write_export(tmp_path / "exports", "one.json", episode_tasks("pick", "e1", 1, n=1), mtime=1_000)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
+        "[gates]\nmin_first_train_episodes = 1\n",
+        encoding="utf-8",
+    )
+    text = run("check", "--episodes", cwd=tmp_path).stdout
+    assert "1 frame, 1 reviewed" in text and "; 1 episode, 1 harvested" in text
+    assert "need 1 episode for a first training, have 1" in text
+    assert "1 episode an approval now would put in the training slice" in text
+    assert not re.search(r"\b1 (frames|episodes|files|exports|tasks)\b", text), text

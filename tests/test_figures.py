@@ -88,6 +88,23 @@ def test_insufficient_data_is_said_once_and_is_not_a_pass() -> None:
     assert line.split()[:2] == ["regression", "unknown"]
 
 
+def test_fewer_than_two_releases_reads_not_applicable_yet() -> None:
+    detail = (
+        "not applicable yet: the newest release is compared with the one before it, "
+        "and there is only v1 so far"
+    )
+    one = regression(state="fewer_than_two_releases", detail=detail, p_value=None, active=False)
+    text = figures.regression_state(report(regression=one)).plain
+    assert text == (
+        "not applicable yet: the newest release is compared with the one before it, "
+        "and there is only v1 so far"
+    )
+    gate = Gate(name="regression", passed=None, value=None, threshold=0.01, detail=detail)
+    assert gate_line(gate, one) == f"  regression  n/a      {detail}"
+    # the verdict column is as wide as the widest verdict, so the details line up
+    assert gate_line(gate, regression(state="insufficient_data")).index("not") == 23
+
+
 def test_an_alert_ended_by_an_approval_does_not_read_no_regression() -> None:
     ended = regression(
         active=False,

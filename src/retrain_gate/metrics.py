@@ -35,7 +35,7 @@ from retrain_gate.models import (
     Unmapped,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
-from retrain_gate.text import plural
+from retrain_gate.text import NOT_APPLICABLE, plural
 
 _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 
@@ -225,7 +225,7 @@ def _delta_gate(episodes: pl.DataFrame, config: Config, human: HumanState) -> _D
     if corpus == 0:
         needed = gates.min_first_train_episodes
         fraction = None
-        detail = f"need {needed} episodes for a first training, have {delta}"
+        detail = f"need {plural(needed, 'episode')} for a first training, have {delta:,}"
     else:
         needed = ceil_fraction(gates.min_delta_fraction, corpus)
         fraction = delta / corpus
@@ -478,7 +478,13 @@ def _regression(
     current = releases[-1] if releases else None
     stats_key = None
     if previous is None or current is None:
-        stats = _Statistics("fewer_than_two_releases", None, "fewer than two releases to compare")
+        so_far = f"only {current.model_version} so far" if current else "no release so far"
+        stats = _Statistics(
+            "fewer_than_two_releases",
+            None,
+            f"{NOT_APPLICABLE}: the newest release is compared with the one before it, "
+            f"and there is {so_far}",
+        )
     else:
         stats = _statistics(episodes, previous, current, config)
         stats_key = f"statistics:{previous.model_version}->{current.model_version}"
@@ -531,9 +537,12 @@ def _declined(human: HumanState, key: str, alert_keys: list[str]) -> Declined | 
 
 
 def _regression_gate(regression: Regression, config: Config) -> Gate:
-    # Too few episodes to compare is not "no regression" (docs/semantics.md §7). With fewer
-    # than two releases there is no newer release that could have regressed: that passes.
-    unjudged = regression.state == "insufficient_data" and not regression.active
+    # Too few episodes to compare is not "no regression" (docs/semantics.md §7), and neither
+    # is having no two releases to compare: both are null, never a pass. A report still alerts.
+    unjudged = (
+        regression.state in ("insufficient_data", "fewer_than_two_releases")
+        and not regression.active
+    )
     return Gate(
         name="regression",
         passed=None if unjudged else not regression.active,

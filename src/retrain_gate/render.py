@@ -6,7 +6,7 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 from __future__ import annotations
 
 from retrain_gate.config import Config
-from retrain_gate.models import Gate, Report
+from retrain_gate.models import Gate, Regression, Report
 from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import plural, printable
 
@@ -15,17 +15,30 @@ def headline(report: Report) -> str:
     return f"{report.decision:<6} {printable(report.reason)}"
 
 
-def gate_line(gate: Gate) -> str:
-    verdict = "pass" if gate.passed else "FAIL"
-    if gate.name == "regression":
-        verdict = {True: "ok", False: "ALERT", None: "unknown"}[gate.passed]
-    return f"  {gate.name:<11} {verdict:<5}  {printable(gate.detail)}"
+# The widest verdict: the columns after it line up whatever the verdict.
+VERDICT_WIDTH = 7
+
+
+def gate_verdict(gate: Gate, regression: Regression | None = None) -> str:
+    """pass / FAIL; for regression ok / ALERT, or, when it could not judge, `n/a` (fewer than
+    two releases: not applicable yet) or `unknown` (too few episodes to compare)."""
+    if gate.name != "regression":
+        return "pass" if gate.passed else "FAIL"
+    if gate.passed is None:
+        applicable = regression is None or regression.state != "fewer_than_two_releases"
+        return "unknown" if applicable else "n/a"
+    return "ok" if gate.passed else "ALERT"
+
+
+def gate_line(gate: Gate, regression: Regression | None = None) -> str:
+    verdict = gate_verdict(gate, regression)
+    return f"  {gate.name:<11} {verdict:<{VERDICT_WIDTH}}  {printable(gate.detail)}"
 
 
 def frame_summary(report: Report) -> str:
     f = report.frames
     parts = [
-        f"{f.total:,} frames",
+        plural(f.total, "frame"),
         f"{f.reviewed:,} reviewed",
         f"{f.skipped:,} skipped",
         f"{f.corrected:,} corrected",
@@ -38,7 +51,8 @@ def frame_summary(report: Report) -> str:
     return (
         "  "
         + ", ".join(parts)
-        + f"; {e.total:,} episodes, {e.harvested:,} harvested, corpus {report.corpus_episodes:,}"
+        + f"; {plural(e.total, 'episode')}, {e.harvested:,} harvested, "
+        + f"corpus {report.corpus_episodes:,}"
     )
 
 
@@ -77,7 +91,8 @@ def unmapped_text(report: Report, config: Config) -> str:
     examples = ", ".join(printable(path, limit=120) for path in unmapped.examples)
     text = f"{frames} unmapped: [episodes] pattern does not match their paths, e.g. {examples}"
     if unmapped.without_path:
-        text += f"; {unmapped.without_path:,} have no path under task.data['{field}']"
+        verb = "has" if unmapped.without_path == 1 else "have"
+        text += f"; {unmapped.without_path:,} {verb} no path under task.data['{field}']"
     return text
 
 
@@ -92,7 +107,7 @@ def configuration_problem(report: Report, config: Config) -> str | None:
 
 def report_lines(report: Report, config: Config | None = None) -> list[str]:
     lines = [headline(report), *decided_lines(report)]
-    lines.extend(gate_line(gate) for gate in report.gates)
+    lines.extend(gate_line(gate, report.regression) for gate in report.gates)
     lines.append(frame_summary(report))
     if config is not None and report.frames.unmapped:
         lines.append(f"  {unmapped_text(report, config)}")

@@ -26,7 +26,8 @@ from retrain_gate.actions import NotAllowed, Recorded, SliceRow, preview_lines
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
 from retrain_gate.names import NOTE_MAX, validate_name, validate_note
-from retrain_gate.text import is_unsafe, short_hash
+from retrain_gate.render import gate_verdict
+from retrain_gate.text import is_unsafe, plural, short_hash
 from retrain_gate.tui import figures
 
 DecisionKind = Literal["approve", "decline", "ack", "pin", "report"]
@@ -358,17 +359,12 @@ class DecisionModal(ModalScreen[Decided | None]):
 
 def _gate_lines(report: Report) -> Text:
     out = Text()
-    for gate in report.gates:
-        if gate.name == "regression":
-            verdict, style = {
-                True: ("ok", "green"),
-                False: ("ALERT", "bold red"),
-                None: ("unknown", "yellow"),
-            }[gate.passed]
-        else:
-            verdict, style = ("pass", "green") if gate.passed else ("FAIL", "bold red")
+    verdicts = [gate_verdict(gate, report.regression) for gate in report.gates]
+    width = max(map(len, verdicts), default=0) + 1  # the details line up
+    for gate, verdict in zip(report.gates, verdicts, strict=True):
+        style = {True: "green", False: "bold red", None: "yellow"}[gate.passed]
         out.append(f"  {gate.name:<11}")
-        out.append(f"{verdict:<6}", style=style)
+        out.append(f"{verdict:<{width}}", style=style)
         out.append(figures.safe(gate.detail, 200))
         out.append("\n")
     return out
@@ -454,7 +450,9 @@ class ApproveModal(DecisionModal):
             "the decision and every gate and figure as shown:\n"
         )
         out.append_text(_gate_lines(report))
-        out.append(f"Training slice: {delta:,} episodes → a manifest CSV in the state folder")
+        out.append(
+            f"Training slice: {plural(delta, 'episode')} → a manifest CSV in the state folder"
+        )
         return out
 
     def show_preview(self, rows: list[SliceRow] | None, problem: str = "") -> None:
@@ -465,7 +463,7 @@ class ApproveModal(DecisionModal):
         if not rows:
             episodes.update(Text("No episode would be approved: the slice would be empty."))
             return
-        out = Text(f"The {len(rows):,} episodes it approves:\n", style="bold")
+        out = Text(f"The {plural(len(rows), 'episode')} it approves:\n", style="bold")
         out.append("\n".join(figures.safe(line, 300) for line in preview_lines(rows, PREVIEW_ROWS)))
         episodes.update(out)
 
