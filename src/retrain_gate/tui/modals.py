@@ -360,7 +360,7 @@ class DecisionModal(ModalScreen[Decided | None]):
 def _gate_lines(report: Report) -> Text:
     out = Text()
     verdicts = [gate_verdict(gate, report.regression) for gate in report.gates]
-    width = max(map(len, verdicts), default=0) + 1  # the details line up
+    width = max(len("ALERT"), *map(len, verdicts)) + 1  # the details line up
     for gate, verdict in zip(report.gates, verdicts, strict=True):
         style = {True: "green", False: "bold red", None: "yellow"}[gate.passed]
         out.append(f"  {gate.name:<11}")
