@@ -437,3 +437,24 @@ def test_one_of_a_thing_is_singular(tmp_path: Path) -> None:
     assert "need 1 episode for a first training, have 1" in text
     assert "1 episode an approval now would put in the training slice" in text
     assert not re.search(r"\b1 (frames|episodes|files|exports|tasks)\b", text), text
+
+
+def test_a_real_upload_path_gets_a_warning_in_check_and_json(tmp_path: Path) -> None:
+    # Label Studio's own sample: a file uploaded through the UI, /data/upload/18/image1.jpg,
+    # which the default pattern reads as task "upload", episode "18"
+    sample = Path(__file__).parent / "data" / "ls_samples" / "lssdk_data_keypoints.json"
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "sample.json").write_bytes(sample.read_bytes())
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n', encoding="utf-8"
+    )
+    data = check_json(tmp_path)
+    assert data["mapping"]["upload_frames"] == 1
+    [warning] = data["mapping_warnings"]
+    assert warning.startswith(
+        "1 frame is a Label Studio upload, mapped as task 'upload', episode '18' "
+        "(e.g. /data/upload/18/image1.jpg)"
+    )
+    text = run("check", cwd=tmp_path).stdout
+    assert f"  warning: {warning}" in text.splitlines()

@@ -104,3 +104,27 @@ def test_screenshot_captions_name_the_decision_they_show() -> None:
         for word in ("wait", "regression", "ready"):
             if word in caption.lower():
                 assert word.upper() in svg, (caption, target)
+
+
+def test_the_patterns_in_sources_md_map_their_example_paths() -> None:
+    """Each row of docs/sources.md's pattern table: the pattern, accepted by the config, maps
+    the example path to the task and episode the row names (polars' regex, as ingest runs it)."""
+    import polars as pl
+
+    from retrain_gate.config import EpisodesConfig
+
+    text = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    section = text.split("## Which episode a frame belongs to", 1)[1]
+    rows = [
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in section.splitlines()
+        if line.startswith("| ") and "`" in line
+    ]
+    assert len(rows) == 4
+    for _, path, pattern, expected in rows:
+        path = path.strip("`")
+        pattern = pattern.split("`")[1].replace("\\|", "|")
+        EpisodesConfig(pattern=pattern)  # accepted by the config
+        groups = pl.Series([path]).str.extract_groups(pattern)[0]
+        found = f"`{groups['task_subdir']}`, `{groups['episode']}`"
+        assert found == expected, (path, pattern)

@@ -212,7 +212,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         results, report = _refresh(engine)
         refused = engine.store.refused()
         preview = _preview(engine) if args.episodes else None
-    from retrain_gate.render import configuration_problem
+    from retrain_gate.render import configuration_problem, mapping_warnings
 
     problem = configuration_problem(report, config)
     if problem is not None:
@@ -227,6 +227,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
+        data["mapping_warnings"] = mapping_warnings(report, config)
         if preview is not None:
             data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))

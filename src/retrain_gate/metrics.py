@@ -23,10 +23,12 @@ from retrain_gate.models import (
     Backlog,
     Declined,
     EpisodeCounts,
+    EpisodeExample,
     EvalStatus,
     FrameCounts,
     Gate,
     HumanState,
+    MappingShape,
     Regression,
     RegressionReport,
     ReleaseStats,
@@ -177,6 +179,62 @@ def _unmapped(frames: pl.DataFrame) -> Unmapped:
         without_path=without_path,
         examples=[str(path) for path in examples],
         every_frame=unmapped.height == frames.height,
+    )
+
+
+# A file uploaded through Label Studio's UI: /data/upload/<project id>/<8 hex>-<file name>.
+# Its only folders are Label Studio's own, so no pattern finds a task or an episode in them.
+UPLOAD_PATH = r"(?:^|/)data/upload/\d+/[^/]*$"
+
+
+def _example(mapped: pl.DataFrame, row: dict[str, object]) -> EpisodeExample:
+    task, episode = str(row["task_subdir"]), str(row["episode"])
+    paths = mapped.filter((pl.col("task_subdir") == task) & (pl.col("episode") == episode))
+    return EpisodeExample(
+        task_subdir=task,
+        episode=episode,
+        frames=paths.height,
+        path=str(paths["path"].drop_nulls().min() or ""),
+    )
+
+
+# Below these, one big episode or one-frame episodes are as likely a young project as a bad
+# pattern: no warning.
+DOMINANT_MIN_EPISODES = 3
+SINGLE_FRAME_MIN_EPISODES = 10
+# Paths looked at for uploads before all are: a report is made on every change, and a regex
+# over every path of a big store is not free. Uploads rarer than this go unnamed.
+_UPLOAD_SAMPLE = 10_000
+
+
+def _uploads(mapped: pl.DataFrame) -> pl.DataFrame:
+    paths = mapped["path"]
+    sample = paths.gather_every(max(1, paths.len() // _UPLOAD_SAMPLE))
+    if not sample.str.contains(UPLOAD_PATH).any():
+        return mapped.clear()
+    return mapped.filter(pl.col("path").str.contains(UPLOAD_PATH))
+
+
+def _mapping_shape(mapped: pl.DataFrame, episodes: pl.DataFrame) -> MappingShape:
+    """§2 as it came out: signs that the pattern maps nonsense (docs/semantics.md §2)."""
+    if episodes.is_empty():
+        return MappingShape()
+    uploads = _uploads(mapped)
+    upload = uploads.sort("path").row(0, named=True) if uploads.height else None
+    dominant = None
+    most = int(episodes.select(pl.col("frames").max()).item())
+    if episodes.height >= DOMINANT_MIN_EPISODES and 2 * most > mapped.height:
+        # more than half the frames: only one episode can hold that many
+        largest = episodes.filter(pl.col("frames") == most).row(0, named=True)
+        dominant = _example(mapped, largest)
+    single = None
+    if episodes.height >= SINGLE_FRAME_MIN_EPISODES and most == 1:
+        single = _example(mapped, episodes.row(0, named=True))
+    return MappingShape(
+        upload_frames=uploads.height,
+        upload_example=_example(mapped, upload) if upload else None,
+        dominant=dominant,
+        single_frame=single,
     )
 
 
@@ -653,6 +711,7 @@ def evaluate(
         declined=declined,
         pending_approval=human.pending_request,
         unmapped=_unmapped(frames),
+        mapping=_mapping_shape(mapped, episodes),
         tasks=_task_stats(episodes),
     )
 

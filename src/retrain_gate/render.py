@@ -6,7 +6,7 @@ Every untrusted string (task names, releases, names, notes) goes through `printa
 from __future__ import annotations
 
 from retrain_gate.config import Config
-from retrain_gate.models import Gate, Regression, Report
+from retrain_gate.models import EpisodeExample, Gate, Regression, Report
 from retrain_gate.names import NOTE_MAX
 from retrain_gate.text import plural, printable
 
@@ -96,6 +96,65 @@ def unmapped_text(report: Report, config: Config) -> str:
     return text
 
 
+# What a pattern should find, shown in every warning that it found something else.
+_SHOULD_CAPTURE = (
+    "[episodes] pattern should capture the robot task as task_subdir and the recorded run as "
+    "episode: e.g. .../pick_cube/ep_0007/f_0001.jpg gives task_subdir 'pick_cube', episode "
+    "'ep_0007' (docs/sources.md shows the pattern for local files, cloud URLs and uploads)"
+)
+
+
+def _episode_words(example: EpisodeExample) -> str:
+    return (
+        f"task '{printable(example.task_subdir, limit=60)}', "
+        f"episode '{printable(example.episode, limit=60)}' "
+        f"(e.g. {printable(example.path, limit=120)})"
+    )
+
+
+def _key(example: EpisodeExample) -> tuple[str, str]:
+    return example.task_subdir, example.episode
+
+
+def mapping_warnings(report: Report, config: Config) -> list[str]:
+    """Signs that `[episodes] pattern` maps frames, but to nonsense (§2; metrics finds them):
+    Label Studio upload paths, one episode holding most frames, every episode holding one
+    frame. One sentence each, saying what the pattern should capture; empty when the mapping
+    looks sound. `config` is the one the report was made with: its pattern is named."""
+    shape = report.mapping
+    pattern = printable(config.episodes.pattern, limit=120)
+    warnings = []
+    upload = shape.upload_example
+    if upload is not None:
+        are = "is a Label Studio upload" if shape.upload_frames == 1 else "are Label Studio uploads"
+        warnings.append(
+            f"{plural(shape.upload_frames, 'frame')} {are}, mapped as {_episode_words(upload)}: "
+            f"[episodes] pattern = '{pattern}' took Label Studio's folder and project number "
+            "for a task and an episode. An uploaded file keeps only its name, so name the files "
+            "task__episode__frame.jpg before uploading and use pattern = "
+            r"'/data/upload/\d+/[0-9a-f]+-(?P<task_subdir>.+?)__(?P<episode>.+?)__', "
+            "or serve the frames from local files or cloud storage, which keep their folders; "
+            + _SHOULD_CAPTURE
+        )
+    dominant = shape.dominant
+    # When the upload is the dominant episode, the upload warning already names it.
+    if dominant is not None and (upload is None or _key(upload) != _key(dominant)):
+        mapped = report.frames.total - report.frames.unmapped
+        warnings.append(
+            f"one episode holds {dominant.frames * 100 // mapped}% of the mapped frames "
+            f"({dominant.frames:,} of {mapped:,}): {_episode_words(dominant)}; "
+            f"[episodes] pattern = '{pattern}' may capture a folder above the runs as the "
+            f"episode. {_SHOULD_CAPTURE}"
+        )
+    if shape.single_frame is not None:
+        warnings.append(
+            f"each of the {report.episodes.total:,} episodes holds one frame, e.g. "
+            f"{_episode_words(shape.single_frame)}; [episodes] pattern = '{pattern}' may "
+            f"capture the file name as the episode. {_SHOULD_CAPTURE}"
+        )
+    return warnings
+
+
 def configuration_problem(report: Report, config: Config) -> str | None:
     """Every frame unmapped: nothing can be computed, so it is the config that is wrong."""
     if not report.unmapped.every_frame or not report.frames.total:
@@ -111,6 +170,8 @@ def report_lines(report: Report, config: Config | None = None) -> list[str]:
     lines.append(frame_summary(report))
     if config is not None and report.frames.unmapped:
         lines.append(f"  {unmapped_text(report, config)}")
+    if config is not None:
+        lines.extend(f"  warning: {text}" for text in mapping_warnings(report, config))
     unknown = release_unknown_text(report)
     if unknown:
         lines.append(f"  {unknown}")
