@@ -70,7 +70,22 @@ def test_init_writes_a_complete_config_and_refuses_to_overwrite(tmp_path: Path) 
         ('[watch]\npolling = "yes"\n', "watch.polling"),
         ("[regression]\nmin_episodes = 10.0\n", "regression.min_episodes"),
         ("[paths\n", "not valid TOML"),
+        # patterns polars' linear-time engine cannot run: Python's `re` could take minutes
+        (
+            "[episodes]\npattern = '(?P<task_subdir>[^/]+)/(?=ep)(?P<episode>[^/]+)/'\n",
+            "'episodes.pattern' cannot be used: look-around",
+        ),
+        (
+            "[episodes]\npattern = '(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/(?P=episode)'\n",
+            "write [episodes] pattern without them",
+        ),
+        # tomllib recurses once per level: a RecursionError, not a traceback
+        ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply to read"),
+        ("a = " + "{b = " * 100_000 + "1" + "}" * 100_000 + "\n", "nested too deeply to read"),
+        # a huge bad value is not echoed whole
+        ("[paths]\nexport_dir = " + "[" * 300 + "]" * 300 + "\n", "[[[[[[…)"),
     ],
+    ids=lambda value: value[:40] if isinstance(value, str) else str(value),
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path: Path, toml: str, needle: str) -> None:
     (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
@@ -458,3 +473,15 @@ def test_a_real_upload_path_gets_a_warning_in_check_and_json(tmp_path: Path) -> 
     )
     text = run("check", cwd=tmp_path).stdout
     assert f"  warning: {warning}" in text.splitlines()
+
+
+def test_ignored_files_are_shown_by_check_and_in_json(project: Path) -> None:
+    (project / "exports" / "README").write_text("notes about this bucket\n", encoding="utf-8")
+    (project / "exports" / "list").write_text("[]", encoding="utf-8")
+    data = check_json(project)
+    assert sorted(Path(p).name for p in data["ignored_files"]) == ["README", "list"]
+    assert data["refused_files"] == {}
+    lines = run("check", cwd=project).stdout.splitlines()
+    at = lines.index("  2 files ignored (not Label Studio files; no figure uses them):")
+    assert lines[at + 1].startswith(f"    {project / 'exports' / 'README'}: a file without an")
+    assert lines[at + 2].startswith(f"    {project / 'exports' / 'list'}: a file without an")

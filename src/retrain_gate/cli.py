@@ -211,6 +211,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         _say_if_stale(engine)
         results, report = _refresh(engine)
         refused = engine.store.refused()
+        ignored = engine.store.ignored()
         preview = _preview(engine) if args.episodes else None
     from retrain_gate.render import configuration_problem, mapping_warnings
 
@@ -227,6 +228,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
+        data["ignored_files"] = ignored
         data["mapping_warnings"] = mapping_warnings(report, config)
         if preview is not None:
             data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
@@ -236,6 +238,13 @@ def cmd_check(args: argparse.Namespace) -> int:
         if refused:
             print(f"  {plural(len(refused), 'file')} refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
+                print(f"    {printable(path)}: {printable(reason)}")
+        if ignored:
+            print(
+                f"  {plural(len(ignored), 'file')} ignored "
+                "(not Label Studio files; no figure uses them):"
+            )
+            for path, reason in sorted(ignored.items())[:20]:
                 print(f"    {printable(path)}: {printable(reason)}")
         if preview is not None:
             _print_preview(preview)

@@ -90,8 +90,8 @@ BUSY_CLEAR_SECONDS = 3.0
 # whenever the bindings change, at every modal or help screen, and only prunes bindings of
 # closed keys when `compact` changes, which here is never), and `lru_cache` on the instance
 # method `StylesCache.get_inner_outer` (up to 1024 of them; Textualize/textual#6665).
-# Unpruned, every help open/close kept ~1000 objects, memory grew all day, and the full
-# collections over them grew past 150 ms on key presses. Both are released at every screen
+# Unpruned, every help open/close kept objects alive, memory grew all day, and the full
+# collections over them slowed key presses (bench/RESULTS.md). Both are released at every screen
 # change (which re-composes the Footer) and, for other binding changes, on a tick.
 RELEASE_STALE_WIDGETS_SECONDS = 5.0
 
@@ -194,6 +194,7 @@ class RetrainGateApp(App[int]):
         self._pulse: Timer | None = None
         self._busy_timer: Timer | None = None
         self.refused: dict[str, str] = {}
+        self.ignored: dict[str, str] = {}
         # Ledger entries this dashboard wrote: their line is already in Activity (_decided).
         self._own_seqs: set[int] = set()
 
@@ -235,7 +236,7 @@ class RetrainGateApp(App[int]):
             self.query_one(StatusBar).set(watcher_state="off")
             return
         # What start-up allocated (imports, widgets) lives as long as the app: keeping it out
-        # of the collector's generations takes the ~100 ms full collections off key presses.
+        # of the collector's generations takes the full collections off key presses.
         gc.freeze()
         self.service = self._service_factory(self.config, self._on_service_update)
         self.log_line(
@@ -301,7 +302,7 @@ class RetrainGateApp(App[int]):
             level = "error" if update.watch_status == "error" else "info"
             post(Activity(update.message, update.at, level=level))
         elif update.kind == "refused" and update.refused is not None:
-            post(RefusedFiles(update.refused))
+            post(RefusedFiles(update.refused, update.ignored))
         elif update.kind == "ledger" and update.seq is not None:
             post(LedgerLine(update.message, update.seq, update.at))
         elif update.kind == "role" and update.role is not None:
@@ -376,6 +377,7 @@ class RetrainGateApp(App[int]):
         if self._dashboard_gone():
             return
         self.refused = message.refused
+        self.ignored = message.ignored
         self.query_one(StatusBar).set(refused=len(message.refused))
         self.refresh_bindings()  # the `f` key shows only while there is something to list
 
@@ -598,7 +600,7 @@ class RetrainGateApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_refused(self) -> None:
-        self.push_screen(RefusedScreen(self.refused, self.config))
+        self.push_screen(RefusedScreen(self.refused, self.config, self.ignored))
 
     def action_pull(self) -> None:
         if self.service is None:
@@ -627,7 +629,7 @@ class RetrainGateApp(App[int]):
         # App bindings reach every screen: a stray `r` or `q` on a modal's button must not
         # open a second decision or quit with a decision half-typed.
         on_dashboard = self.screen is self.screen_stack[0]
-        if action == "refused" and not self.refused:
+        if action == "refused" and not (self.refused or self.ignored):
             return False  # hidden from the footer: nothing to list
         return on_dashboard or action not in self.DASHBOARD_ACTIONS
 

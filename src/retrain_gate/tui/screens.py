@@ -141,9 +141,12 @@ class RefusedScreen(Screen[None]):
 
     MAX_SHOWN = 200
 
-    def __init__(self, refused: dict[str, str], config: Config) -> None:
+    def __init__(
+        self, refused: dict[str, str], config: Config, ignored: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.refused = dict(refused)
+        self.ignored = dict(ignored or {})
         self.config = config
 
     def compose(self) -> ComposeResult:
@@ -170,7 +173,18 @@ class RefusedScreen(Screen[None]):
             out.append(figures.safe(reason, 600), style="yellow")
             out.append("\n")
         if len(self.refused) > self.MAX_SHOWN:
-            out.append(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim")
+            out.append(f"+{len(self.refused) - self.MAX_SHOWN} more\n", style="dim")
+        if self.ignored:
+            out.append(
+                f"\nIgnored ({plural(len(self.ignored), 'file')}: not Label Studio files; "
+                "no figure uses them)\n",
+                style="bold",
+            )
+        for path, reason in sorted(self.ignored.items())[: self.MAX_SHOWN]:
+            out.append(figures.safe(path.removeprefix(str(folder) + "/"), 300))
+            out.append("\n  ")
+            out.append(figures.safe(reason, 600), style="dim")
+            out.append("\n")
         return out
 
     def action_close(self) -> None:
