@@ -44,7 +44,7 @@ class _Model(BaseModel):
 
 # List fields default to a plain `[]`, which pydantic copies for each instance. With
 # `default_factory=list`, building the class inspects the signature of the builtin `list`,
-# which parses its text signature with tokenize: ~3 ms of every process's start-up.
+# which parses its text signature with tokenize: a cost paid at every process's start-up.
 
 
 # ---------------------------------------------------------------- human state (from the ledger)
