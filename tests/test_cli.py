@@ -70,7 +70,22 @@ def test_init_writes_a_complete_config_and_refuses_to_overwrite(tmp_path: Path) 
         ('[watch]\npolling = "yes"\n', "watch.polling"),
         ("[regression]\nmin_episodes = 10.0\n", "regression.min_episodes"),
         ("[paths\n", "not valid TOML"),
+        # patterns polars' linear-time engine cannot run: Python's `re` could take minutes
+        (
+            "[episodes]\npattern = '(?P<task_subdir>[^/]+)/(?=ep)(?P<episode>[^/]+)/'\n",
+            "'episodes.pattern' cannot be used: look-around",
+        ),
+        (
+            "[episodes]\npattern = '(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/(?P=episode)'\n",
+            "write [episodes] pattern without them",
+        ),
+        # tomllib recurses once per level: a RecursionError, not a traceback
+        ("a = " + "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply to read"),
+        ("a = " + "{b = " * 100_000 + "1" + "}" * 100_000 + "\n", "nested too deeply to read"),
+        # a huge bad value is not echoed whole
+        ("[paths]\nexport_dir = " + "[" * 300 + "]" * 300 + "\n", "[[[[[[…)"),
     ],
+    ids=lambda value: value[:40] if isinstance(value, str) else str(value),
 )
 def test_a_bad_config_is_one_line_naming_the_key(tmp_path: Path, toml: str, needle: str) -> None:
     (tmp_path / "config.toml").write_text(toml, encoding="utf-8")
@@ -378,3 +393,102 @@ def test_some_unmapped_frames_are_shown_with_examples(project: Path) -> None:
     }
     text = run("check", cwd=project).stdout
     assert "2 frames unmapped: [episodes] pattern does not match their paths, e.g. " in text
+
+
+# ---------------------------------------------------------------- words (issue 21.9)
+
+
+def test_config_is_accepted_before_the_command(project: Path, tmp_path_factory: Any) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    config = str(project / "config.toml")
+    before = run("--config", config, "check", "--json", cwd=elsewhere)
+    assert before.returncode == 0, before.stderr
+    after = run("check", "--json", "--config", config, cwd=elsewhere)
+    assert json.loads(before.stdout) == json.loads(after.stdout)
+    # init names its file as an argument: --config there is a mistake to say, not to ignore
+    init = run("--config", "mine.toml", "init", cwd=elsewhere)
+    assert init.returncode == 2
+    assert init.stderr.strip() == (
+        "retrain-gate: init writes the file named after it, not --config: "
+        "`retrain-gate init mine.toml`"
+    )
+    assert not (elsewhere / "config.toml").exists()
+
+
+def test_an_option_a_command_does_not_take_shows_that_commands_usage(project: Path) -> None:
+    result = run("ledger", "--episodes", cwd=project)
+    assert result.returncode == 2
+    assert result.stderr.startswith("usage: retrain-gate ledger ")
+    assert "retrain-gate ledger: error: unrecognized arguments: --episodes" in result.stderr
+
+
+def test_with_one_release_the_regression_gate_is_not_applicable_yet(project: Path) -> None:
+    # every frame of the fixture was pre-annotated by m1: nothing to compare it with
+    data = check_json(project)
+    gate = next(g for g in data["gates"] if g["name"] == "regression")
+    assert gate["passed"] is None
+    assert gate["detail"].startswith("not applicable yet: ")
+    assert "only m1 so far" in gate["detail"]
+    lines = run("check", cwd=project).stdout.splitlines()
+    gate_lines = [line for line in lines if line.split()[0] in ("delta", "spread", "eval")]
+    regression_line = next(line for line in lines if line.startswith("  regression"))
+    assert regression_line.split()[:4] == ["regression", "n/a", "not", "applicable"]
+    # the details start in one column whatever the verdict
+    starts = {
+        line.index(detail)
+        for line, detail in [
+            (gate_lines[0], "need"),
+            (gate_lines[1], "Gini"),
+            (gate_lines[2], "eval set"),
+            (regression_line, "not applicable"),
+        ]
+    }
+    assert len(starts) == 1, lines
+
+
+def test_one_of_a_thing_is_singular(tmp_path: Path) -> None:
+    write_export(tmp_path / "exports", "one.json", episode_tasks("pick", "e1", 1, n=1), mtime=1_000)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n'
+        "[gates]\nmin_first_train_episodes = 1\n",
+        encoding="utf-8",
+    )
+    text = run("check", "--episodes", cwd=tmp_path).stdout
+    assert "1 frame, 1 reviewed" in text and "; 1 episode, 1 harvested" in text
+    assert "need 1 episode for a first training, have 1" in text
+    assert "1 episode an approval now would put in the training slice" in text
+    assert not re.search(r"\b1 (frames|episodes|files|exports|tasks)\b", text), text
+
+
+def test_a_real_upload_path_gets_a_warning_in_check_and_json(tmp_path: Path) -> None:
+    # Label Studio's own sample: a file uploaded through the UI, /data/upload/18/image1.jpg,
+    # which the default pattern reads as task "upload", episode "18"
+    sample = Path(__file__).parent / "data" / "ls_samples" / "lssdk_data_keypoints.json"
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "sample.json").write_bytes(sample.read_bytes())
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n', encoding="utf-8"
+    )
+    data = check_json(tmp_path)
+    assert data["mapping"]["upload_frames"] == 1
+    [warning] = data["mapping_warnings"]
+    assert warning.startswith(
+        "1 frame is a Label Studio upload, mapped as task 'upload', episode '18' "
+        "(e.g. /data/upload/18/image1.jpg)"
+    )
+    text = run("check", cwd=tmp_path).stdout
+    assert f"  warning: {warning}" in text.splitlines()
+
+
+def test_ignored_files_are_shown_by_check_and_in_json(project: Path) -> None:
+    (project / "exports" / "README").write_text("notes about this bucket\n", encoding="utf-8")
+    (project / "exports" / "list").write_text("[]", encoding="utf-8")
+    data = check_json(project)
+    assert sorted(Path(p).name for p in data["ignored_files"]) == ["README", "list"]
+    assert data["refused_files"] == {}
+    lines = run("check", cwd=project).stdout.splitlines()
+    at = lines.index("  2 files ignored (not Label Studio files; no figure uses them):")
+    assert lines[at + 1].startswith(f"    {project / 'exports' / 'README'}: a file without an")
+    assert lines[at + 2].startswith(f"    {project / 'exports' / 'list'}: a file without an")

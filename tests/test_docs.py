@@ -104,3 +104,86 @@ def test_screenshot_captions_name_the_decision_they_show() -> None:
         for word in ("wait", "regression", "ready"):
             if word in caption.lower():
                 assert word.upper() in svg, (caption, target)
+
+
+def test_the_patterns_in_sources_md_map_their_example_paths() -> None:
+    """Each row of docs/sources.md's pattern table: the pattern, accepted by the config, maps
+    the example path to the task and episode the row names (polars' regex, as ingest runs it)."""
+    import polars as pl
+
+    from retrain_gate.config import EpisodesConfig
+
+    text = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
+    section = text.split("## Which episode a frame belongs to", 1)[1]
+    rows = [
+        [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+        for line in section.splitlines()
+        if line.startswith("| ") and "`" in line
+    ]
+    assert len(rows) == 4
+    for _, path, pattern, expected in rows:
+        path = path.strip("`")
+        pattern = pattern.split("`")[1].replace("\\|", "|")
+        EpisodesConfig(pattern=pattern)  # accepted by the config
+        groups = pl.Series([path]).str.extract_groups(pattern)[0]
+        found = f"`{groups['task_subdir']}`, `{groups['episode']}`"
+        assert found == expected, (path, pattern)
+
+
+# A time or a speed stated as a fact about this code: it goes stale, and belongs in bench/.
+PERFORMANCE_FIGURE = re.compile(
+    r"\b\d[\d,.]*\s?(?:ms|µs)\b"
+    r"|\b(?:in|takes?|took|about|under)\s~?\d[\d,.]*\s?(?:s|seconds?)\b"
+    r"|\babout a second\b"
+    r"|\b\d[\d,.]*x (?:faster|slower)\b"
+)
+
+
+def _python_prose(path: Path) -> list[str]:
+    import io
+    import tokenize
+
+    tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+    return [t.string for t in tokens if t.type in (tokenize.COMMENT, tokenize.STRING)]
+
+
+def test_no_performance_figures_in_shipped_prose() -> None:
+    """Config comments (what `init` writes), code comments, help and messages, and the docs
+    other than bench/ and reliability.md's record of what was tried state no timing."""
+    from retrain_gate.config import default_config_toml
+
+    prose = {"retrain-gate init": [default_config_toml()]}
+    for path in sorted((ROOT / "src").rglob("*.py")):
+        prose[str(path.relative_to(ROOT))] = _python_prose(path)
+    for path in [ROOT / "README.md", *sorted(ROOT.glob("docs/*.md"))]:
+        if path.name != "reliability.md":
+            prose[str(path.relative_to(ROOT))] = [path.read_text(encoding="utf-8")]
+    found = [
+        f"{where}: {match.group(0)!r}"
+        for where, texts in prose.items()
+        for text in texts
+        for match in PERFORMANCE_FIGURE.finditer(text)
+    ]
+    assert found == []
+    assert PERFORMANCE_FIGURE.search("a 180 MB export reads in about a second")
+    assert PERFORMANCE_FIGURE.search("collections of ~100 ms")
+
+
+def test_the_architecture_data_flow_names_code_that_exists() -> None:
+    import importlib
+
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    flow = FENCE.search(text)
+    assert flow is not None
+    names = re.findall(r"\b([a-z_]+(?:\.[A-Za-z_]+)+)\b", flow.group(0))
+    assert "loader.load_export" in names
+    for name in names:
+        if name.endswith((".jsonl", ".parquet")):
+            continue
+        module, *attrs = name.split(".")
+        target: object = importlib.import_module(f"retrain_gate.{module}")
+        for attr in attrs:
+            if not hasattr(target, attr):  # a submodule: models.FRAME_SCHEMA, labelstudio.export
+                target = importlib.import_module(f"{target.__name__}.{attr}")  # type: ignore[attr-defined]
+            else:
+                target = getattr(target, attr)

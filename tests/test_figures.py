@@ -88,6 +88,23 @@ def test_insufficient_data_is_said_once_and_is_not_a_pass() -> None:
     assert line.split()[:2] == ["regression", "unknown"]
 
 
+def test_fewer_than_two_releases_reads_not_applicable_yet() -> None:
+    detail = (
+        "not applicable yet: the newest release is compared with the one before it, "
+        "and there is only v1 so far"
+    )
+    one = regression(state="fewer_than_two_releases", detail=detail, p_value=None, active=False)
+    text = figures.regression_state(report(regression=one)).plain
+    assert text == (
+        "not applicable yet: the newest release is compared with the one before it, "
+        "and there is only v1 so far"
+    )
+    gate = Gate(name="regression", passed=None, value=None, threshold=0.01, detail=detail)
+    assert gate_line(gate, one) == f"  regression  n/a      {detail}"
+    # the verdict column is as wide as the widest verdict, so the details line up
+    assert gate_line(gate, regression(state="insufficient_data")).index("not") == 23
+
+
 def test_an_alert_ended_by_an_approval_does_not_read_no_regression() -> None:
     ended = regression(
         active=False,
@@ -223,3 +240,65 @@ def test_an_empty_coverage_panel_keeps_its_lines_apart() -> None:
     lines = figures.coverage_panel(rep, Config(), 60).plain.splitlines()
     assert lines[0] == "no tasks with work flowing yet"
     assert lines[1].startswith("Gini 0.00 ≤ 0.50 ✓   top share 0% ≤ 80%")
+
+
+# ---------------------------------------------------------------- a pattern that maps nonsense
+
+
+def _mapped(rows: list[dict[str, Any]]) -> tuple[Report, list[str]]:
+    from retrain_gate.metrics import evaluate
+    from retrain_gate.models import HumanState
+    from retrain_gate.render import mapping_warnings
+    from tests.framekit import frames_table
+
+    rep = evaluate(frames_table(rows), Config(), HumanState(), None)
+    return rep, mapping_warnings(rep, Config())
+
+
+def _episodes(sizes: dict[tuple[str, str], int]) -> list[dict[str, Any]]:
+    from tests.framekit import episode
+
+    return [row for (task, ep), n in sizes.items() for row in episode(task, ep, frames=n)]
+
+
+def test_upload_paths_are_named_with_what_the_pattern_should_capture() -> None:
+    # framekit paths are /data/<task>/<episode>/<id>.jpg: task "upload", episode "4" is what
+    # the default pattern makes of Label Studio's /data/upload/4/<file>
+    rep, warnings = _mapped(_episodes({("upload", "4"): 3, ("pick", "e1"): 2}))
+    assert rep.mapping.upload_frames == 3
+    assert len(warnings) == 1
+    text = warnings[0]
+    assert text.startswith(
+        "3 frames are Label Studio uploads, mapped as task 'upload', episode '4'"
+    )
+    assert "(e.g. /data/upload/4/" in text
+    assert "(?P<task_subdir>.+?)__(?P<episode>.+?)__" in text
+    assert "gives task_subdir 'pick_cube', episode 'ep_0007'" in text
+    # one upload frame: singular
+    _, one = _mapped(_episodes({("upload", "4"): 1, ("pick", "e1"): 2}))
+    assert one[0].startswith("1 frame is a Label Studio upload, ")
+
+
+def test_one_episode_with_most_frames_is_a_warning() -> None:
+    # 8 of 10 mapped frames in one of 3 episodes: 80%
+    _, warnings = _mapped(_episodes({("robot", "all"): 8, ("pick", "e1"): 1, ("pick", "e2"): 1}))
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "one episode holds 80% of the mapped frames (8 of 10): task 'robot', episode 'all'"
+    )
+    # exactly half is not "most"; two episodes are too few to tell
+    assert _mapped(_episodes({("a", "1"): 5, ("b", "1"): 3, ("b", "2"): 2}))[1] == []
+    assert _mapped(_episodes({("a", "1"): 9, ("b", "1"): 1}))[1] == []
+
+
+def test_every_episode_with_one_frame_is_a_warning() -> None:
+    ten = {("pick", f"f{i}.jpg"): 1 for i in range(10)}
+    _, warnings = _mapped(_episodes(ten))
+    assert len(warnings) == 1
+    assert warnings[0].startswith(
+        "each of the 10 episodes holds one frame, e.g. task 'pick', episode 'f0.jpg'"
+    )
+    assert "may capture the file name as the episode" in warnings[0]
+    # nine are too few to tell; one episode with two frames means the pattern groups frames
+    assert _mapped(_episodes(dict(list(ten.items())[:9])))[1] == []
+    assert _mapped(_episodes({**ten, ("pick", "f0.jpg"): 2}))[1] == []

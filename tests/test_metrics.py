@@ -54,6 +54,24 @@ def test_empty_store_waits_for_a_first_training() -> None:
     assert report.backlog is None
 
 
+def test_one_release_leaves_the_regression_gate_not_applicable_not_passed() -> None:
+    report = run(episode("pick", "e1", release="v1"))
+    assert report.regression.state == "fewer_than_two_releases"
+    regression = gate(report, "regression")
+    assert regression.passed is None
+    assert regression.detail == (
+        "not applicable yet: the newest release is compared with the one before it, "
+        "and there is only v1 so far"
+    )
+    # a report by hand still alerts without two releases
+    reported = HumanState(
+        pin=PIN, open_reports=[RegressionReport(seq=1, by="dee", at=NEW, note="drift")]
+    )
+    assert (
+        gate(run(episode("pick", "e1", release="v1"), human=reported), "regression").passed is False
+    )
+
+
 def test_unmapped_frames_count_only_in_total_and_unmapped() -> None:
     rows = [
         frame("pick", "e1", corrected=True, release="v1"),
@@ -489,7 +507,8 @@ def test_decision_order() -> None:
     # 5. everything passes
     fifth = run(delta_episodes({"a": 5, "b": 5}), first_train(10))
     assert (fifth.decision, fifth.ready, fifth.reason) == ("READY", True, "ready")
-    assert [g.passed for g in fifth.gates] == [True, True, True, True]
+    # no release pre-annotated anything: the regression gate is not applicable yet (null)
+    assert [g.passed for g in fifth.gates] == [True, True, True, None]
     assert [g.name for g in fifth.gates] == ["delta", "spread", "eval", "regression"]
 
 

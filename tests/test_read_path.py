@@ -103,7 +103,7 @@ def test_reindex_rebuilds_the_frames_and_keeps_the_ledger(project: Path) -> None
     (project / "state" / "frames.parquet").write_bytes(b"damaged")
     out = run_cli("reindex", cwd=project)
     assert out.returncode == 0, out.stderr
-    assert "1 export(s) read" in out.stdout and "ledger is unchanged" in out.stdout
+    assert "1 export read" in out.stdout and "ledger is unchanged" in out.stdout
     assert (project / "state" / "ledger.jsonl").read_bytes() == ledger
     after = check_json(project)
     assert after["frames"] == before["frames"] and after["episodes"] == before["episodes"]

@@ -144,7 +144,7 @@ async def test_the_dashboard_answers_keys_during_a_ten_thousand_file_catch_up(
     app = make_app(config, live=True)
     async with app.run_test(size=(120, 40)) as pilot:
         log = app.query_one("#activity", RichLog)
-        await wait_for(pilot, lambda: any("catching up: 10000" in s.text for s in log.lines))
+        await wait_for(pilot, lambda: any("catching up: 10,000 files" in s.text for s in log.lines))
         service = app.service
         assert service is not None
         await wait_for(pilot, lambda: len(service.engine.store.registry()) >= 20)

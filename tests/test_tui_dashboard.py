@@ -91,6 +91,24 @@ async def test_refused_files_stay_counted_until_fixed_or_removed(tmp_path: Path)
         assert not isinstance(app.screen, RefusedScreen)
 
 
+@sync
+async def test_ignored_files_are_listed_on_the_refused_screen(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    exports = config.paths.export_dir
+    four_episodes(exports)
+    # no extension and not a Label Studio storage file: ignored, and counted (docs/sources.md)
+    (exports / "README").write_text("notes about this bucket\n", encoding="utf-8")
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: bool(app.ignored))
+        await pilot.press("f")  # with nothing refused, the key still lists what was ignored
+        await wait_for(pilot, lambda: isinstance(app.screen, RefusedScreen))
+        listing = screen_text(app)
+        assert "Ignored (1 file: not Label Studio files; no figure uses them)" in listing
+        assert "README" in listing and "not a Label Studio storage file" in listing
+
+
 # ---------------------------------------------------------------- decisions made elsewhere (2)
 
 

@@ -277,7 +277,9 @@ def test_catch_up_on_start(export_dir: Path, start_watcher: Factory) -> None:
     wait_for(lambda: len(rec.ready) >= 3, what="the files present before start")
     assert stays(lambda: len(rec.ready) == 3)
     assert {p for p, _ in rec.ready} == expected
-    assert rec.of_kind("rescan"), "the catch-up should be announced"
+    assert [e.message for e in rec.of_kind("rescan")] == [
+        f"catching up: 3 files in {export_dir} to check"
+    ], "the catch-up should be announced"
 
 
 def test_on_ready_raising_does_not_stop_the_watcher(
@@ -320,6 +322,9 @@ def test_rescan_finds_what_events_missed(export_dir: Path, start_watcher: Factor
     missed.write_bytes(EXPORT)
     wait_for(lambda: rec.count(missed) == 1, what="the rescan to find the file")
     assert rec.of_kind("rescan")
+    assert "rescan found 1 new or changed file that events missed" in [
+        e.message for e in rec.of_kind("rescan")
+    ]
 
 
 def test_dead_observer_is_restarted(export_dir: Path, start_watcher: Factory) -> None:

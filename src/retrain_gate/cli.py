@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain_gate.errors import RetrainGateError
+from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -30,10 +31,12 @@ DEFAULT_CONFIG = Path("config.toml")
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
+    # Accepted before the command too (`retrain-gate --config x check`). No default here: a
+    # subcommand's default would overwrite the value given before it; `_config` supplies it.
     parser.add_argument(
         "--config",
         type=Path,
-        default=DEFAULT_CONFIG,
+        default=argparse.SUPPRESS,
         metavar="PATH",
         help="the config file (default: ./config.toml)",
     )
@@ -47,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     from retrain_gate import __version__
 
     parser.add_argument("--version", action="version", version=f"retrain-gate {__version__}")
+    _add_config(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     init = commands.add_parser("init", help="write a default config file")
@@ -188,14 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config(args: argparse.Namespace) -> Path:
+    path: Path = getattr(args, "config", DEFAULT_CONFIG)
+    return path
+
+
 def _load(args: argparse.Namespace) -> Config:
     from retrain_gate.config import load_config
 
-    return load_config(args.config)
+    return load_config(_config(args))
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     from retrain_gate.config import write_default_config
+
+    if hasattr(args, "config"):
+        raise RetrainGateError(
+            f"init writes the file named after it, not --config: `retrain-gate init {args.config}`"
+        )
 
     write_default_config(args.path)
     print(f"wrote {args.path}; edit [paths] to point at your export folder and eval set")
@@ -213,8 +227,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         _say_if_stale(engine)
         results, report = _refresh(engine)
         refused = engine.store.refused()
+        ignored = engine.store.ignored()
         preview = _preview(engine) if args.episodes else None
-    from retrain_gate.render import configuration_problem
+    from retrain_gate.render import configuration_problem, mapping_warnings
 
     problem = configuration_problem(report, config)
     if problem is not None:
@@ -229,14 +244,23 @@ def cmd_check(args: argparse.Namespace) -> int:
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
+        data["ignored_files"] = ignored
+        data["mapping_warnings"] = mapping_warnings(report, config)
         if preview is not None:
             data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
         print(json_safe(json.dumps(data, indent=2, ensure_ascii=False)))
     else:
         print("\n".join(report_lines(report, config)))
         if refused:
-            print(f"  {len(refused)} file(s) refused; fix or remove them:")
+            print(f"  {plural(len(refused), 'file')} refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
+                print(f"    {printable(path)}: {printable(reason)}")
+        if ignored:
+            print(
+                f"  {plural(len(ignored), 'file')} ignored "
+                "(not Label Studio files; no figure uses them):"
+            )
+            for path, reason in sorted(ignored.items())[:20]:
                 print(f"    {printable(path)}: {printable(reason)}")
         if preview is not None:
             _print_preview(preview)
@@ -255,7 +279,7 @@ def _print_preview(rows: list[SliceRow]) -> None:
     from retrain_gate.decisions.actions import preview_lines
     from retrain_gate.text import printable
 
-    print(f"  {len(rows):,} episodes an approval now would put in the training slice:")
+    print(f"  {plural(len(rows), 'episode')} an approval now would put in the training slice:")
     for line in preview_lines(rows):
         print(f"    {printable(line)}")
 
@@ -307,7 +331,8 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     ingested = sum(r.outcome == "ingested" for r in results)
     refused = sum(r.outcome == "refused" for r in results)
     print(
-        f"reindexed {config.paths.state_dir}: {ingested} export(s) read, {refused} refused; "
+        f"reindexed {config.paths.state_dir}: {plural(ingested, 'export')} read, "
+        f"{refused:,} refused; "
         "the ledger is unchanged"
     )
     print(f"now: {headline(report)}")
@@ -567,7 +592,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
     config = _load(args)
     if not config.notify.urls:
         raise RetrainGateError(
-            f"{args.config}: [notify] urls is empty; add an Apprise URL such as "
+            f"{_config(args)}: [notify] urls is empty; add an Apprise URL such as "
             '"json://127.0.0.1:8080/hook" or "${SLACK_URL}"'
         )
     failed = 0
@@ -581,7 +606,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from retrain_gate.serve import run_serve
 
     _load(args)  # a bad config is one line here, not a traceback in every browser session
-    return run_serve(args.config, host=args.host, port=args.port, public_url=args.public_url)
+    return run_serve(_config(args), host=args.host, port=args.port, public_url=args.public_url)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
@@ -632,8 +657,19 @@ HANDLERS = {
 }
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub: argparse.ArgumentParser = action.choices[command]
+            return sub
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # the command's usage, which names what it does take, not the top level's
+        _subparser(parser, args.command).error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return HANDLERS[args.command](args)
     except RetrainGateError as exc:

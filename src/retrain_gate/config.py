@@ -36,6 +36,17 @@ class PathsConfig(_Section):
     eval_set: _Path = Path("eval")
 
 
+def _unbounded(pattern: str) -> str | None:
+    """Why polars' regex engine (the one ingest runs, linear in the path) refuses `pattern`."""
+    import polars as pl
+
+    try:
+        pl.Series([""], dtype=pl.String).str.extract_groups(pattern)
+    except pl.exceptions.ComputeError as exc:
+        return str(exc).rsplit("error: ", 1)[-1].strip() or "not supported"
+    return None
+
+
 class EpisodesConfig(_Section):
     field: str = "image"
     pattern: str = DEFAULT_PATTERN
@@ -52,6 +63,14 @@ class EpisodesConfig(_Section):
         if missing:
             names = " and ".join(f"(?P<{name}>...)" for name in sorted(missing))
             raise ValueError(f"needs the named group(s) {names}")
+        problem = None if value == DEFAULT_PATTERN else _unbounded(value)
+        if problem:
+            raise ValueError(
+                f"cannot be used: {problem}. Paths are matched by an engine whose time grows "
+                "with the path's length only, which has no look-around and no back-references "
+                "(with them, a short path can take unbounded time); write [episodes] pattern "
+                "without them"
+            )
         return value
 
     @field_validator("field")
@@ -109,7 +128,7 @@ class CostConfig(_Section):
 class LimitsConfig(_Section):
     max_export_mb: float = Field(default=1024.0, gt=0)
     # No one file may hold the watcher for long: a read that runs past this is stopped and
-    # the file refused with that reason (a 180 MB export reads in about a second).
+    # the file refused with that reason (far above what a read takes: bench/RESULTS.md).
     max_read_seconds: float = Field(default=300.0, gt=0)
 
 
@@ -296,7 +315,8 @@ def _describe(error: Any) -> str:
         if loc == "labelstudio.url" and isinstance(shown, str):
             # a `user:pass@` in the address is a password
             shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", shown)
-        return f"'{loc}' {message} (got {shown!r})"
+        got = repr(shown)
+        return f"'{loc}' {message} (got {got if len(got) <= 120 else got[:119] + '…'})"
     return f"'{loc}' {message}"
 
 
@@ -328,6 +348,10 @@ def load_config(path: Path) -> Config:
         raise ConfigError(f"{path}: the config is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except RecursionError:  # tomllib recurses once per level of nesting
+        raise ConfigError(
+            f"{path}: not a usable config (arrays or tables nested too deeply to read)"
+        ) from None
     return parse_config(data, base=path.resolve().parent, source=path)
 
 
@@ -382,7 +406,7 @@ KEY_HELP: dict[str, dict[str, str]] = {
         ),
         "max_read_seconds": (
             "a file that takes longer than this to read is refused with that reason\n"
-            "(no one file can hold the watcher); a 180 MB export reads in about a second"
+            "(no one file can hold the watcher)"
         ),
     },
     "notify": {

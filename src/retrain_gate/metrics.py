@@ -23,10 +23,12 @@ from retrain_gate.models import (
     Backlog,
     Declined,
     EpisodeCounts,
+    EpisodeExample,
     EvalStatus,
     FrameCounts,
     Gate,
     HumanState,
+    MappingShape,
     Regression,
     RegressionReport,
     ReleaseStats,
@@ -35,7 +37,7 @@ from retrain_gate.models import (
     Unmapped,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
-from retrain_gate.text import plural
+from retrain_gate.text import NOT_APPLICABLE, plural
 
 _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 
@@ -180,6 +182,62 @@ def _unmapped(frames: pl.DataFrame) -> Unmapped:
     )
 
 
+# A file uploaded through Label Studio's UI: /data/upload/<project id>/<8 hex>-<file name>.
+# Its only folders are Label Studio's own, so no pattern finds a task or an episode in them.
+UPLOAD_PATH = r"(?:^|/)data/upload/\d+/[^/]*$"
+
+
+def _example(mapped: pl.DataFrame, row: dict[str, object]) -> EpisodeExample:
+    task, episode = str(row["task_subdir"]), str(row["episode"])
+    paths = mapped.filter((pl.col("task_subdir") == task) & (pl.col("episode") == episode))
+    return EpisodeExample(
+        task_subdir=task,
+        episode=episode,
+        frames=paths.height,
+        path=str(paths["path"].drop_nulls().min() or ""),
+    )
+
+
+# Below these, one big episode or one-frame episodes are as likely a young project as a bad
+# pattern: no warning.
+DOMINANT_MIN_EPISODES = 3
+SINGLE_FRAME_MIN_EPISODES = 10
+# Paths looked at for uploads before all are: a report is made on every change, and a regex
+# over every path of a big store is not free. Uploads rarer than this go unnamed.
+_UPLOAD_SAMPLE = 10_000
+
+
+def _uploads(mapped: pl.DataFrame) -> pl.DataFrame:
+    paths = mapped["path"]
+    sample = paths.gather_every(max(1, paths.len() // _UPLOAD_SAMPLE))
+    if not sample.str.contains(UPLOAD_PATH).any():
+        return mapped.clear()
+    return mapped.filter(pl.col("path").str.contains(UPLOAD_PATH))
+
+
+def _mapping_shape(mapped: pl.DataFrame, episodes: pl.DataFrame) -> MappingShape:
+    """§2 as it came out: signs that the pattern maps nonsense (docs/semantics.md §2)."""
+    if episodes.is_empty():
+        return MappingShape()
+    uploads = _uploads(mapped)
+    upload = uploads.sort("path").row(0, named=True) if uploads.height else None
+    dominant = None
+    most = int(episodes.select(pl.col("frames").max()).item())
+    if episodes.height >= DOMINANT_MIN_EPISODES and 2 * most > mapped.height:
+        # more than half the frames: only one episode can hold that many
+        largest = episodes.filter(pl.col("frames") == most).row(0, named=True)
+        dominant = _example(mapped, largest)
+    single = None
+    if episodes.height >= SINGLE_FRAME_MIN_EPISODES and most == 1:
+        single = _example(mapped, episodes.row(0, named=True))
+    return MappingShape(
+        upload_frames=uploads.height,
+        upload_example=_example(mapped, upload) if upload else None,
+        dominant=dominant,
+        single_frame=single,
+    )
+
+
 def _task_stats(episodes: pl.DataFrame) -> list[TaskStats]:
     rows = (
         episodes.group_by("task_subdir")
@@ -225,7 +283,7 @@ def _delta_gate(episodes: pl.DataFrame, config: Config, human: HumanState) -> _D
     if corpus == 0:
         needed = gates.min_first_train_episodes
         fraction = None
-        detail = f"need {needed} episodes for a first training, have {delta}"
+        detail = f"need {plural(needed, 'episode')} for a first training, have {delta:,}"
     else:
         needed = ceil_fraction(gates.min_delta_fraction, corpus)
         fraction = delta / corpus
@@ -478,7 +536,13 @@ def _regression(
     current = releases[-1] if releases else None
     stats_key = None
     if previous is None or current is None:
-        stats = _Statistics("fewer_than_two_releases", None, "fewer than two releases to compare")
+        so_far = f"only {current.model_version} so far" if current else "no release so far"
+        stats = _Statistics(
+            "fewer_than_two_releases",
+            None,
+            f"{NOT_APPLICABLE}: the newest release is compared with the one before it, "
+            f"and there is {so_far}",
+        )
     else:
         stats = _statistics(episodes, previous, current, config)
         stats_key = f"statistics:{previous.model_version}->{current.model_version}"
@@ -531,9 +595,12 @@ def _declined(human: HumanState, key: str, alert_keys: list[str]) -> Declined | 
 
 
 def _regression_gate(regression: Regression, config: Config) -> Gate:
-    # Too few episodes to compare is not "no regression" (docs/semantics.md §7). With fewer
-    # than two releases there is no newer release that could have regressed: that passes.
-    unjudged = regression.state == "insufficient_data" and not regression.active
+    # Too few episodes to compare is not "no regression" (docs/semantics.md §7), and neither
+    # is having no two releases to compare: both are null, never a pass. A report still alerts.
+    unjudged = (
+        regression.state in ("insufficient_data", "fewer_than_two_releases")
+        and not regression.active
+    )
     return Gate(
         name="regression",
         passed=None if unjudged else not regression.active,
@@ -644,6 +711,7 @@ def evaluate(
         declined=declined,
         pending_approval=human.pending_request,
         unmapped=_unmapped(frames),
+        mapping=_mapping_shape(mapped, episodes),
         tasks=_task_stats(episodes),
     )
 

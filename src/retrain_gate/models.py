@@ -44,7 +44,7 @@ class _Model(BaseModel):
 
 # List fields default to a plain `[]`, which pydantic copies for each instance. With
 # `default_factory=list`, building the class inspects the signature of the builtin `list`,
-# which parses its text signature with tokenize, in every process's start-up.
+# which parses its text signature with tokenize: a cost paid at every process's start-up.
 
 
 # ---------------------------------------------------------------- human state (from the ledger)
@@ -176,6 +176,27 @@ class Unmapped(_Model):
     every_frame: bool = False  # every frame is unmapped: a configuration error
 
 
+class EpisodeExample(_Model):
+    """One episode as the pattern found it, with one of its paths, to show a person."""
+
+    task_subdir: str
+    episode: str
+    frames: int  # frames of it in the store
+    path: str  # its first path, sorted
+
+
+class MappingShape(_Model):
+    """Signs that the episode mapping (§2) is nonsense, worded by render.mapping_warnings;
+    every field empty when it looks sound."""
+
+    upload_frames: int = 0  # mapped frames whose path is a Label Studio upload
+    upload_example: EpisodeExample | None = None
+    # an episode holding more than half of the mapped frames (with 3 episodes or more)
+    dominant: EpisodeExample | None = None
+    # every episode holds one frame (with 10 episodes or more): one of them
+    single_frame: EpisodeExample | None = None
+
+
 class TaskStats(_Model):
     """One row of the per-task table: how far each robot task is, and how good its
     pre-annotations are (corrections per harvested episode, over every release)."""
@@ -243,4 +264,5 @@ class Report(_Model):
     declined: Declined | None = None  # the decision stands; this is what a person said of it
     pending_approval: ApprovalRequest | None = None
     unmapped: Unmapped = Unmapped()
+    mapping: MappingShape = MappingShape()
     tasks: list[TaskStats] = []

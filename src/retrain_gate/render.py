@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from retrain_gate.config import Config
 from retrain_gate.decisions.names import NOTE_MAX
-from retrain_gate.models import Gate, Report
+from retrain_gate.models import EpisodeExample, Gate, Regression, Report
 from retrain_gate.text import plural, printable
 
 
@@ -15,17 +15,30 @@ def headline(report: Report) -> str:
     return f"{report.decision:<6} {printable(report.reason)}"
 
 
-def gate_line(gate: Gate) -> str:
-    verdict = "pass" if gate.passed else "FAIL"
-    if gate.name == "regression":
-        verdict = {True: "ok", False: "ALERT", None: "unknown"}[gate.passed]
-    return f"  {gate.name:<11} {verdict:<5}  {printable(gate.detail)}"
+# The widest verdict: the columns after it line up whatever the verdict.
+VERDICT_WIDTH = 7
+
+
+def gate_verdict(gate: Gate, regression: Regression | None = None) -> str:
+    """pass / FAIL; for regression ok / ALERT, or, when it could not judge, `n/a` (fewer than
+    two releases: not applicable yet) or `unknown` (too few episodes to compare)."""
+    if gate.name != "regression":
+        return "pass" if gate.passed else "FAIL"
+    if gate.passed is None:
+        applicable = regression is None or regression.state != "fewer_than_two_releases"
+        return "unknown" if applicable else "n/a"
+    return "ok" if gate.passed else "ALERT"
+
+
+def gate_line(gate: Gate, regression: Regression | None = None) -> str:
+    verdict = gate_verdict(gate, regression)
+    return f"  {gate.name:<11} {verdict:<{VERDICT_WIDTH}}  {printable(gate.detail)}"
 
 
 def frame_summary(report: Report) -> str:
     f = report.frames
     parts = [
-        f"{f.total:,} frames",
+        plural(f.total, "frame"),
         f"{f.reviewed:,} reviewed",
         f"{f.skipped:,} skipped",
         f"{f.corrected:,} corrected",
@@ -38,7 +51,8 @@ def frame_summary(report: Report) -> str:
     return (
         "  "
         + ", ".join(parts)
-        + f"; {e.total:,} episodes, {e.harvested:,} harvested, corpus {report.corpus_episodes:,}"
+        + f"; {plural(e.total, 'episode')}, {e.harvested:,} harvested, "
+        + f"corpus {report.corpus_episodes:,}"
     )
 
 
@@ -77,8 +91,68 @@ def unmapped_text(report: Report, config: Config) -> str:
     examples = ", ".join(printable(path, limit=120) for path in unmapped.examples)
     text = f"{frames} unmapped: [episodes] pattern does not match their paths, e.g. {examples}"
     if unmapped.without_path:
-        text += f"; {unmapped.without_path:,} have no path under task.data['{field}']"
+        verb = "has" if unmapped.without_path == 1 else "have"
+        text += f"; {unmapped.without_path:,} {verb} no path under task.data['{field}']"
     return text
+
+
+# What a pattern should find, shown in every warning that it found something else.
+_SHOULD_CAPTURE = (
+    "[episodes] pattern should capture the robot task as task_subdir and the recorded run as "
+    "episode: e.g. .../pick_cube/ep_0007/f_0001.jpg gives task_subdir 'pick_cube', episode "
+    "'ep_0007' (docs/sources.md shows the pattern for local files, cloud URLs and uploads)"
+)
+
+
+def _episode_words(example: EpisodeExample) -> str:
+    return (
+        f"task '{printable(example.task_subdir, limit=60)}', "
+        f"episode '{printable(example.episode, limit=60)}' "
+        f"(e.g. {printable(example.path, limit=120)})"
+    )
+
+
+def _key(example: EpisodeExample) -> tuple[str, str]:
+    return example.task_subdir, example.episode
+
+
+def mapping_warnings(report: Report, config: Config) -> list[str]:
+    """Signs that `[episodes] pattern` maps frames, but to nonsense (§2; metrics finds them):
+    Label Studio upload paths, one episode holding most frames, every episode holding one
+    frame. One sentence each, saying what the pattern should capture; empty when the mapping
+    looks sound. `config` is the one the report was made with: its pattern is named."""
+    shape = report.mapping
+    pattern = printable(config.episodes.pattern, limit=120)
+    warnings = []
+    upload = shape.upload_example
+    if upload is not None:
+        are = "is a Label Studio upload" if shape.upload_frames == 1 else "are Label Studio uploads"
+        warnings.append(
+            f"{plural(shape.upload_frames, 'frame')} {are}, mapped as {_episode_words(upload)}: "
+            f"[episodes] pattern = '{pattern}' took Label Studio's folder and project number "
+            "for a task and an episode. An uploaded file keeps only its name, so name the files "
+            "task__episode__frame.jpg before uploading and use pattern = "
+            r"'/data/upload/\d+/[0-9a-f]+-(?P<task_subdir>.+?)__(?P<episode>.+?)__', "
+            "or serve the frames from local files or cloud storage, which keep their folders; "
+            + _SHOULD_CAPTURE
+        )
+    dominant = shape.dominant
+    # When the upload is the dominant episode, the upload warning already names it.
+    if dominant is not None and (upload is None or _key(upload) != _key(dominant)):
+        mapped = report.frames.total - report.frames.unmapped
+        warnings.append(
+            f"one episode holds {dominant.frames * 100 // mapped}% of the mapped frames "
+            f"({dominant.frames:,} of {mapped:,}): {_episode_words(dominant)}; "
+            f"[episodes] pattern = '{pattern}' may capture a folder above the runs as the "
+            f"episode. {_SHOULD_CAPTURE}"
+        )
+    if shape.single_frame is not None:
+        warnings.append(
+            f"each of the {report.episodes.total:,} episodes holds one frame, e.g. "
+            f"{_episode_words(shape.single_frame)}; [episodes] pattern = '{pattern}' may "
+            f"capture the file name as the episode. {_SHOULD_CAPTURE}"
+        )
+    return warnings
 
 
 def configuration_problem(report: Report, config: Config) -> str | None:
@@ -92,10 +166,12 @@ def configuration_problem(report: Report, config: Config) -> str | None:
 
 def report_lines(report: Report, config: Config | None = None) -> list[str]:
     lines = [headline(report), *decided_lines(report)]
-    lines.extend(gate_line(gate) for gate in report.gates)
+    lines.extend(gate_line(gate, report.regression) for gate in report.gates)
     lines.append(frame_summary(report))
     if config is not None and report.frames.unmapped:
         lines.append(f"  {unmapped_text(report, config)}")
+    if config is not None:
+        lines.extend(f"  warning: {text}" for text in mapping_warnings(report, config))
     unknown = release_unknown_text(report)
     if unknown:
         lines.append(f"  {unknown}")

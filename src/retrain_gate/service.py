@@ -31,7 +31,7 @@ from retrain_gate.fsutil import signature
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 from retrain_gate.store import IngestResult
-from retrain_gate.text import clock
+from retrain_gate.text import clock, plural
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
@@ -56,6 +56,7 @@ class Update:
     progress: tuple[str, int, int] | None = None  # (stage, done, total)
     # "refused": every file refused in its current form, path -> reason (empty: none left)
     refused: dict[str, str] | None = None
+    ignored: dict[str, str] | None = None  # "refused": and the files ignored, path -> reason
     seq: int | None = None  # "ledger": the entry's number
     level: Literal["info", "warning", "error"] = "info"  # for "notify"
     at: float = field(default_factory=time.time)
@@ -82,7 +83,7 @@ class GateService:
         # `retrain-gate pull` on [labelstudio] pull_minutes, by the writer only
         self._pull_thread: threading.Thread | None = None
         self._next_pull: float | None = None  # monotonic; None: not scheduled
-        self._refused: dict[str, str] | None = None  # as last told
+        self._refused: tuple[dict[str, str], dict[str, str]] | None = None  # as last told
         self._ledger_seq: int | None = None  # the last ledger entry told (None: not read yet)
         # Only the writer sends (notify.py); started when this process becomes the writer.
         self.notifier: Notifier | None = None
@@ -463,10 +464,18 @@ class GateService:
         replaced or removed), so a shell can keep showing them until they are gone."""
         with self._lock:
             refused = self.engine.store.refused()
-        if refused != self._refused:
-            self._refused = refused
+            ignored = self.engine.store.ignored()
+        if (refused, ignored) != self._refused:
+            self._refused = (refused, ignored)
             count = len(refused)
-            self._emit(Update("refused", f"{count} file(s) refused", refused=dict(refused)))
+            self._emit(
+                Update(
+                    "refused",
+                    f"{plural(count, 'file')} refused",
+                    refused=dict(refused),
+                    ignored=dict(ignored),
+                )
+            )
 
     def _last_seq(self) -> int:
         try:

@@ -18,6 +18,11 @@ _MAX = 400
 UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co"})
 
 
+# The regression gate with fewer than two releases: neither a pass nor a failure
+# (docs/gates.md); `passed` is null, as with too few episodes.
+NOT_APPLICABLE = "not applicable yet"
+
+
 def is_unsafe(char: str) -> bool:
     return unicodedata.category(char) in UNSAFE_CATEGORIES
 

@@ -37,6 +37,7 @@ from watchdog.observers.polling import PollingObserver
 
 from retrain_gate.candidates import classify_name
 from retrain_gate.fsutil import Signature, signature
+from retrain_gate.text import plural
 
 log = logging.getLogger(__name__)
 
@@ -407,9 +408,9 @@ class ExportWatcher:
             self._specials &= specials
         if queued:
             if reason == "catch-up":
-                message = f"catching up: {queued} file(s) in {self.export_dir} to check"
+                message = f"catching up: {plural(queued, 'file')} in {self.export_dir} to check"
             else:
-                message = f"rescan found {queued} new or changed file(s) that events missed"
+                message = f"rescan found {plural(queued, 'new or changed file')} that events missed"
             self._emit(WatchEvent("rescan", None, message))
 
     def _report_special(self, path: Path) -> None:

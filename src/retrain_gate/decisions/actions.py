@@ -23,6 +23,7 @@ from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.metrics import delta_episodes, delta_key
 from retrain_gate.models import HumanState, Report
+from retrain_gate.text import plural
 
 
 class ActionRefused(RetrainGateError):
@@ -234,7 +235,7 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
         entry,
         after,
         manifest,
-        f"approved by {actor}{second}: {table.height} episodes join the corpus "
+        f"approved by {actor}{second}: {plural(table.height, 'episode')} join the corpus "
         f"({report.corpus_episodes} -> {after.corpus_episodes})",
     )
 

@@ -29,6 +29,7 @@ from retrain_gate.labelstudio.format import (
 )
 from retrain_gate.labelstudio.frames import TaskColumns, TaskProblem, frame_table
 from retrain_gate.labelstudio.predictions import stamped
+from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     import polars as pl
@@ -90,7 +91,7 @@ def read_columns(
             if time.monotonic() - started > limit:
                 raise Refused(
                     f"reading it took longer than [limits] max_read_seconds = {limit:g} "
-                    f"(stopped after {start:,} of {len(tasks):,} tasks); it is read again "
+                    f"(stopped after {start:,} of {plural(len(tasks), 'task')}); it is read again "
                     "when it changes, or raise the limit"
                 )
             chunk = tasks[start : start + CHUNK]

@@ -206,6 +206,7 @@ class RetrainGateApp(App[int]):
         self._pulse: Timer | None = None
         self._busy_timer: Timer | None = None
         self.refused: dict[str, str] = {}
+        self.ignored: dict[str, str] = {}
         # Ledger entries this dashboard wrote: their line is already in Activity (_decided).
         self._own_seqs: set[int] = set()
 
@@ -328,7 +329,7 @@ class RetrainGateApp(App[int]):
             level = "error" if update.watch_status == "error" else "info"
             post(Activity(update.message, update.at, level=level))
         elif update.kind == "refused" and update.refused is not None:
-            post(RefusedFiles(update.refused))
+            post(RefusedFiles(update.refused, update.ignored))
         elif update.kind == "ledger" and update.seq is not None:
             post(LedgerLine(update.message, update.seq, update.at))
         elif update.kind == "role" and update.role is not None:
@@ -403,6 +404,7 @@ class RetrainGateApp(App[int]):
         if self._dashboard_gone():
             return
         self.refused = message.refused
+        self.ignored = message.ignored
         self.query_one(StatusBar).set(refused=len(message.refused))
 
     @on(LedgerLine)
@@ -627,11 +629,11 @@ class RetrainGateApp(App[int]):
         self.push_screen(HelpScreen())
 
     def action_refused(self) -> None:
-        if not self.refused:
+        if not (self.refused or self.ignored):
             self.notify("no refused files in the export folder")
             return
         self.clear_notifications()
-        self.push_screen(RefusedScreen(self.refused, self.config))
+        self.push_screen(RefusedScreen(self.refused, self.config, self.ignored))
 
     def action_pull(self) -> None:
         if self.service is None:

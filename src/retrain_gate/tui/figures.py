@@ -18,7 +18,7 @@ from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
 from retrain_gate.render import release_unknown_text
 from retrain_gate.stats import as_fraction
-from retrain_gate.text import article, plural, printable, short_hash
+from retrain_gate.text import NOT_APPLICABLE, article, plural, printable, short_hash
 
 FULL = "█"
 EMPTY = "░"
@@ -147,9 +147,9 @@ def decided(report: Report) -> Text:
 def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Config) -> Text:
     delta, needed = report.delta_episodes, report.needed_episodes
     if delta < needed:
-        label = f"  {delta:,} of {needed:,} episodes"
+        label = f"  {delta:,} of {plural(needed, 'episode')}"
     else:
-        label = f"  {delta:,} episodes, {needed:,} needed"
+        label = f"  {plural(delta, 'episode')}, {needed:,} needed"
     bar_width = max(width - len(label), 8)
     out = Text()
     fraction = delta / needed if needed else 1.0
@@ -186,7 +186,7 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
         out.append(_forecast(report, outlook))
         out.append("\n")
     e, f = report.episodes, report.frames
-    line = f"{e.harvested:,} of {e.total:,} episodes harvested · {f.total:,} frames"
+    line = f"{e.harvested:,} of {plural(e.total, 'episode')} harvested · {plural(f.total, 'frame')}"
     out.append(clip(line, max(width, 20)), style="dim")
     if f.unmapped:
         out.append("\n")
@@ -264,7 +264,9 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
     if len(counts) > MAX_TASK_ROWS:
         rest = counts[MAX_TASK_ROWS:]
         out.append(
-            f"+{len(rest)} more tasks with {sum(c for _, c in rest):,} episodes\n", style="dim"
+            f"+{len(rest)} more {'task' if len(rest) == 1 else 'tasks'} with "
+            f"{plural(sum(c for _, c in rest), 'episode')}\n",
+            style="dim",
         )
     gini_max, share_max = config.gates.max_task_gini, config.gates.max_task_share
     gini_ok = report.task_gini <= gini_max
@@ -431,7 +433,9 @@ def regression_state(report: Report) -> Text:
         out.append("\nnot judged: this is not a pass", style="dim")
         return out
     if reg.state == "fewer_than_two_releases":
-        out.append("one release so far: nothing to compare", style="dim")
+        # Not a pass: the gate cannot judge until a second release pre-annotates.
+        out.append(NOT_APPLICABLE, style="bold")
+        out.append(": " + safe(reg.detail.removeprefix(NOT_APPLICABLE + ": "), 300), style="dim")
         return out
     if reg.state == "regression":
         # The statistics still say worse, but an approval ended this alert (§7).
@@ -463,7 +467,10 @@ def cost_panel(report: Report, outlook: Outlook | None, config: Config) -> Text:
         out.append(safe(backlog.release, 60), style="bold")
         out.append(" is still open: a new model would invalidate no work")
     else:
-        out.append(f"{backlog.episodes:,} episodes ({backlog.frames:,} open frames)", style="bold")
+        out.append(
+            f"{plural(backlog.episodes, 'episode')} ({plural(backlog.frames, 'open frame')})",
+            style="bold",
+        )
         out.append(" pre-annotated by ")
         out.append(safe(backlog.release, 60), style="bold")
         out.append(" and not yet harvested would need new pre-annotations")

@@ -73,11 +73,13 @@ class Activity(Message):
 
 
 class RefusedFiles(Message):
-    """Every file refused in its current form (path -> reason); empty when none are left."""
+    """Every file refused in its current form (path -> reason); empty when none are left. And
+    the files ignored (not Label Studio files), listed on the same screen."""
 
-    def __init__(self, refused: dict[str, str]) -> None:
+    def __init__(self, refused: dict[str, str], ignored: dict[str, str] | None = None) -> None:
         super().__init__()
         self.refused = refused
+        self.ignored = ignored or {}
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RefusedFiles)

@@ -28,7 +28,8 @@ from retrain_gate.decisions.actions import NotAllowed, Recorded, SliceRow, previ
 from retrain_gate.decisions.names import NOTE_MAX, validate_name, validate_note
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
-from retrain_gate.text import is_unsafe, short_hash
+from retrain_gate.render import gate_verdict
+from retrain_gate.text import is_unsafe, plural, short_hash
 from retrain_gate.tui import figures
 
 DecisionKind = Literal["approve", "decline", "ack", "pin", "report"]
@@ -379,14 +380,8 @@ def _gate_lines(report: Report) -> Table:
     grid.add_column(width=7, no_wrap=True)
     grid.add_column(ratio=1)
     for gate in report.gates:
-        if gate.name == "regression":
-            verdict, style = {
-                True: ("ok", "green"),
-                False: ("ALERT", "bold red"),
-                None: ("unknown", "yellow"),
-            }[gate.passed]
-        else:
-            verdict, style = ("pass", "green") if gate.passed else ("FAIL", "bold red")
+        verdict = gate_verdict(gate, report.regression)
+        style = {True: "green", False: "bold red", None: "yellow"}[gate.passed]
         detail = Text(figures.safe(gate.detail, 200))  # Text: a str cell would be markup
         grid.add_row("", Text(gate.name), Text(verdict, style=style), detail)
     return grid
@@ -475,7 +470,9 @@ class ApproveModal(DecisionModal):
 
     def below_intro(self, report: Report) -> RenderableType | None:
         delta = report.delta_episodes
-        slice_line = f"Training slice: {delta:,} episodes → a manifest CSV in the state folder"
+        slice_line = (
+            f"Training slice: {plural(delta, 'episode')} → a manifest CSV in the state folder"
+        )
         return Group(_gate_lines(report), Text(slice_line))
 
     def show_preview(self, rows: list[SliceRow] | None, problem: str = "") -> None:
@@ -486,7 +483,7 @@ class ApproveModal(DecisionModal):
         if not rows:
             episodes.update(Text("No episode would be approved: the slice would be empty."))
             return
-        out = Text(f"The {len(rows):,} episodes it approves:\n", style="bold")
+        out = Text(f"The {plural(len(rows), 'episode')} it approves:\n", style="bold")
         out.append("\n".join(figures.safe(line, 300) for line in preview_lines(rows, PREVIEW_ROWS)))
         episodes.update(out)
 

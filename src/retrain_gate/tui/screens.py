@@ -169,9 +169,12 @@ class RefusedScreen(Screen[None]):
 
     MAX_SHOWN = 200
 
-    def __init__(self, refused: dict[str, str], config: Config) -> None:
+    def __init__(
+        self, refused: dict[str, str], config: Config, ignored: dict[str, str] | None = None
+    ) -> None:
         super().__init__()
         self.refused = dict(refused)
+        self.ignored = dict(ignored or {})
         self.config = config
 
     def compose(self) -> ComposeResult:
@@ -202,6 +205,21 @@ class RefusedScreen(Screen[None]):
             parts.append(grid)
         if len(self.refused) > self.MAX_SHOWN:
             parts.append(Text(f"+{len(self.refused) - self.MAX_SHOWN} more", style="dim"))
+        if self.ignored:
+            parts.append(
+                Text(
+                    f"\nIgnored ({plural(len(self.ignored), 'file')}: not Label Studio files; "
+                    "no figure uses them)",
+                    style="bold",
+                )
+            )
+        for path, reason in sorted(self.ignored.items())[: self.MAX_SHOWN]:
+            parts.append(Text(figures.safe(path.removeprefix(str(folder) + "/"), 300)))
+            grid = Table.grid(padding=(0, 1))
+            grid.add_column(width=1)
+            grid.add_column(ratio=1)
+            grid.add_row("", Text(figures.safe(reason, 600), style="dim"))
+            parts.append(grid)
         return Group(*parts)
 
     def action_close(self) -> None:
