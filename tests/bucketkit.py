@@ -193,11 +193,18 @@ class ThreadedS3:
         self.port = free_port()
         self._factory = ThreadedMotoServer
         self._server: Any = None
+        self._fresh = True
 
     def start(self) -> None:
         self._server = self._factory(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         _wait_port(self.port, None)
+        if self._fresh:  # another test's buckets, kept in this process, are not this one's
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{self.port}/moto-api/reset", method="POST"
+            )
+            urllib.request.urlopen(request, timeout=10).close()
+            self._fresh = False
 
     def stop(self) -> None:
         if self._server is not None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -486,3 +488,47 @@ def test_check_with_a_bucket_never_prints_a_credential(
                 everything += handle.read().decode("utf-8", "replace")
     assert bucket.env["AWS_SECRET_ACCESS_KEY"] not in everything
     assert bucket.env["AWS_ACCESS_KEY_ID"] not in everything
+
+
+def test_the_dashboard_says_the_bucket_is_unreachable_and_since_when(tmp_path: Path) -> None:
+    """The real `retrain-gate tui` in tmux: the S3 server stopped under it, the header and
+    the activity log say so with the time; the figures stay; back again, they catch up."""
+    from tests.test_tui_e2e import Tmux
+
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    server = bucketkit.ThreadedS3()
+    server.start()
+    tmux = Tmux(f"retrain-gate-bucket-{os.getpid()}")
+    try:
+        bucketkit.create_s3_bucket(server.port, "labels")
+        env = bucketkit.s3_env(server.port)
+        bucket = bucketkit.Bucket("s3://labels/ls", env)
+        files = _storage_files()
+        for name, data in files.items():
+            if name != "17":
+                bucket.put(name, data)
+        project = _project(tmp_path, bucket.url, poll_seconds=0.5)
+        aws = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("AWS_"))
+        command = f"env {aws} {sys.executable} -m retrain_gate tui --config {project}/config.toml"
+        tmux.run(
+            "new-session", "-d", "-s", "tui", "-x", "160", "-y", "45",
+            "-e", "TERM=xterm-256color", "-e", f"PYTHONPATH={os.environ.get('PYTHONPATH', '')}",
+            command,
+        )  # fmt: skip
+        tmux.wait_for("4 episodes", timeout=60)
+        server.stop()
+        screen = tmux.wait_for("unreachable since", timeout=60)
+        assert "s3://labels/ls" in screen and "4 episodes" in screen
+        assert env["AWS_SECRET_ACCESS_KEY"] not in screen
+        mirror = project / "state" / "bucket" / "mirror"
+        assert len(list(mirror.iterdir())) == len(files) - 1  # nothing removed
+
+        server.start()
+        bucket.put("17", files["17"])
+        tmux.wait_for("reachable again", timeout=60)
+        wait_for(lambda: _follower_total(project, env) == 14, 60, "catching up")
+        tmux.run("send-keys", "-t", "tui", "q")
+    finally:
+        tmux.run("kill-server")
+        server.stop()

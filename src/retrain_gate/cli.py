@@ -252,7 +252,14 @@ def _sync_bucket(engine: Engine) -> None:
     mirror = mirror_for(engine.config)
     if mirror is None:
         return
-    result = mirror.sync()  # BucketUnreachable: one line naming the URL and why, exit 2
+    from retrain_gate.progress import TerminalProgress
+
+    progress = TerminalProgress()
+    try:
+        # BucketUnreachable: one line naming the URL and why, exit 2
+        result = mirror.sync(lambda done, total: progress("downloading objects", done, total))
+    finally:
+        progress.close()
     for key, why in sorted(result.skipped.items())[:20]:
         print(f"retrain-gate: {printable(key)} not mirrored: {printable(why)}", file=sys.stderr)
 

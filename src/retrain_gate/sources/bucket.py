@@ -293,14 +293,21 @@ class BucketMirror:
 
     # -------------------------------------------------------------- sync
 
-    def sync(self, on_progress: Callable[[int, int], None] | None = None) -> SyncResult:
+    def sync(
+        self,
+        on_progress: Callable[[int, int], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> SyncResult:
         """Bring the mirror folder to the bucket's state now; `BucketUnreachable` when it
         cannot be listed completely (nothing removed) or some objects could not be fetched
-        (those fetched are kept, the rest are fetched at the next sync)."""
+        (those fetched are kept, the rest are fetched at the next sync). With `cancel` set,
+        the downloads not yet started are left for the next sync and nothing is removed."""
         with self._lock:
-            return self._sync(on_progress)
+            return self._sync(on_progress, cancel or threading.Event())
 
-    def _sync(self, on_progress: Callable[[int, int], None] | None) -> SyncResult:
+    def _sync(
+        self, on_progress: Callable[[int, int], None] | None, cancel: threading.Event
+    ) -> SyncResult:
         started = time.monotonic()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -325,9 +332,9 @@ class BucketMirror:
             wanted.append((key, entry))
         # Oldest first, so files appear in the order the objects were written.
         wanted.sort(key=lambda item: (item[1].mtime_ns, item[0]))
-        failures = self._download(wanted, record, result, on_progress)
+        failures = self._download(wanted, record, result, on_progress, cancel)
         # The listing was complete: what it no longer holds is gone from the bucket.
-        for key in sorted(set(record) - set(listing)):
+        for key in sorted(set(record) - set(listing)) if not cancel.is_set() else ():
             self._remove(record.pop(key).local)
             result.removed.append(key)
         if not self._swept:
@@ -359,6 +366,7 @@ class BucketMirror:
         record: dict[str, _Entry],
         result: SyncResult,
         on_progress: Callable[[int, int], None] | None,
+        cancel: threading.Event,
     ) -> list[tuple[str, str]]:
         failures: list[tuple[str, str]] = []
         if not wanted:
@@ -366,7 +374,9 @@ class BucketMirror:
         store = self._client()
         done = 0
         with ThreadPoolExecutor(self.downloads_at_once, "retrain-gate-bucket") as pool:
-            futures = [(key, pool.submit(self._fetch, store, key, entry)) for key, entry in wanted]
+            futures = [
+                (key, pool.submit(self._fetch, store, key, entry, cancel)) for key, entry in wanted
+            ]
             for key, future in futures:
                 outcome = future.result()
                 done += 1
@@ -384,11 +394,15 @@ class BucketMirror:
         return failures
 
     def _fetch(
-        self, store: ObjectStore, key: str, entry: _Entry
+        self, store: ObjectStore, key: str, entry: _Entry, cancel: threading.Event
     ) -> _Entry | tuple[str, str] | None:
         """Download one object into its mirror file; the entry as fetched, None when it is
-        gone, ("skip", why) when it cannot be mirrored, ("fail", why) when the request failed."""
+        gone (or the sync was cancelled), ("skip", why) when it cannot be mirrored, ("fail",
+        why) when the request failed."""
         import obstore
+
+        if cancel.is_set():
+            return None
 
         target = self.folder / entry.local
         tmp = target.with_name(f".{target.name[:100]}.{os.getpid()}.{threading.get_ident()}.part")

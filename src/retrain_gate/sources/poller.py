@@ -71,7 +71,7 @@ class BucketPoller:
         """One sync, and what it means for the person watching (also said via on_status
         when it is news: a change, a failure that starts, the end of one)."""
         try:
-            result = self.mirror.sync()
+            result = self.mirror.sync(cancel=self._stop)
         except BucketUnreachable as exc:
             return self._failed(exc.reason)
         except RetrainGateError as exc:  # the state folder: not the bucket's fault
