@@ -468,6 +468,11 @@ def test_azure_container_gives_the_account_and_follows_changes(tmp_path: Path) -
             bucket.put(name, data)
         project = _project(tmp_path, bucket.url)
         assert _figures(_check(project, env)) == _expected("storage_alone")
+        # the abfs:// form names the same container
+        abfs = f"abfs://labels@{bucketkit.AZURITE_ACCOUNT}.dfs.core.windows.net/ls"
+        assert _figures(_check(_project(tmp_path / "abfs", abfs), env)) == _expected(
+            "storage_alone"
+        )
         bucket.delete("8")
         rest = {name: data for name, data in files.items() if name != "8"}
         assert _figures(_check(project, env)) == _figures(_as_folder(tmp_path / "b", rest))
@@ -532,3 +537,24 @@ def test_the_dashboard_says_the_bucket_is_unreachable_and_since_when(tmp_path: P
     finally:
         tmux.run("kill-server")
         server.stop()
+
+
+def test_a_key_the_client_cannot_read_is_named_and_removes_nothing(
+    tmp_path: Path, s3: tuple[int, dict[str, str]]
+) -> None:
+    """A hostile key (an empty segment: `ls/a//b`) stops obstore's listing: that is an
+    unreadable bucket, said in one line naming the key, and the mirror is kept."""
+    import urllib.request
+
+    port, env = s3
+    bucket = _s3_bucket(s3, "ls")
+    bucket.put_folder(ANNOTATIONS / "storage", "")
+    project = _project(tmp_path, bucket.url)
+    assert _figures(_check(project, env)) == _expected("storage_alone")
+    # moto takes an unsigned PUT; obstore itself refuses to write such a key
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/labels/ls/a//b", b"x", method="PUT")
+    urllib.request.urlopen(request, timeout=10).close()
+    out = _run(project, env, "check")
+    assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
+    assert "an object key cannot be read" in out.stderr and "ls/a//b" in out.stderr
+    assert len(list((project / "state" / "bucket" / "mirror").iterdir())) == 15
