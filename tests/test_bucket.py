@@ -558,3 +558,16 @@ def test_a_key_the_client_cannot_read_is_named_and_removes_nothing(
     assert out.returncode == 2 and out.stderr.count("\n") == 1, out.stderr
     assert "an object key cannot be read" in out.stderr and "ls/a//b" in out.stderr
     assert len(list((project / "state" / "bucket" / "mirror").iterdir())) == 15
+
+
+def test_pull_refuses_a_bucket_export_dir_and_writes_nothing(tmp_path: Path) -> None:
+    """pull writes to a local folder only (issue 20.3): never into the bucket's mirror,
+    whose next sync would remove what it wrote."""
+    project = _project(tmp_path, "s3://labels/ls")
+    with (project / "config.toml").open("a", encoding="utf-8") as handle:
+        handle.write('[labelstudio]\nurl = "http://127.0.0.1:9"\nproject = 1\n')
+    out = _run(project, bucketkit.clean_env(LABEL_STUDIO_API_KEY="not-used"), "pull")
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "export_dir is a bucket (s3://labels/ls)" in out.stderr
+    assert not (project / "state" / "bucket" / "mirror").exists()

@@ -64,6 +64,13 @@ def pull_snapshot(config: Config, progress: Progress | None = None) -> Path:
 
 
 def _pull(config: Config, say: Progress) -> Path:
+    if config.paths.bucket is not None:
+        # The mirror folder belongs to the bucket: a file put there is removed by its sync.
+        raise PullError(
+            f"[paths] export_dir is a bucket ({config.paths.bucket.url}); pull writes only to "
+            "a local folder: upload the snapshot into the bucket beside the storage objects "
+            "instead, or pull with a config whose export_dir is a folder"
+        )
     settings = config.labelstudio
     url, project = _required(settings)
     token = _token(settings)
