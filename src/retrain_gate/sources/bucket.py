@@ -157,7 +157,7 @@ def describe_error(exc: BaseException, bucket: BucketURL) -> str:
     elif status == 404 or isinstance(exc, FileNotFoundError):
         reason = f"not found{code}: check the bucket (container) name and the region/endpoint"
     elif "error sending request" in lowered or "connect" in lowered or "dns" in lowered:
-        reason = "cannot connect (the endpoint is down, or the network or the endpoint is wrong)"
+        reason = "cannot connect (server down, or a wrong endpoint)"
     elif isinstance(exc, obx.InvalidPathError):
         reason = "an object key cannot be read: " + text.splitlines()[0][:200]
     elif status is not None:
