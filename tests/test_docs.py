@@ -114,7 +114,7 @@ def test_the_patterns_in_sources_md_map_their_example_paths() -> None:
     from retrain_gate.config import EpisodesConfig
 
     text = (ROOT / "docs" / "sources.md").read_text(encoding="utf-8")
-    section = text.split("## Which episode a frame belongs to", 1)[1]
+    section = text.split("Which episode a frame belongs to", 1)[1]
     rows = [
         [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
         for line in section.splitlines()

@@ -7,6 +7,7 @@ failed `ledger verify`, 2 for errors, which print one message on stderr and no t
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import sys
@@ -217,13 +218,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import engine_for_command
     from retrain_gate.render import report_lines
     from retrain_gate.text import json_safe, printable
 
     config = _load(args)
-    require_sources(config)
+    _require_sources(config)
     with engine_for_command(config) as engine:
+        _sync_bucket(engine)
         _say_if_stale(engine)
         results, report = _refresh(engine)
         refused = engine.store.refused()
@@ -269,6 +271,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _require_sources(config: Config) -> None:
+    """`require_sources`, for a bucket too: its mirror folder is the export folder."""
+    from retrain_gate.engine import require_sources
+
+    if config.paths.bucket is not None:
+        with contextlib.suppress(OSError):  # an unwritable state folder is said later
+            config.paths.export_dir.mkdir(parents=True, exist_ok=True)
+    require_sources(config)
+
+
+def _sync_bucket(engine: Engine) -> None:
+    """Bring a bucket's mirror up to date before reading it. Only the writer syncs: with a
+    `watch` running, its poller keeps the mirror, and `check` reads what it holds."""
+    if engine.config.paths.bucket is None or not engine.persist:
+        return
+    from retrain_gate.sources.bucket import mirror_for
+    from retrain_gate.text import printable
+
+    mirror = mirror_for(engine.config)
+    if mirror is None:
+        return
+    from retrain_gate.progress import TerminalProgress
+
+    progress = TerminalProgress()
+    try:
+        # BucketUnreachable: one line naming the URL and why, exit 2
+        result = mirror.sync(lambda done, total: progress("downloading objects", done, total))
+    finally:
+        progress.close()
+    for key, why in sorted(result.skipped.items())[:20]:
+        print(f"retrain-gate: {printable(key)} not mirrored: {printable(why)}", file=sys.stderr)
+
+
 def _preview(engine: Engine) -> list[SliceRow]:
     from retrain_gate.decisions.actions import approval_preview
 
@@ -303,10 +338,10 @@ def _refresh(engine: Engine) -> tuple[list[IngestResult], Report]:
 
 
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import engine_for_command
 
     config = _load(args)
-    require_sources(config)
+    _require_sources(config)
     with engine_for_command(config) as engine:
         _say_if_stale(engine)
         engine.scan()  # decisions are made on the figures of every export that has landed
@@ -314,18 +349,19 @@ def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> R
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import engine_for_command
     from retrain_gate.errors import StateError
     from retrain_gate.render import headline
 
     config = _load(args)
-    require_sources(config)
+    _require_sources(config)
     with engine_for_command(config) as engine:
         if not engine.persist:
             raise StateError(
                 f"{config.paths.state_dir}: another retrain-gate is the writer there (or the "
                 "folder is read-only); stop it, or run reindex there"
             )
+        _sync_bucket(engine)
         engine.store.reset()
         results, report = _refresh(engine)
     ingested = sum(r.outcome == "ingested" for r in results)

@@ -12,10 +12,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import ConfigError
+from retrain_gate.sources.url import BucketURL, looks_like_url, parse_bucket_url
 
 DEFAULT_PATTERN = r"(?P<task_subdir>[^/]+)/(?P<episode>[^/]+)/[^/]+$"
 
@@ -30,10 +39,45 @@ class _Section(BaseModel):
 _Path = Annotated[Path, Field(strict=False)]
 
 
+# Where a bucket's objects are mirrored, under state_dir (sources/bucket.py).
+MIRROR_DIR = Path("bucket") / "mirror"
+
+
 class PathsConfig(_Section):
+    # A folder, or a bucket URL (s3://, gs://, az://, abfs://) mirrored under state_dir.
     export_dir: _Path = Path("exports")
     state_dir: _Path = Path(".retrain-gate")
     eval_set: _Path = Path("eval")
+    poll_seconds: float = Field(default=30.0, gt=0)
+    # Set when export_dir names a bucket: export_dir is then its mirror folder (`resolved`).
+    _bucket: BucketURL | None = PrivateAttr(default=None)
+
+    @field_validator("export_dir", mode="before")
+    @classmethod
+    def _bucket_url_valid(cls, value: Any) -> Any:
+        if isinstance(value, str) and looks_like_url(value):
+            parse_bucket_url(value)  # raises ValueError naming what is wrong
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_bucket_url(cls, data: Any, handler: Any) -> Any:
+        # A URL is not a path (Path would fold "s3://" into "s3:/"): keep it beside.
+        raw = data.get("export_dir") if isinstance(data, dict) else None
+        model = handler(data)
+        if isinstance(raw, str) and looks_like_url(raw):
+            model._bucket = parse_bucket_url(raw)
+        return model
+
+    @property
+    def bucket(self) -> BucketURL | None:
+        """The bucket export_dir names, if it names one."""
+        return self._bucket
+
+    @property
+    def export_source(self) -> str:
+        """What the person wrote: the bucket URL, or the export folder."""
+        return self._bucket.url if self._bucket is not None else str(self.export_dir)
 
 
 def _unbounded(pattern: str) -> str | None:
@@ -286,11 +330,15 @@ class Config(_Section):
             p = p.expanduser()
             return p if p.is_absolute() else (base / p).resolve()
 
+        bucket = self.paths.bucket
+        state_dir = anchor(self.paths.state_dir)
         paths = PathsConfig(
-            export_dir=anchor(self.paths.export_dir),
-            state_dir=anchor(self.paths.state_dir),
+            export_dir=state_dir / MIRROR_DIR if bucket else anchor(self.paths.export_dir),
+            state_dir=state_dir,
             eval_set=anchor(self.paths.eval_set),
+            poll_seconds=self.paths.poll_seconds,
         )
+        paths._bucket = bucket
         return self.model_copy(update={"paths": paths})
 
 
@@ -310,6 +358,7 @@ def _describe(error: Any) -> str:
         and kind not in ("missing",)
         and not loc.startswith("notify.urls")
         and loc != "labelstudio.token_env"  # a token pasted here by mistake is never echoed
+        and not (loc == "paths.export_dir" and kind == "value_error")  # a URL may hold one
     ):
         shown = error["input"]
         if loc == "labelstudio.url" and isinstance(shown, str):
@@ -359,9 +408,13 @@ def load_config(path: Path) -> Config:
 # (tests/test_cli.py checks it), so a new key cannot be left out of the file.
 KEY_HELP: dict[str, dict[str, str]] = {
     "paths": {
-        "export_dir": "the folder where Label Studio JSON exports land",
+        "export_dir": "the folder where Label Studio JSON exports land, or a bucket:\n"
+        "s3://bucket/prefix, gs://bucket/prefix, az://account/container/prefix or abfs://...\n"
+        "(credentials only from the cloud's environment variables: docs/sources.md)",
         "state_dir": "where retrain-gate keeps its state: the ledger, merged frames, manifests",
         "eval_set": "the eval set (a file or a folder) whose hash the eval gate pins",
+        "poll_seconds": "how often a bucket export_dir is listed by watch and the dashboard\n"
+        "(only new or changed objects are downloaded)",
     },
     "episodes": {
         "field": "the key of task.data that holds the frame's path",

@@ -30,6 +30,7 @@ from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
+from retrain_gate.sources.poller import BucketPoller, PollStatus
 from retrain_gate.store import IngestResult
 from retrain_gate.text import clock, plural
 from retrain_gate.watcher import ExportWatcher, WatchEvent
@@ -90,6 +91,7 @@ class GateService:
         self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
         self._delivery: tuple[int, int, str] = (0, 0, "")  # the writer's, seen as a follower
         self._entries: tuple[tuple[int, int] | None, list[LedgerEntry]] | None = None
+        self._poller: BucketPoller | None = None  # the writer's, when export_dir is a bucket
 
     # -------------------------------------------------------------- lifecycle
 
@@ -101,6 +103,8 @@ class GateService:
 
     def close(self) -> None:
         self._stop.set()
+        if self._poller is not None:
+            self._poller.close()
         if self._watcher is not None:
             self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
@@ -291,6 +295,38 @@ class GateService:
             on_batch=self._on_batch,
         )
         self._watcher.start()
+        self._start_poller()
+
+    def _start_poller(self) -> None:
+        """A bucket export_dir: the writer keeps its mirror folder (the folder watched above)
+        in step with the bucket; what a poll changes reaches the store as file events."""
+        from retrain_gate.sources.bucket import mirror_for
+
+        if self._poller is not None:
+            self._poller.close()
+            self._poller = None
+        mirror = mirror_for(self.config)
+        if mirror is None:
+            return
+        self._poller = BucketPoller(mirror, self.config.paths.poll_seconds, self._on_poll)
+        self._poller.start()
+
+    def _on_poll(self, status: PollStatus) -> None:
+        """The poller's news as the existing update kinds: an unreachable bucket is the
+        watcher's "error" state (so the header, `watch` and notifications say it, with the
+        time it began); back again restores the watcher's own state."""
+        if status.kind == "unreachable":
+            self._on_watch_event(
+                WatchEvent("status", None, status.message, status="error", at=status.since)
+            )
+        elif status.kind == "reachable":
+            watcher = self._watcher
+            back = watcher.status if watcher is not None else "live"
+            self._on_watch_event(WatchEvent("status", None, status.message, status=back))
+        elif status.kind == "error":
+            self._emit(Update("error", status.message))
+        else:
+            self._emit(Update("watch", status.message))
 
     def _follow(self) -> None:
         holder = self._writer_lock.holder() or "another process"
@@ -551,7 +587,7 @@ def run_watch(config: Config) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     service = GateService(config, on_update)
-    say(time.time(), f"watching {printable(config.paths.export_dir)} (Ctrl-C to stop)")
+    say(time.time(), f"watching {printable(config.paths.export_source)} (Ctrl-C to stop)")
     service.start()
     while not done.wait(0.2):
         pass

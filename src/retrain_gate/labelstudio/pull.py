@@ -132,6 +132,13 @@ class _Deadline:
 
 
 def _pull(config: Config, say: Progress, tell: Progress) -> Path:
+    if config.paths.bucket is not None:
+        # The mirror folder belongs to the bucket: a file put there is removed by its sync.
+        raise PullError(
+            f"[paths] export_dir is a bucket ({config.paths.bucket.url}); pull writes only to "
+            "a local folder: upload the snapshot into the bucket beside the storage objects "
+            "instead, or pull with a config whose export_dir is a folder"
+        )
     _need_extra()
     settings = config.labelstudio
     url, project = _required(settings)
