@@ -5,9 +5,10 @@ saves the store. Any other process *follows*: it re-reads the writer's state whe
 says so, and takes over when the writer goes away. Both re-evaluate when the ledger or the
 eval set changes (a person approved from another terminal, someone edited the eval set).
 
-Everything the service has to say goes through one callback, `on_update(Update)`, called
-from the service's threads; the TUI turns it into a message with `post_message`, `watch`
-prints it. The service only decides *when*; the ingest and the figures are the engine's.
+Everything the service has to say goes through one callback, `on_event(LiveEvent)` (one
+typed event per thing that happens, live/events.py), called from the service's threads; the
+TUI turns it into a message with `post_message`, `watch` prints it. The service only decides
+*when*; the ingest and the figures are the engine's.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import Literal, TypeVar
@@ -28,43 +28,42 @@ from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
 from retrain_gate.ledger import LedgerEntry
+from retrain_gate.live.events import (
+    LedgerAppended,
+    Listener,
+    LiveEvent,
+    NotifyDelivered,
+    NotifyProblem,
+    Problem,
+    Progress,
+    PullDone,
+    PullFailed,
+    PullStarted,
+    RefusedFiles,
+    ReportChanged,
+    Role,
+    RoleChanged,
+    SettingsChanged,
+    WatcherNote,
+    WatcherStatus,
+    file_event,
+)
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
-from retrain_gate.store import IngestResult
 from retrain_gate.text import clock
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
 
-UpdateKind = Literal[
-    "report", "ingest", "watch", "role", "progress", "error", "refused", "ledger", "notify"
-]
-Role = Literal["writer", "following", "starting", "stopped"]
 T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
 FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
 
-@dataclass(frozen=True)
-class Update:
-    kind: UpdateKind
-    message: str = ""
-    report: Report | None = None
-    result: IngestResult | None = None
-    watch_status: str | None = None
-    role: Role | None = None
-    progress: tuple[str, int, int] | None = None  # (stage, done, total)
-    # "refused": every file refused in its current form, path -> reason (empty: none left)
-    refused: dict[str, str] | None = None
-    seq: int | None = None  # "ledger": the entry's number
-    level: Literal["info", "warning", "error"] = "info"  # for "notify"
-    at: float = field(default_factory=time.time)
-
-
 class GateService:
-    def __init__(self, config: Config, on_update: Callable[[Update], None]) -> None:
+    def __init__(self, config: Config, on_event: Listener) -> None:
         self.config = config
-        self._on_update = on_update
+        self._on_event = on_event
         self._lock = threading.RLock()  # the engine is used from several threads
         self._stop = threading.Event()
         self._writer_lock = WriterLock(config.paths.state_dir)
@@ -133,21 +132,25 @@ class GateService:
     def pull_now(self) -> str:
         """Start `retrain-gate pull` in the background and say what happens (the writer only:
         the snapshot lands in the export folder and the watcher reads it like any export)."""
+        return self._start_pull()[1]
+
+    def _start_pull(self) -> tuple[bool, str]:
+        """(started, what to tell the person)."""
         labelstudio = self.config.labelstudio
         if labelstudio.url is None or labelstudio.project is None:
-            return (
+            return False, (
                 "no Label Studio to pull from: set [labelstudio] url and project in the config "
                 "(docs/sources.md)"
             )
         if self.role != "writer" or self._in_memory:
-            return "only the process that writes the state pulls; this one follows it"
+            return False, "only the process that writes the state pulls; this one follows it"
         if self._pull_thread is not None and self._pull_thread.is_alive():
-            return "a pull is already under way"
+            return False, "a pull is already under way"
         self._pull_thread = threading.Thread(
             target=self._pull, name="retrain-gate-pull", daemon=True
         )
         self._pull_thread.start()
-        return f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
+        return True, f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
 
     def _pull_when_due(self) -> None:
         minutes = self.config.labelstudio.pull_minutes
@@ -156,45 +159,44 @@ class GateService:
         now = time.monotonic()
         if self._next_pull is None or now >= self._next_pull:
             self._next_pull = now + minutes * 60
-            message = self.pull_now()
-            if not message.startswith("pulling"):
-                return
-            self._emit(Update("watch", f"scheduled pull: {message}"))
+            started, message = self._start_pull()
+            if started:
+                self._emit(PullStarted(f"scheduled pull: {message}", scheduled=True))
 
     def _pull(self) -> None:
         from retrain_gate.labelstudio.pull import pull_snapshot
 
         def progress(message: str) -> None:
-            self._emit(Update("progress", f"pull: {message}", progress=(f"pull: {message}", 0, 0)))
+            self._emit(Progress(f"pull: {message}", 0, 0))
 
         try:
             path = pull_snapshot(self.config, progress)
         except RetrainGateError as exc:
-            self._emit(Update("error", f"pull failed: {exc}"))
+            self._emit(PullFailed(str(exc)))
         except Exception as exc:  # the service outlives a bug in a pull
-            self._emit(Update("error", f"pull failed: {exc!r}"))
+            self._emit(PullFailed(repr(exc)))
         else:
-            self._emit(Update("watch", f"pulled {path.name}; it is read like any export"))
+            self._emit(PullDone(path.name))
 
     # -------------------------------------------------------------- internals
 
-    def _emit(self, update: Update) -> None:
+    def _emit(self, event: LiveEvent) -> None:
         # A broken consumer must not stop the watcher.
         with contextlib.suppress(Exception):
-            self._on_update(update)
+            self._on_event(event)
 
     def _publish(self, why: str) -> None:
         try:
             with self._lock:
                 report = self.engine.evaluate()
         except RetrainGateError as exc:
-            self._emit(Update("error", str(exc)))
+            self._emit(Problem(str(exc)))
             return
         except Exception as exc:
-            self._emit(Update("error", f"could not compute the figures: {exc!r}"))
+            self._emit(Problem(f"could not compute the figures: {exc!r}"))
             return
         self.last_report = report
-        self._emit(Update("report", why, report=report))
+        self._emit(ReportChanged(report, why))
         self._notify(report)
 
     def _notify(self, report: Report) -> None:
@@ -209,7 +211,7 @@ class GateService:
                 )
             notifier.observe(snap)
         except RetrainGateError as exc:
-            self._emit(Update("notify", f"notifications: {exc}", level="error"))
+            self._emit(NotifyProblem(f"notifications: {exc}", "error"))
 
     def _ledger_entries(self) -> list[LedgerEntry]:
         # Every report is compared with the ledger; it is re-read only when it grew.
@@ -221,7 +223,10 @@ class GateService:
         return cached[1]
 
     def _on_notify_status(self, text: str, level: Literal["info", "warning", "error"]) -> None:
-        self._emit(Update("notify", text, level=level))
+        if level == "info":
+            self._emit(NotifyDelivered(text))
+        else:
+            self._emit(NotifyProblem(text, level))
 
     def _start_notifier(self) -> None:
         if not self.config.notify.urls or self.notifier is not None:
@@ -252,10 +257,8 @@ class GateService:
             self._start_notifier()
         elif self.config.notify.urls:
             self._emit(
-                Update(
-                    "notify",
-                    "notifications paused: the state folder cannot record what was sent",
-                    level="warning",
+                NotifyProblem(
+                    "notifications paused: the state folder cannot record what was sent", "warning"
                 )
             )
         state_dir = self.config.paths.state_dir
@@ -266,9 +269,9 @@ class GateService:
                 f"cannot write {state_dir}: watching anyway, with the figures kept in memory "
                 "(nothing is saved; decisions cannot be recorded until it is writable)"
             )
-        self._emit(Update("role", message, role="writer"))
+        self._emit(RoleChanged("writer", message))
         if stale is not None:
-            self._emit(Update("watch", stale))
+            self._emit(SettingsChanged(stale))
         self._publish("loaded")
         watch = self.config.watch
         self._watcher = ExportWatcher(
@@ -288,11 +291,7 @@ class GateService:
         holder = self._writer_lock.holder() or "another process"
         self.role = "following"
         self._emit(
-            Update(
-                "role",
-                f"following {holder} (read-only; takes over when it stops)",
-                role="following",
-            )
+            RoleChanged("following", f"following {holder} (read-only; takes over when it stops)")
         )
         self._publish("loaded")
 
@@ -304,11 +303,11 @@ class GateService:
                 # Saved by the next housekeeping tick: a burst of files costs one write.
                 result = self.engine.ingest(path, progress=self._progress, save=False)
         except RetrainGateError as exc:
-            self._emit(Update("error", str(exc)))
+            self._emit(Problem(str(exc)))
             return
         if result.outcome == "unchanged":
             return
-        self._emit(Update("ingest", result.message, result=result))
+        self._emit(file_event(result))
         if result.outcome == "ingested":
             self._batch.append(path.name)
 
@@ -320,10 +319,10 @@ class GateService:
             with self._lock:
                 result = self.engine.store.remove(path)
         except RetrainGateError as exc:
-            self._emit(Update("error", str(exc)))
+            self._emit(Problem(str(exc)))
             return
         if result is not None:
-            self._emit(Update("ingest", result.message, result=result))
+            self._emit(file_event(result))
             self._batch.append(path.name)
 
     def _on_batch(self) -> None:
@@ -338,7 +337,7 @@ class GateService:
         now = time.monotonic()
         if now - self._last_progress >= 0.1 or done == 0:
             self._last_progress = now
-            self._emit(Update("progress", stage, progress=(stage, done, total)))
+            self._emit(Progress(stage, done, total))
 
     def _on_watch_event(self, event: WatchEvent) -> None:
         if event.status in ("folder_missing", "error"):
@@ -346,7 +345,10 @@ class GateService:
                 self._unreadable = (event.at, event.message)
         elif event.status in ("live", "polling"):
             self._unreadable = None
-        self._emit(Update("watch", event.message, watch_status=event.status, at=event.at))
+        if event.kind == "status" and event.status is not None:
+            self._emit(WatcherStatus(event.status, event.message, at=event.at))
+        elif event.kind != "status":
+            self._emit(WatcherNote(event.kind, event.message, at=event.at))
 
     def _changed(self, name: str, value: object) -> bool:
         if self._seen.get(name, ()) == value:
@@ -363,7 +365,7 @@ class GateService:
         except RetrainGateError as exc:
             # A read-only state folder: nobody can be the writer there, so following would
             # wait for ever; watch and compute in memory instead (and retry the lock quietly).
-            self._emit(Update("error", str(exc)))
+            self._emit(Problem(str(exc)))
             self._become_writer(persist=False)
         state = self.config.paths.state_dir
         self._changed("ledger", signature(state / "ledger.jsonl"))
@@ -373,7 +375,7 @@ class GateService:
             try:
                 self._tick(state)
             except Exception as exc:  # keep watching whatever happens
-                self._emit(Update("error", f"housekeeping failed: {exc!r}"))
+                self._emit(Problem(f"housekeeping failed: {exc!r}"))
 
     def _follow_deliveries(self, state: Path) -> None:
         """Say when the writer's notifications fail, and when they go through again."""
@@ -389,9 +391,9 @@ class GateService:
                 f"notifications sent by the writer: {retrying} retrying, {failed} failed "
                 f"(latest: {why})"
             )
-            self._emit(Update("notify", text, level="error" if failed else "warning"))
+            self._emit(NotifyProblem(text, "error" if failed else "warning"))
         elif had_problems:
-            self._emit(Update("notify", "notifications sent by the writer: all delivered"))
+            self._emit(NotifyDelivered("notifications sent by the writer: all delivered"))
 
     def _try_lock(self) -> bool:
         try:
@@ -407,11 +409,11 @@ class GateService:
         except RetrainGateError as exc:
             if str(exc) != self._save_error:
                 self._save_error = str(exc)
-                self._emit(Update("error", f"{exc} (retrying every second; keep watching)"))
+                self._emit(Problem(f"{exc} (retrying every second; keep watching)"))
             return
         if self._save_error is not None:
             self._save_error = None
-            self._emit(Update("role", "the state is saved again", role=self.role))
+            self._emit(RoleChanged(self.role, "the state is saved again"))
 
     def _tick(self, state: Path) -> None:
         if self.role == "writer" and not self._in_memory:
@@ -421,12 +423,12 @@ class GateService:
                 since, why = self._unreadable or (None, "")
                 self.notifier.observe_watch(since, why)
         if self._in_memory and self._try_lock():
-            self._emit(Update("role", "the state folder is writable again", role="writer"))
+            self._emit(RoleChanged("writer", "the state folder is writable again"))
             self._become_writer()
             return
         if self.role == "following":
             if self._try_lock():
-                self._emit(Update("role", "the writer stopped; taking over", role="writer"))
+                self._emit(RoleChanged("writer", "the writer stopped; taking over"))
                 self._become_writer()
                 return
             if self._changed("frames", self._store_signature(state)):
@@ -458,8 +460,7 @@ class GateService:
             refused = self.engine.store.refused()
         if refused != self._refused:
             self._refused = refused
-            count = len(refused)
-            self._emit(Update("refused", f"{count} file(s) refused", refused=dict(refused)))
+            self._emit(RefusedFiles(dict(refused)))
 
     def _last_seq(self) -> int:
         try:
@@ -480,12 +481,12 @@ class GateService:
             with self._lock:
                 entries = self.engine.ledger.entries()
         except RetrainGateError as exc:
-            self._emit(Update("error", str(exc)))
+            self._emit(Problem(str(exc)))
             return
         seen = self._ledger_seq or 0
         for entry in entries:
             if entry.seq > seen:
-                self._emit(Update("ledger", news_line(entry), seq=entry.seq))
+                self._emit(LedgerAppended(entry.seq, news_line(entry)))
         if entries:
             self._ledger_seq = max(seen, entries[-1].seq)
 
@@ -494,6 +495,15 @@ class GateService:
 
 
 def run_watch(config: Config) -> int:
+    from retrain_gate.live.events import (
+        BucketReachable,
+        BucketUnreachable,
+        Ingested,
+        Removed,
+        Skipped,
+        Unmapped,
+    )
+    from retrain_gate.live.events import Refused as FileRefused
     from retrain_gate.render import decided_lines, gate_state, headline
     from retrain_gate.text import printable
 
@@ -505,36 +515,49 @@ def run_watch(config: Config) -> int:
         with out_lock:
             print(f"{clock(at)} {text}", file=sys.stderr if err else sys.stdout, flush=True)
 
-    def on_update(update: Update) -> None:
-        if update.kind == "report" and update.report is not None:
-            state = gate_state(update.report)
-            if printed and printed[-1] == state:
-                return
-            printed[:] = [state]
-            verdicts = {True: "ok", False: "no", None: "?"}  # None: could not be judged
-            gates = "  ".join(f"{g.name} {verdicts[g.passed]}" for g in update.report.gates)
-            say(update.at, f"{headline(update.report)}   [{gates}]")
-            for line in decided_lines(update.report):
-                say(update.at, line.strip())
-        elif update.kind == "ingest" and update.result is not None:
-            say(update.at, printable(update.result.message), err=update.result.outcome == "refused")
-        elif update.kind in ("watch", "role", "error", "ledger"):
-            if (
-                update.kind == "watch"
-                and update.watch_status is None
-                and "rescan" in update.message
+    def on_event(event: LiveEvent) -> None:
+        match event:
+            case ReportChanged(report=report, at=at):
+                state = gate_state(report)
+                if printed and printed[-1] == state:
+                    return
+                printed[:] = [state]
+                verdicts = {True: "ok", False: "no", None: "?"}  # None: could not be judged
+                gates = "  ".join(f"{g.name} {verdicts[g.passed]}" for g in report.gates)
+                say(at, f"{headline(report)}   [{gates}]")
+                for line in decided_lines(report):
+                    say(at, line.strip())
+            case FileRefused() | Problem() | PullFailed() | BucketUnreachable():
+                say(event.at, printable(event.text), err=True)
+            case NotifyProblem():
+                say(event.at, printable(event.text), err=True)
+            case WatcherNote(kind="rescan"):
+                return  # the catch-up it did is shown by what it ingests
+            case (
+                Ingested()
+                | Skipped()
+                | Removed()
+                | SettingsChanged()
+                | Unmapped()
+                | PullStarted()
+                | PullDone()
+                | RoleChanged()
+                | LedgerAppended()
+                | WatcherStatus()
+                | WatcherNote()
+                | NotifyDelivered()
+                | BucketReachable()
             ):
-                return
-            say(update.at, printable(update.message), err=update.kind == "error")
-        elif update.kind == "notify":
-            say(update.at, printable(update.message), err=update.level != "info")
+                say(event.at, printable(event.text))
+            case _:
+                return  # progress, the refused set and alerts: the lines above say them
 
     def stop(signum: int, frame: FrameType | None) -> None:
         done.set()
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    service = GateService(config, on_update)
+    service = GateService(config, on_event)
     say(time.time(), f"watching {printable(config.paths.export_dir)} (Ctrl-C to stop)")
     service.start()
     while not done.wait(0.2):
