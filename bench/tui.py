@@ -43,7 +43,7 @@ from textual.screen import Screen
 
 from retrain_gate.config import Config, load_config
 from retrain_gate.live.events import Listener
-from retrain_gate.service import GateService
+from retrain_gate.live.service import GateService
 from retrain_gate.tui.app import ACTIVITY_LINES, RetrainGateApp, make_app
 from retrain_gate.tui.screens import HelpScreen
 

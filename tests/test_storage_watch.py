@@ -9,7 +9,7 @@ from pathlib import Path
 
 from retrain_gate.config import load_config
 from retrain_gate.live.events import Ingested, LiveEvent, ReportChanged
-from retrain_gate.service import GateService
+from retrain_gate.live.service import GateService
 from tests.lsbuild import kp
 from tests.test_storage_files import annotation_file
 from tests.waiting import wait_for

@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from retrain_gate import manifests, metrics
+from retrain_gate import manifests
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.ledger import MEANINGS, LedgerEntry, os_user
-from retrain_gate.metrics import delta_episodes, delta_key
-from retrain_gate.models import HumanState, Report
+from retrain_gate.metrics import delta_episodes, delta_key, open_alert_keys
+from retrain_gate.models import Report
 from retrain_gate.names import validate_name, validate_note
 
 
@@ -80,11 +80,6 @@ def _note(raw: str | None, *, required: bool, why: str = "") -> str:
         return validate_note(raw or "", required)
     except ValueError as exc:
         raise ActionRefused(f"note: {exc}{why}") from None
-
-
-def open_alert_keys(report: Report, human: HumanState) -> list[str]:
-    """Every alert open now: the statistical one and each manual report."""
-    return metrics.open_alert_keys(report.regression, human)
 
 
 @dataclass(frozen=True)

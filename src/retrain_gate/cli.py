@@ -187,7 +187,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import require_sources
+    from retrain_gate.live.writerlock import engine_for_command
     from retrain_gate.render import report_lines
     from retrain_gate.text import json_safe, printable
 
@@ -263,7 +264,8 @@ def _refresh(engine: Engine) -> tuple[list[IngestResult], Report]:
 
 
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import require_sources
+    from retrain_gate.live.writerlock import engine_for_command
 
     config = _load(args)
     require_sources(config)
@@ -274,8 +276,9 @@ def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> R
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command, require_sources
+    from retrain_gate.engine import require_sources
     from retrain_gate.errors import StateError
+    from retrain_gate.live.writerlock import engine_for_command
     from retrain_gate.render import headline
 
     config = _load(args)
@@ -439,7 +442,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from retrain_gate.service import run_watch
+    from retrain_gate.cli_watch import run_watch
 
     return run_watch(_load(args))
 

@@ -506,8 +506,11 @@ def _regression(
     )
 
 
-def open_alert_keys(regression: Regression, human: HumanState) -> list[str]:
-    """Every alert open now: the statistical one and each manual report."""
+def open_alert_keys(of: Report | Regression, human: HumanState) -> list[str]:
+    """Every alert open now: the statistical one and each manual report (of a report, or of
+    its regression while the report is being made). The one definition: the figures, the
+    decisions, the live events and the notifications all use it."""
+    regression = of.regression if isinstance(of, Report) else of
     keys: list[str] = []
     if regression.active and regression.source == "statistics" and regression.alert_key:
         keys.append(regression.alert_key)

@@ -42,8 +42,8 @@ from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
 from retrain_gate.ledger import news_line
 from retrain_gate.live import events as live
+from retrain_gate.live.service import GateService
 from retrain_gate.models import Report
-from retrain_gate.service import GateService
 from retrain_gate.text import clock as time_of_day
 from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (

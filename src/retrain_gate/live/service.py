@@ -1,4 +1,4 @@
-"""The long-running job behind `retrain-gate watch` and the TUI: watcher + engine + roles.
+"""The long-running job behind `retrain-gate watch` and the TUI: the writer/follower roles.
 
 One process per state folder is the *writer*: it watches the export folder, ingests, and
 saves the store. Any other process *follows*: it re-reads the writer's state when it changes,
@@ -7,39 +7,31 @@ eval set changes (a person approved from another terminal, someone edited the ev
 
 Everything the service has to say goes through one callback, `on_event(LiveEvent)` (one
 typed event per thing that happens, live/events.py), called from the service's threads; the
-TUI turns it into a message with `post_message`, `watch` prints it. The service only decides
-*when*; the ingest and the figures are the engine's.
+TUI turns it into a message with `post_message`, `watch` prints it (cli_watch.py). The service
+only decides *when*; the ingest and the figures are the engine's, the pulls are
+`PullScheduler`'s, the events derived from the state are `Tracker`'s, and notifications are
+`Sending`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
-import signal
-import sys
+import itertools
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
-from typing import Literal, TypeVar
+from typing import TypeVar
 
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
-from retrain_gate.ledger import LedgerEntry
 from retrain_gate.live.events import (
-    LedgerAppended,
     Listener,
     LiveEvent,
-    NotifyDelivered,
-    NotifyProblem,
     Problem,
     Progress,
-    PullDone,
-    PullFailed,
-    PullStarted,
-    RefusedFiles,
     ReportChanged,
     Role,
     RoleChanged,
@@ -48,16 +40,16 @@ from retrain_gate.live.events import (
     WatcherStatus,
     file_event,
 )
+from retrain_gate.live.pulls import PullScheduler
+from retrain_gate.live.sending import Sending
+from retrain_gate.live.tracker import Tracker
+from retrain_gate.live.writerlock import WriterLock
 from retrain_gate.models import Report
-from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
-from retrain_gate.text import clock
 from retrain_gate.watcher import ExportWatcher, WatchEvent
-from retrain_gate.writerlock import WriterLock
 
 T = TypeVar("T")
 
 HOUSEKEEPING_SECONDS = 1.0
-FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
 
 class GateService:
@@ -71,23 +63,18 @@ class GateService:
         self.role: Role = "starting"
         self._watcher: ExportWatcher | None = None
         self._thread: threading.Thread | None = None
-        self._seen: dict[str, tuple[int, int] | None] = {}
-        self._eval_signature: object = None
+        self._seen: dict[str, object] = {}
         self.last_report: Report | None = None
         self._last_progress = 0.0
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
         self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
-        # `retrain-gate pull` on [labelstudio] pull_minutes, by the writer only
-        self._pull_thread: threading.Thread | None = None
-        self._next_pull: float | None = None  # monotonic; None: not scheduled
-        self._refused: dict[str, str] | None = None  # as last told
-        self._ledger_seq: int | None = None  # the last ledger entry told (None: not read yet)
-        # Only the writer sends (notify.py); started when this process becomes the writer.
-        self.notifier: Notifier | None = None
         self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
-        self._delivery: tuple[int, int, str] = (0, 0, "")  # the writer's, seen as a follower
-        self._entries: tuple[tuple[int, int] | None, list[LedgerEntry]] | None = None
+        self._numbers = itertools.count()  # reports, in the order they are computed
+        self._publishing = threading.Lock()  # one report told (and shown to the notifier) at a time
+        self.pulls = PullScheduler(config, self._emit)
+        self.tracker = Tracker(self._emit)
+        self.sending = Sending(config, self._emit)
 
     # -------------------------------------------------------------- lifecycle
 
@@ -103,8 +90,7 @@ class GateService:
             self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
-        if self.notifier is not None:
-            self.notifier.close()  # before the lock goes: the next writer takes the outbox
+        self.sending.close()
         if self.role == "writer" and not self._in_memory:
             with contextlib.suppress(RetrainGateError), self._lock:
                 self.engine.store.flush()
@@ -130,55 +116,13 @@ class GateService:
             return query(self.engine)
 
     def pull_now(self) -> str:
-        """Start `retrain-gate pull` in the background and say what happens (the writer only:
-        the snapshot lands in the export folder and the watcher reads it like any export)."""
-        return self._start_pull()[1]
-
-    def _start_pull(self) -> tuple[bool, str]:
-        """(started, what to tell the person)."""
-        labelstudio = self.config.labelstudio
-        if labelstudio.url is None or labelstudio.project is None:
-            return False, (
-                "no Label Studio to pull from: set [labelstudio] url and project in the config "
-                "(docs/sources.md)"
-            )
-        if self.role != "writer" or self._in_memory:
-            return False, "only the process that writes the state pulls; this one follows it"
-        if self._pull_thread is not None and self._pull_thread.is_alive():
-            return False, "a pull is already under way"
-        self._pull_thread = threading.Thread(
-            target=self._pull, name="retrain-gate-pull", daemon=True
-        )
-        self._pull_thread.start()
-        return True, f"pulling a snapshot of project {labelstudio.project} from {labelstudio.url}"
-
-    def _pull_when_due(self) -> None:
-        minutes = self.config.labelstudio.pull_minutes
-        if not minutes or self.config.labelstudio.url is None:
-            return
-        now = time.monotonic()
-        if self._next_pull is None or now >= self._next_pull:
-            self._next_pull = now + minutes * 60
-            started, message = self._start_pull()
-            if started:
-                self._emit(PullStarted(f"scheduled pull: {message}", scheduled=True))
-
-    def _pull(self) -> None:
-        from retrain_gate.labelstudio.pull import pull_snapshot
-
-        def progress(message: str) -> None:
-            self._emit(Progress(f"pull: {message}", 0, 0))
-
-        try:
-            path = pull_snapshot(self.config, progress)
-        except RetrainGateError as exc:
-            self._emit(PullFailed(str(exc)))
-        except Exception as exc:  # the service outlives a bug in a pull
-            self._emit(PullFailed(repr(exc)))
-        else:
-            self._emit(PullDone(path.name))
+        """Start `retrain-gate pull` in the background and say what happens."""
+        return self.pulls.start(may_pull=self._may_pull())[1]
 
     # -------------------------------------------------------------- internals
+
+    def _may_pull(self) -> bool:
+        return self.role == "writer" and not self._in_memory
 
     def _emit(self, event: LiveEvent) -> None:
         # A broken consumer must not stop the watcher.
@@ -188,51 +132,23 @@ class GateService:
     def _publish(self, why: str) -> None:
         try:
             with self._lock:
-                report = self.engine.evaluate()
+                human = self.engine.human_state()
+                report = self.engine.evaluate(human)
+                number = next(self._numbers)
         except RetrainGateError as exc:
             self._emit(Problem(str(exc)))
             return
         except Exception as exc:
             self._emit(Problem(f"could not compute the figures: {exc!r}"))
             return
-        self.last_report = report
-        self._emit(ReportChanged(report, why))
-        self._notify(report)
-
-    def _notify(self, report: Report) -> None:
-        notifier = self.notifier
-        if notifier is None or self.role != "writer":
-            return
-        try:
-            with self._lock:
-                engine = self.engine
-                snap = Snapshot(
-                    report, engine.human_state(), self._ledger_entries(), engine.store.refused()
-                )
-            notifier.observe(snap)
-        except RetrainGateError as exc:
-            self._emit(NotifyProblem(f"notifications: {exc}", "error"))
-
-    def _ledger_entries(self) -> list[LedgerEntry]:
-        # Every report is compared with the ledger; it is re-read only when it grew.
-        seen = signature(self.engine.ledger.path)
-        cached = self._entries
-        if seen is None or cached is None or cached[0] != seen:
-            cached = (seen, self.engine.ledger.entries())
-            self._entries = cached
-        return cached[1]
-
-    def _on_notify_status(self, text: str, level: Literal["info", "warning", "error"]) -> None:
-        if level == "info":
-            self._emit(NotifyDelivered(text))
-        else:
-            self._emit(NotifyProblem(text, level))
-
-    def _start_notifier(self) -> None:
-        if not self.config.notify.urls or self.notifier is not None:
-            return
-        self.notifier = Notifier(self.config, self._on_notify_status)
-        self.notifier.start()
+        with self._publishing:
+            if not self.tracker.is_newest(number):
+                return  # computed before figures already told: old news
+            self.last_report = report
+            self._emit(ReportChanged(report, why))
+            self.tracker.report(report, human)
+            if self.role == "writer":
+                self.sending.observe(report, human, self.engine, self._lock)
 
     def _become_writer(self, *, persist: bool = True) -> None:
         """Watch and ingest. With `persist=False` (the state folder cannot be written) the
@@ -254,13 +170,9 @@ class GateService:
         self.role = "writer"
         self._in_memory = not persist
         if persist:
-            self._start_notifier()
-        elif self.config.notify.urls:
-            self._emit(
-                NotifyProblem(
-                    "notifications paused: the state folder cannot record what was sent", "warning"
-                )
-            )
+            self.sending.start()
+        else:
+            self.sending.paused()
         state_dir = self.config.paths.state_dir
         if persist:
             message = f"writing {state_dir}"
@@ -351,9 +263,9 @@ class GateService:
             self._emit(WatcherNote(event.kind, event.message, at=event.at))
 
     def _changed(self, name: str, value: object) -> bool:
-        if self._seen.get(name, ()) == value:
+        if name in self._seen and self._seen[name] == value:
             return False
-        self._seen[name] = value  # type: ignore[assignment]
+        self._seen[name] = value
         return True
 
     def _housekeeping(self) -> None:
@@ -370,30 +282,12 @@ class GateService:
         state = self.config.paths.state_dir
         self._changed("ledger", signature(state / "ledger.jsonl"))
         self._changed("frames", self._store_signature(state))
-        self._ledger_seq = self._last_seq()
+        self.tracker.baseline_ledger(self._last_seq())
         while not self._stop.wait(HOUSEKEEPING_SECONDS):
             try:
                 self._tick(state)
             except Exception as exc:  # keep watching whatever happens
                 self._emit(Problem(f"housekeeping failed: {exc!r}"))
-
-    def _follow_deliveries(self, state: Path) -> None:
-        """Say when the writer's notifications fail, and when they go through again."""
-        # A failure from last week is not news at every start of a dashboard.
-        problems = delivery_problems(state, time.time() - FAILURES_SHOWN_SECONDS)
-        if problems == self._delivery:
-            return
-        had_problems = any(self._delivery[:2])
-        self._delivery = problems
-        retrying, failed, why = problems
-        if retrying or failed:
-            text = (
-                f"notifications sent by the writer: {retrying} retrying, {failed} failed "
-                f"(latest: {why})"
-            )
-            self._emit(NotifyProblem(text, "error" if failed else "warning"))
-        elif had_problems:
-            self._emit(NotifyDelivered("notifications sent by the writer: all delivered"))
 
     def _try_lock(self) -> bool:
         try:
@@ -416,12 +310,10 @@ class GateService:
             self._emit(RoleChanged(self.role, "the state is saved again"))
 
     def _tick(self, state: Path) -> None:
-        if self.role == "writer" and not self._in_memory:
+        if self._may_pull():
             self._save()
-            self._pull_when_due()
-            if self.notifier is not None:
-                since, why = self._unreadable or (None, "")
-                self.notifier.observe_watch(since, why)
+            self.pulls.when_due(may_pull=True)
+            self.sending.watch_health(self._unreadable)
         if self._in_memory and self._try_lock():
             self._emit(RoleChanged("writer", "the state folder is writable again"))
             self._become_writer()
@@ -435,9 +327,10 @@ class GateService:
                 with self._lock:
                     self.engine.store.reload()
                 self._publish("the writer ingested new exports")
-            if self.config.notify.urls and self._changed("notify", signature(state / OUTBOX_NAME)):
-                self._follow_deliveries(state)
-        self._tell_refused()
+            self.sending.follow(state)
+        with self._lock:
+            refused = self.engine.store.refused()
+        self.tracker.refused(refused)
         ledger_changed = self._changed("ledger", signature(state / "ledger.jsonl"))
         if ledger_changed:
             self._tell_ledger()
@@ -453,15 +346,6 @@ class GateService:
             for name in ("frames.parquet", "storage.parquet", "ingested.json")
         )
 
-    def _tell_refused(self) -> None:
-        """Say which files are refused whenever that set changes (a file refused, fixed,
-        replaced or removed), so a shell can keep showing them until they are gone."""
-        with self._lock:
-            refused = self.engine.store.refused()
-        if refused != self._refused:
-            self._refused = refused
-            self._emit(RefusedFiles(dict(refused)))
-
     def _last_seq(self) -> int:
         try:
             with self._lock:
@@ -471,10 +355,6 @@ class GateService:
         return entries[-1].seq if entries else 0
 
     def _tell_ledger(self) -> None:
-        """One update per new ledger entry, whichever process wrote it: a decision made from
-        another terminal is news to whoever watches this one."""
-        from retrain_gate.ledger import news_line
-
         try:
             # Under the lock: a decision this process records (run_locked) is appended and
             # known to its shell before this reads it.
@@ -483,85 +363,4 @@ class GateService:
         except RetrainGateError as exc:
             self._emit(Problem(str(exc)))
             return
-        seen = self._ledger_seq or 0
-        for entry in entries:
-            if entry.seq > seen:
-                self._emit(LedgerAppended(entry.seq, news_line(entry)))
-        if entries:
-            self._ledger_seq = max(seen, entries[-1].seq)
-
-
-# ------------------------------------------------------------------ `retrain-gate watch`
-
-
-def run_watch(config: Config) -> int:
-    from retrain_gate.live.events import (
-        BucketReachable,
-        BucketUnreachable,
-        Ingested,
-        Removed,
-        Skipped,
-        Unmapped,
-    )
-    from retrain_gate.live.events import Refused as FileRefused
-    from retrain_gate.render import decided_lines, gate_state, headline
-    from retrain_gate.text import printable
-
-    done = threading.Event()
-    printed: list[tuple[str, ...]] = []
-    out_lock = threading.Lock()
-
-    def say(at: float, text: str, *, err: bool = False) -> None:
-        with out_lock:
-            print(f"{clock(at)} {text}", file=sys.stderr if err else sys.stdout, flush=True)
-
-    def on_event(event: LiveEvent) -> None:
-        match event:
-            case ReportChanged(report=report, at=at):
-                state = gate_state(report)
-                if printed and printed[-1] == state:
-                    return
-                printed[:] = [state]
-                verdicts = {True: "ok", False: "no", None: "?"}  # None: could not be judged
-                gates = "  ".join(f"{g.name} {verdicts[g.passed]}" for g in report.gates)
-                say(at, f"{headline(report)}   [{gates}]")
-                for line in decided_lines(report):
-                    say(at, line.strip())
-            case FileRefused() | Problem() | PullFailed() | BucketUnreachable():
-                say(event.at, printable(event.text), err=True)
-            case NotifyProblem():
-                say(event.at, printable(event.text), err=True)
-            case WatcherNote(kind="rescan"):
-                return  # the catch-up it did is shown by what it ingests
-            case (
-                Ingested()
-                | Skipped()
-                | Removed()
-                | SettingsChanged()
-                | Unmapped()
-                | PullStarted()
-                | PullDone()
-                | RoleChanged()
-                | LedgerAppended()
-                | WatcherStatus()
-                | WatcherNote()
-                | NotifyDelivered()
-                | BucketReachable()
-            ):
-                say(event.at, printable(event.text))
-            case _:
-                return  # progress, the refused set and alerts: the lines above say them
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
-    service = GateService(config, on_event)
-    say(time.time(), f"watching {printable(config.paths.export_dir)} (Ctrl-C to stop)")
-    service.start()
-    while not done.wait(0.2):
-        pass
-    service.close()
-    say(time.time(), "stopped")
-    return 0
+        self.tracker.ledger(entries)

@@ -1,0 +1,77 @@
+"""Turns what the service reads (reports, the refused files, the ledger) into events, each
+once: the differences between what it sees now and what it last told.
+
+Reports are numbered when they are computed (under the engine's lock); one computed before a
+newer one was told is dropped, so an early report (the empty store's, at start) never arrives
+after the figures that replaced it and is never taken for news.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+
+from retrain_gate.ledger import LedgerEntry, news_line
+from retrain_gate.live.events import (
+    AlertEnded,
+    AlertRaised,
+    LedgerAppended,
+    Listener,
+    RefusedFiles,
+)
+from retrain_gate.metrics import open_alert_keys
+from retrain_gate.models import HumanState, Report
+from retrain_gate.text import printable
+
+
+class Tracker:
+    def __init__(self, emit: Listener) -> None:
+        self._emit = emit
+        self._lock = threading.Lock()
+        self._newest = -1  # the number of the newest report told
+        self._alerts: list[str] | None = None  # None: no report told yet (nothing is news)
+        self._refused: dict[str, str] | None = None
+        self._ledger_seq: int | None = None
+
+    def is_newest(self, number: int) -> bool:
+        """Whether the report numbered `number` is newer than every report told so far (and
+        from now on the newest)."""
+        with self._lock:
+            if number < self._newest:
+                return False
+            self._newest = number
+            return True
+
+    def report(self, report: Report, human: HumanState) -> None:
+        """The alerts raised and ended since the last report (the first report is a baseline)."""
+        keys = open_alert_keys(report, human)
+        before, self._alerts = self._alerts, keys
+        if before is None:
+            return
+        for key in keys:
+            if key not in before:
+                self._emit(AlertRaised(key, f"regression alert raised ({printable(key)})"))
+        for key in before:
+            if key not in keys:
+                self._emit(AlertEnded(key, f"regression alert ended ({printable(key)})"))
+
+    def refused(self, refused: Mapping[str, str]) -> None:
+        """Every refused file whenever that set changes (a file refused, fixed, replaced or
+        removed), so a shell can keep showing them until they are gone."""
+        if refused != self._refused:
+            self._refused = dict(refused)
+            self._emit(RefusedFiles(dict(refused)))
+
+    def baseline_ledger(self, last_seq: int) -> None:
+        """The entries up to `last_seq` were there before this process started: not news."""
+        self._ledger_seq = last_seq
+
+    def ledger(self, entries: Sequence[LedgerEntry]) -> None:
+        """One event per new ledger entry, whichever process wrote it: a decision made from
+        another terminal is news to whoever watches this one."""
+        seen = self._ledger_seq or 0
+        for entry in entries:
+            if entry.seq > seen:
+                self._emit(LedgerAppended(entry.seq, news_line(entry)))
+        if entries:
+            self._ledger_seq = max(seen, entries[-1].seq)
