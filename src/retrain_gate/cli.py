@@ -455,7 +455,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from retrain_gate.notify import send_test
+    from retrain_gate.live.notify.send import send_test
 
     config = _load(args)
     if not config.notify.urls:

@@ -1,5 +1,5 @@
 """The service's side of notifications: the writer runs a `Notifier` and shows it every report;
-a follower only shows what the writer's deliveries are doing (notify.py sends)."""
+a follower only shows what the writer's deliveries are doing (live/notify/ sends)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,10 @@ from retrain_gate.errors import RetrainGateError
 from retrain_gate.fsutil import signature
 from retrain_gate.ledger import LedgerEntry
 from retrain_gate.live.events import Listener, NotifyDelivered, NotifyProblem
+from retrain_gate.live.notify.notifier import Notifier
+from retrain_gate.live.notify.outbox import OUTBOX_NAME, delivery_problems
+from retrain_gate.live.notify.texts import Snapshot
 from retrain_gate.models import HumanState, Report
-from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
 
 FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
