@@ -60,10 +60,10 @@ async def test_the_dashboard_says_the_pattern_maps_nothing(tmp_path: Path) -> No
     assert EXAMPLE in text
 
 
-def valid_export(folder: Path, name: str) -> Path:
+def valid_export(folder: Path, name: str, first: int = 1) -> Path:
     tasks = [
         task(i, f"/data/local-files/?d=e/pick/ep{i}/f1.jpg", annotations=[ann(i, [kp(1, 1)])])
-        for i in range(1, 4)
+        for i in range(first, first + 3)
     ]
     return write_export(folder, name, tasks, mtime=1_000)
 
@@ -75,6 +75,7 @@ def test_a_file_fixed_before_watch_started_is_not_notified_as_refused(tmp_path: 
     exports = tmp_path / "exports"
     (exports / "fixed.json").write_text('[{"id": 1, "data": {', encoding="utf-8")
     (exports / "broken.json").write_text('[{"id": 2, "data": {', encoding="utf-8")
+    valid_export(exports, "good.json", first=10)  # a project with frames: refusals are kept
     check = subprocess.run(
         [sys.executable, "-m", "retrain_gate", "check", "--config", str(config)],
         capture_output=True,

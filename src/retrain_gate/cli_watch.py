@@ -43,6 +43,7 @@ class _Printer:
                 | live.PullFailed()
                 | live.BucketUnreachable()
                 | live.NotifyProblem()
+                | live.Unmapped()
             ):
                 self.say(event.at, printable(event.text), err=True)
             case live.WatcherNote(kind="rescan"):
@@ -52,7 +53,6 @@ class _Printer:
                 | live.Skipped()
                 | live.Removed()
                 | live.SettingsChanged()
-                | live.Unmapped()
                 | live.PullStarted()
                 | live.PullDone()
                 | live.RoleChanged()

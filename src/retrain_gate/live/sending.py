@@ -22,6 +22,14 @@ from retrain_gate.models import HumanState, Report
 FAILURES_SHOWN_SECONDS = 86400.0  # a follower shows the writer's failed deliveries this long
 
 
+def settled_refusals(engine: Engine) -> dict[str, str]:
+    """The refused files still in the form they were refused in. One changed since (fixed
+    while nothing watched) is undecided until the watcher reads it again: news only "if it
+    is still true" then (docs/notify.md)."""
+    store = engine.store
+    return {p: r for p, r in store.refused().items() if not store.needs_ingest(Path(p))}
+
+
 class Sending:
     def __init__(self, config: Config, emit: Listener) -> None:
         self.config = config
@@ -64,7 +72,8 @@ class Sending:
             return
         try:
             with lock:
-                snap = Snapshot(report, human, self._ledger_entries(engine), engine.store.refused())
+                entries = self._ledger_entries(engine)
+                snap = Snapshot(report, human, entries, settled_refusals(engine))
             notifier.observe(snap)
         except RetrainGateError as exc:
             self._emit(NotifyProblem(f"notifications: {exc}", "error"))

@@ -58,6 +58,7 @@ class GateService:
         self._on_event = on_event
         self._lock = threading.RLock()  # the engine is used from several threads
         self._stop = threading.Event()
+        self._watcher_lock = threading.Lock()
         self._writer_lock = WriterLock(config.paths.state_dir)
         self.engine = Engine(config, persist=False)
         self.role: Role = "starting"
@@ -73,7 +74,7 @@ class GateService:
         self._numbers = itertools.count()  # reports, in the order they are computed
         self._publishing = threading.Lock()  # one report told (and shown to the notifier) at a time
         self.pulls = PullScheduler(config, self._emit)
-        self.tracker = Tracker(self._emit)
+        self.tracker = Tracker(config, self._emit)
         self.sending = Sending(config, self._emit)
 
     # -------------------------------------------------------------- lifecycle
@@ -86,8 +87,9 @@ class GateService:
 
     def close(self) -> None:
         self._stop.set()
-        if self._watcher is not None:
-            self._watcher.close()
+        with self._watcher_lock:
+            if self._watcher is not None:
+                self._watcher.close()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(2.0)
         self.sending.close()
@@ -186,7 +188,7 @@ class GateService:
             self._emit(SettingsChanged(stale))
         self._publish("loaded")
         watch = self.config.watch
-        self._watcher = ExportWatcher(
+        watcher = ExportWatcher(
             self.config.paths.export_dir,
             settle_seconds=watch.settle_seconds,
             max_wait_seconds=watch.max_wait_seconds,
@@ -197,7 +199,12 @@ class GateService:
             on_removed=self._on_removed,
             on_batch=self._on_batch,
         )
-        self._watcher.start()
+        # Started and recorded together: a close() meanwhile must find it running, or none.
+        with self._watcher_lock:
+            if self._stop.is_set():
+                return
+            watcher.start()
+            self._watcher = watcher
 
     def _follow(self) -> None:
         holder = self._writer_lock.holder() or "another process"

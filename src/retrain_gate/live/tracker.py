@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 
+from retrain_gate.config import Config
 from retrain_gate.ledger import LedgerEntry, news_line
 from retrain_gate.live.events import (
     AlertEnded,
@@ -18,15 +19,19 @@ from retrain_gate.live.events import (
     LedgerAppended,
     Listener,
     RefusedFiles,
+    Unmapped,
 )
 from retrain_gate.metrics import open_alert_keys
 from retrain_gate.models import HumanState, Report
+from retrain_gate.render import configuration_problem
 from retrain_gate.text import printable
 
 
 class Tracker:
-    def __init__(self, emit: Listener) -> None:
+    def __init__(self, config: Config, emit: Listener) -> None:
+        self.config = config
         self._emit = emit
+        self._unmapped: str | None = None  # the key blamed for every frame unmapped, as told
         self._lock = threading.Lock()
         self._newest = -1  # the number of the newest report told
         self._alerts: list[str] | None = None  # None: no report told yet (nothing is news)
@@ -43,7 +48,9 @@ class Tracker:
             return True
 
     def report(self, report: Report, human: HumanState) -> None:
-        """The alerts raised and ended since the last report (the first report is a baseline)."""
+        """The alerts raised and ended since the last report (the first report is a baseline),
+        and a pattern or field that maps no frame (said as `check` says it, once)."""
+        self._say_unmapped(report)
         keys = open_alert_keys(report, human)
         before, self._alerts = self._alerts, keys
         if before is None:
@@ -54,6 +61,13 @@ class Tracker:
         for key in before:
             if key not in keys:
                 self._emit(AlertEnded(key, f"regression alert ended ({printable(key)})"))
+
+    def _say_unmapped(self, report: Report) -> None:
+        problem = configuration_problem(report, self.config)
+        key = None if problem is None else (report.unmapped.key or "pattern")
+        if problem is not None and key != self._unmapped:
+            self._emit(Unmapped(problem))
+        self._unmapped = key
 
     def refused(self, refused: Mapping[str, str]) -> None:
         """Every refused file whenever that set changes (a file refused, fixed, replaced or
