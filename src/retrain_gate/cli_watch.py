@@ -43,7 +43,7 @@ class _Printer:
                 | live.PullFailed()
                 | live.BucketUnreachable()
                 | live.NotifyProblem()
-                | live.Unmapped()
+                | live.NothingMapped()
             ):
                 self.say(event.at, printable(event.text), err=True)
             case live.WatcherNote(kind="rescan"):

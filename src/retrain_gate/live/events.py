@@ -101,7 +101,7 @@ class SettingsChanged(_Said):
 
 
 @dataclass(frozen=True)
-class Unmapped(_Said):
+class NothingMapped(_Said):
     """Frames were read, but the pattern maps none of them to an episode (what `check` says)."""
 
 
@@ -248,7 +248,7 @@ LiveEvent = (
     | Removed
     | RefusedFiles
     | SettingsChanged
-    | Unmapped
+    | NothingMapped
     | PullStarted
     | PullDone
     | PullFailed

@@ -18,8 +18,8 @@ from retrain_gate.live.events import (
     AlertRaised,
     LedgerAppended,
     Listener,
+    NothingMapped,
     RefusedFiles,
-    Unmapped,
 )
 from retrain_gate.metrics import open_alert_keys
 from retrain_gate.models import HumanState, Report
@@ -66,7 +66,7 @@ class Tracker:
         problem = configuration_problem(report, self.config)
         key = None if problem is None else (report.unmapped.key or "pattern")
         if problem is not None and key != self._unmapped:
-            self._emit(Unmapped(problem))
+            self._emit(NothingMapped(problem))
         self._unmapped = key
 
     def refused(self, refused: Mapping[str, str]) -> None:

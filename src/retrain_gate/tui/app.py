@@ -2,7 +2,7 @@
 
 The app owns a `GateService` (watcher, writer/follower role, ledger polling), started on mount
 and closed on unmount. The service calls `_on_service_event` from its own threads; that
-method only turns each update into a typed message and posts it, so the UI thread never waits
+method only turns each event into a Textual message and posts it, so the UI thread never waits
 on an ingest. Figures the report does not hold (the delta's history and forecast) are read in
 a thread worker after each report. Decisions are written by the modals' thread workers
 through `GateService.run_locked` and the same `actions` functions as the CLI.
@@ -309,7 +309,7 @@ class RetrainGateApp(App[int]):
             case live.NotifyDelivered(text=text, at=at):
                 post(Activity(text, at))
                 post(NotifyState("info", text, at))
-            case live.Unmapped(text=text, at=at):
+            case live.NothingMapped(text=text, at=at):
                 post(Activity(text, at, level="warning"))
             case (
                 live.SettingsChanged()
