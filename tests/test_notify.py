@@ -1,4 +1,4 @@
-"""notify.py without processes: which events a change of state is, once each; messages that
+"""live/notify/ without processes: which events a change of state is, once each; messages that
 say what a person needs, literally; URLs never shown; delivery with backoff to a real
 HTTP receiver on 127.0.0.1."""
 
