@@ -42,7 +42,8 @@ from textual import events
 from textual.screen import Screen
 
 from retrain_gate.config import Config, load_config
-from retrain_gate.service import GateService, Update
+from retrain_gate.live.events import Listener
+from retrain_gate.live.service import GateService
 from retrain_gate.tui.app import ACTIVITY_LINES, RetrainGateApp, make_app
 from retrain_gate.tui.screens import HelpScreen
 
@@ -62,7 +63,7 @@ def vm_rss() -> int:
 class TimedService(GateService):
     """The real service, with its ingest and progress calls timestamped (perf_counter)."""
 
-    def __init__(self, config: Config, on_update: Callable[[Update], None]) -> None:
+    def __init__(self, config: Config, on_update: Listener) -> None:
         super().__init__(config, on_update)
         self.timeline: list[tuple[float, str]] = []  # (at, mark), appended by service threads
         self.ingests: list[tuple[float, float, float, str]] = []  # (start, ingested, end, name)

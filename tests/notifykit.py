@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -19,7 +20,8 @@ class Receiver:
     """Records every POST body (JSON). `stop()` closes the port (connection refused), and
     `start()` opens the same port again: a webhook down for a while, then back."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay  # seconds before it answers (it has taken the message by then)
         self.posts: list[dict[str, Any]] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -30,7 +32,7 @@ class Receiver:
         return f"json://127.0.0.1:{self.port}/hook"
 
     def start(self) -> None:
-        posts, lock = self.posts, self._lock
+        posts, lock, delay = self.posts, self._lock, self.delay
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
@@ -38,6 +40,7 @@ class Receiver:
                 body = json.loads(self.rfile.read(length))
                 with lock:
                     posts.append(body)
+                time.sleep(delay)
                 self.send_response(200)
                 self.end_headers()
 

@@ -41,7 +41,7 @@ def test_check_with_nothing_new_loads_neither_the_reader_nor_watchdog(tmp_path: 
         "retrain_gate.loader",
         "retrain_gate.labelstudio.export",
         "msgspec",
-        "retrain_gate.service",
+        "retrain_gate.live.service",
         "watchdog",
     )
     assert modules_loaded_by_check(tmp_path, reader_and_watcher) == []

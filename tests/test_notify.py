@@ -1,36 +1,34 @@
-"""notify.py without processes: which events a change of state is, once each; messages that
+"""live/notify/ without processes: which events a change of state is, once each; messages that
 say what a person needs, literally; URLs never shown; delivery with backoff to a real
 HTTP receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from retrain_gate.config import load_config
-from retrain_gate.decisions.actions import acknowledge, approve
+from retrain_gate.config import Config, load_config
+from retrain_gate.decisions.actions import acknowledge, approve, pin_eval
 from retrain_gate.engine import Engine
 from retrain_gate.errors import ConfigError
-from retrain_gate.notify import (
+from retrain_gate.live.notify.notifier import Level, Notifier
+from retrain_gate.live.notify.outbox import (
     OUTBOX_NAME,
     Delivery,
-    Event,
-    Level,
-    Notifier,
-    Observed,
     Outbox,
     Outgoing,
-    Snapshot,
     delivery_problems,
-    derive,
-    describe_url,
     load_outbox,
 )
+from retrain_gate.live.notify.send import describe_url, send
+from retrain_gate.live.notify.texts import Event, Observed, Snapshot, derive
 from tests.notifykit import Receiver, drop_regression, free_port, project, receiving
 from tests.waiting import wait_for
 
@@ -99,6 +97,26 @@ def test_the_first_observation_sends_what_is_true_not_the_ledger_history(tmp_pat
     observed, events = derive(None, snapshot(engine), engine.config)
     assert events == []
     assert observed.ledger_seq == 1 and observed.alerts == ["statistics:v1->v2"]
+
+
+def test_a_notification_writes_a_percentage_as_the_reason_does(tmp_path: Path) -> None:
+    """19 of 200 episodes: the reason says 9.5%, and so must the message (it said 10%)."""
+    engine = engine_on(tmp_path, [])
+    snap = snapshot(engine)
+    report = snap.report.model_copy(
+        update={
+            "decision": "READY",
+            "delta_episodes": 19,
+            "corpus_episodes": 200,
+            "delta_fraction": 19 / 200,
+            "reason": "need 9% delta, have 9.5% (19/200 episodes)",
+        }
+    )
+    _observed, events = derive(
+        Observed(decision="WAIT"), Snapshot(report, snap.human, [], {}), engine.config
+    )
+    (ready,) = events
+    assert "9.5% of a corpus of 200" in ready.body and "10%" not in ready.body
 
 
 def test_ready_then_back_to_wait(tmp_path: Path) -> None:
@@ -196,6 +214,17 @@ class Statuses:
 
     def text(self) -> str:
         return "\n".join(t for t, _ in self.lines)
+
+
+@contextlib.contextmanager
+def running(config: Config, statuses: Statuses | None = None) -> Iterator[Notifier]:
+    """A started notifier, closed at the end (as the writer's service runs one)."""
+    notifier = Notifier(config, statuses or Statuses())
+    notifier.start()
+    try:
+        yield notifier
+    finally:
+        notifier.close()
 
 
 def test_a_receiver_down_for_a_while_gets_the_message_once_when_back(tmp_path: Path) -> None:
@@ -310,18 +339,90 @@ def test_a_damaged_outbox_is_said_once_and_replaced(
     engine = engine_on(tmp_path, [receiver.url])
     (tmp_path / "state" / OUTBOX_NAME).write_text(damage, encoding="utf-8")
     statuses = Statuses()
-    notifier = Notifier(engine.config, statuses)
-    notifier.start()
-    try:
+    with running(engine.config, statuses) as notifier:
         notifier.observe(snapshot(engine))
         wait_for(lambda: len(receiver.posts) == 1, what="the alert, observed afresh")
         wait_for(lambda: notifier.pending() == 0, what="the outbox to record it")
-    finally:
-        notifier.close()
     (warning,) = [t for t, level in statuses.lines if level == "warning"]
-    assert f"{OUTBOX_NAME}: unreadable" in warning and "starting a new outbox" in warning
+    assert f"{OUTBOX_NAME}: unreadable" in warning and "rebuilt it from the ledger" in warning
     outbox, problem = load_outbox(engine.config.paths.state_dir)
     assert problem is None and outbox.observed is not None
+
+
+def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
+    tmp_path: Path,
+) -> None:
+    """Issue 22.8: the receiver was down while Kim acknowledged and Lee approved; the outbox
+    holding those messages was then truncated. The next writer sends them from the ledger,
+    with the alert the approval ended, and says once that the outbox was rebuilt."""
+    receiver = Receiver()  # not started: connection refused
+    drop_regression(tmp_path)
+    engine = engine_on(
+        tmp_path,
+        [receiver.url],
+        events=["alert_raised", "alert_acknowledged", "approval", "alert_ended"],
+    )
+    with running(engine.config) as first:
+        first.observe(snapshot(engine))
+        acknowledge(engine, by="Kim", note="looking")
+        first.observe(snapshot(engine))
+        approve(engine, by="Lee", note="retrain on v2 data", override=True)
+        first.observe(snapshot(engine))
+        assert first.pending() == 4  # raised, acknowledged, ended, approved: none delivered
+    outbox = tmp_path / "state" / OUTBOX_NAME
+    outbox.write_text(outbox.read_text(encoding="utf-8")[:300], encoding="utf-8")
+
+    receiver.start()
+    statuses = Statuses()
+    try:
+        with running(engine.config, statuses) as second:
+            second.observe(snapshot(engine))
+            wait_for(lambda: len(receiver.posts) == 3, what="the decisions, from the ledger")
+            wait_for(lambda: second.pending() == 0, what="the outbox to record them")
+            second.observe(snapshot(engine))  # rebuilt once: the next report sends nothing
+            time.sleep(0.5)
+    finally:
+        receiver.stop()
+    titles = receiver.titles()
+    assert sum("alert acknowledged by Kim" in t for t in titles) == 1, titles
+    assert sum("retrain approved by Lee" in t for t in titles) == 1, titles
+    assert sum("regression alert ended (statistics:v1->v2)" in t for t in titles) == 1, titles
+    assert len(titles) == 3, titles  # the alert itself has ended: not raised again
+    rebuilt = [t for t, _level in statuses.lines if "rebuilt it from the ledger" in t]
+    assert len(rebuilt) == 1 and "sent again" in rebuilt[0]
+
+
+def test_every_decision_message_carries_its_ledger_entry_hash(tmp_path: Path) -> None:
+    """Issue 22.7: a decision posted to a chat is an anchor of the ledger kept elsewhere."""
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [])
+    observed, _events = derive(None, snapshot(engine), engine.config)
+    acknowledge(engine, by="Kim", note="looking")
+    approve(engine, by="Lee", note="retrain on v2 data", override=True)
+    (tmp_path / "eval.txt").write_text("v2\n", encoding="utf-8")
+    pin_eval(engine, by="Lee", note="new eval images")
+    _observed, events = derive(observed, snapshot(engine), engine.config)
+    entries = engine.ledger.entries()
+    decisions = {e.kind: e for e in events if e.kind != "alert_ended"}
+    assert sorted(decisions) == ["alert_acknowledged", "approval", "pin"]
+    for event, entry in zip(
+        (decisions["alert_acknowledged"], decisions["approval"], decisions["pin"]),
+        entries,
+        strict=True,
+    ):
+        assert f"Ledger entry #{entry.seq} hash: {entry.hash}" in event.body.splitlines()
+
+
+def test_a_webhook_that_answers_after_six_seconds_gets_one_copy(tmp_path: Path) -> None:
+    """Apprise's own read timeout (4 s) gave up on it, and every retry sent another copy."""
+    slow = Receiver(delay=6.0)
+    slow.start()
+    try:
+        ok, why, _retry = send(slow.url, "title", "body")
+    finally:
+        slow.stop()
+    assert (ok, why) == (True, "")
+    assert len(slow.posts) == 1
 
 
 def test_a_follower_counts_retries_and_recent_failures_only(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 from textual.pilot import Pilot
 
 from retrain_gate.config import load_config
-from retrain_gate.notify import OUTBOX_NAME
+from retrain_gate.live.notify.outbox import OUTBOX_NAME
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.widgets import StatusBar
 from tests.notifykit import Receiver, drop_regression, project, receiving

@@ -8,7 +8,8 @@ import threading
 from pathlib import Path
 
 from retrain_gate.config import load_config
-from retrain_gate.service import GateService, Update
+from retrain_gate.live.events import Ingested, LiveEvent, ReportChanged
+from retrain_gate.live.service import GateService
 from tests.lsbuild import kp
 from tests.test_storage_files import annotation_file
 from tests.waiting import wait_for
@@ -46,19 +47,19 @@ def test_annotation_files_saved_overwritten_and_deleted_under_watch(
 def test_a_burst_of_saves_is_merged_in_batches(folder: Path) -> None:
     """300 annotation files land at once (a Sync rewrites every file): each is ingested, and
     the dashboard gets a handful of reports, not one per file."""
-    updates: list[Update] = []
+    updates: list[LiveEvent] = []
     lock = threading.Lock()
 
-    def on_update(update: Update) -> None:
+    def on_update(update: LiveEvent) -> None:
         with lock:
             updates.append(update)
 
     service = GateService(load_config(folder / "config.toml"), on_update)
     service.start()
     try:
-        wait_for(lambda: any(u.kind == "report" for u in updates), timeout=20)
+        wait_for(lambda: any(isinstance(u, ReportChanged) for u in updates), timeout=20)
         with lock:
-            reports_before = sum(u.kind == "report" for u in updates)
+            reports_before = sum(isinstance(u, ReportChanged) for u in updates)
         for aid in range(1, 301):
             annotation_file(
                 folder / "exports",
@@ -75,8 +76,8 @@ def test_a_burst_of_saves_is_merged_in_batches(folder: Path) -> None:
 
         wait_for(all_in, timeout=60, what="all 300 frames in a report")
         with lock:
-            ingests = sum(u.kind == "ingest" for u in updates)
-            reports = sum(u.kind == "report" for u in updates) - reports_before
+            ingests = sum(isinstance(u, Ingested) for u in updates)
+            reports = sum(isinstance(u, ReportChanged) for u in updates) - reports_before
         assert ingests == 300
         assert 1 <= reports <= 30, reports  # batches of what settled together
     finally:

@@ -11,13 +11,13 @@ import pytest
 
 import retrain_gate
 from retrain_gate.errors import StateError
-from retrain_gate.writerlock import WriterLock
+from retrain_gate.live.writerlock import WriterLock
 from tests.waiting import wait_for
 
 HOLDER_SCRIPT = """
 import sys, time
 from pathlib import Path
-from retrain_gate.writerlock import WriterLock
+from retrain_gate.live.writerlock import WriterLock
 lock = WriterLock(Path(sys.argv[1]))
 print("held" if lock.try_acquire() else "refused", flush=True)
 time.sleep(60)

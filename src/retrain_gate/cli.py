@@ -218,7 +218,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command
+    from retrain_gate.live.writerlock import engine_for_command
     from retrain_gate.render import report_lines
     from retrain_gate.text import json_safe, printable
 
@@ -338,7 +338,7 @@ def _refresh(engine: Engine) -> tuple[list[IngestResult], Report]:
 
 
 def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> Recorded:
-    from retrain_gate.engine import engine_for_command
+    from retrain_gate.live.writerlock import engine_for_command
 
     config = _load(args)
     _require_sources(config)
@@ -349,8 +349,8 @@ def _decide(args: argparse.Namespace, action: Callable[[Engine], Recorded]) -> R
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    from retrain_gate.engine import engine_for_command
     from retrain_gate.errors import StateError
+    from retrain_gate.live.writerlock import engine_for_command
     from retrain_gate.render import headline
 
     config = _load(args)
@@ -606,7 +606,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
-    from retrain_gate.service import run_watch
+    from retrain_gate.cli_watch import run_watch
 
     return run_watch(_load(args))
 
@@ -623,7 +623,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from retrain_gate.notify import send_test
+    from retrain_gate.live.notify.send import send_test
 
     config = _load(args)
     if not config.notify.urls:

@@ -252,7 +252,7 @@ _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 class NotifyConfig(_Section):
-    """Where to send what (notify.py). URLs are Apprise URLs; `${NAME}` is expanded from the
+    """Where to send what (live/notify/). URLs are Apprise URLs; `${NAME}` is expanded from the
     environment at send time, so a webhook's token need not be written in this file."""
 
     urls: list[str] = []

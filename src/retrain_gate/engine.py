@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,13 +19,12 @@ from retrain_gate.candidates import iter_candidates
 from retrain_gate.config import Config
 from retrain_gate.decisions.ledger import Ledger, utc_now_iso
 from retrain_gate.decisions.replay import human_state
-from retrain_gate.errors import ConfigError, RetrainGateError, StateError
+from retrain_gate.errors import ConfigError, StateError
 from retrain_gate.evalset import eval_set_hash, eval_set_signature
 from retrain_gate.fsutil import atomic_write, identity
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
 from retrain_gate.store import FrameStore, IngestResult, ProgressFn
-from retrain_gate.writerlock import WriterLock
 
 if TYPE_CHECKING:
     from retrain_gate.loader import IsolatedLoader, Loader
@@ -183,22 +182,6 @@ def require_sources(config: Config) -> None:
         )
     if not os.access(eval_set, os.R_OK):
         raise ConfigError(f"[paths] eval_set{where}: {eval_set} cannot be read (permission denied)")
-
-
-@contextlib.contextmanager
-def engine_for_command(config: Config) -> Iterator[Engine]:
-    """An engine for a one-shot command: it saves what it ingests only when no other process
-    is the writer; otherwise it ingests in memory on top of the writer's state."""
-    lock = WriterLock(config.paths.state_dir)
-    try:
-        held = lock.try_acquire()
-    except RetrainGateError:
-        held = False  # a read-only state folder: figures are still computed, nothing saved
-    try:
-        yield Engine(config, persist=held)
-    finally:
-        if held:
-            lock.release()
 
 
 def _arrival_key(path: Path) -> tuple[int, str]:

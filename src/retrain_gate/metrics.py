@@ -7,7 +7,6 @@ loops over the handful of releases and tasks.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -37,7 +36,7 @@ from retrain_gate.models import (
     Unmapped,
 )
 from retrain_gate.stats import as_fraction, ceil_fraction, gini_fraction, mann_whitney_greater
-from retrain_gate.text import NOT_APPLICABLE, plural
+from retrain_gate.text import NOT_APPLICABLE, percent, plural
 
 _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 
@@ -48,20 +47,6 @@ _DONE = pl.col("status").is_in(["reviewed", "skipped"])
 def _num(value: float) -> str:
     """A figure for a sentence: at most two decimals, no trailing zeros (4.5, 3, 3.33)."""
     return f"{value:.2f}".rstrip("0").rstrip(".")
-
-
-def _pct(value: float) -> str:
-    """A configured fraction as a percentage (0.1 -> "10")."""
-    return f"{value * 100:.1f}".rstrip("0").rstrip(".")
-
-
-def _pct_floor(numerator: int, denominator: int) -> str:
-    """numerator/denominator as a percentage with one decimal, rounded down.
-
-    Rounded down so that a failing figure never reads as if it met the threshold.
-    """
-    tenths = math.floor(Fraction(numerator * 1000, denominator))
-    return f"{tenths // 10}.{tenths % 10}".removesuffix(".0")
 
 
 # ---------------------------------------------------------------- frames and episodes
@@ -288,8 +273,8 @@ def _delta_gate(episodes: pl.DataFrame, config: Config, human: HumanState) -> _D
         needed = ceil_fraction(gates.min_delta_fraction, corpus)
         fraction = delta / corpus
         detail = (
-            f"need {_pct(gates.min_delta_fraction)}% delta, "
-            f"have {_pct_floor(delta, corpus)}% ({delta}/{corpus} episodes)"
+            f"need {percent(gates.min_delta_fraction)} delta, "
+            f"have {percent(Fraction(delta, corpus))} ({delta}/{corpus} episodes)"
         )
     gate = Gate(name="delta", passed=delta >= needed, value=delta, threshold=needed, detail=detail)
     return _Delta(corpus, delta, needed, fraction, gate)
@@ -334,8 +319,8 @@ def _spread_detail(
     text = f"Gini {_num(float(gini))} over {len(tasks)} tasks {limits}"
     if top is not None:
         text += (
-            f"; {top} has {_pct(float(share))}% of the delta "
-            f"(max {_pct(config.gates.max_task_share)}%)"
+            f"; {top} has {percent(share, up=True)} of the delta "
+            f"(max {percent(config.gates.max_task_share)})"
         )
     return text
 
@@ -365,11 +350,11 @@ def _spread_gate(episodes: pl.DataFrame, delta: int, config: Config) -> _Spread:
 def _spread_reason(spread: _Spread, config: Config) -> str:
     head = "corrections concentrated in too few tasks"
     if spread.share_fails:
-        return f"{head}: {spread.top} has {_pct(spread.share)}% of the delta"
+        return f"{head}: {spread.top} has {percent(spread.share, up=True)} of the delta"
     return (
         f"{head}: Gini {_num(spread.gini)} over {len(spread.tasks)} tasks "
         f"(max {_num(config.gates.max_task_gini)}), most in {spread.top} "
-        f"({_pct(spread.share)}% of the delta)"
+        f"({percent(spread.share)} of the delta)"
     )
 
 
@@ -493,7 +478,7 @@ def _statistics(
     if worse and p < rc.alpha:
         return _Statistics("regression", p, f"{compare} (p = {p:.2g})")
     if not worse:
-        why = f"not more than {_pct(rc.tolerance)}% worse"
+        why = f"not more than {percent(rc.tolerance)} worse"
     else:
         why = f"could be noise (p = {p:.2g}, needs < {rc.alpha:g})"
     return _Statistics("no_regression", p, f"{compare}: {why}")
@@ -570,8 +555,11 @@ def _regression(
     )
 
 
-def open_alert_keys(regression: Regression, human: HumanState) -> list[str]:
-    """Every alert open now: the statistical one and each manual report."""
+def open_alert_keys(of: Report | Regression, human: HumanState) -> list[str]:
+    """Every alert open now: the statistical one and each manual report (of a report, or of
+    its regression while the report is being made). The one definition: the figures, the
+    decisions, the live events and the notifications all use it."""
+    regression = of.regression if isinstance(of, Report) else of
     keys: list[str] = []
     if regression.active and regression.source == "statistics" and regression.alert_key:
         keys.append(regression.alert_key)

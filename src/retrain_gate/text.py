@@ -7,8 +7,10 @@ as an escape, and bounds the length.
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from datetime import datetime
+from fractions import Fraction
 
 _MAX = 400
 # The one policy for text from files and people. Characters a terminal or a text viewer may
@@ -30,6 +32,20 @@ def is_unsafe(char: str) -> bool:
 def plural(count: int, noun: str, many: str | None = None) -> str:
     """`1 episode`, `3 episodes` (with thousands separators)."""
     return f"{count:,} {noun if count == 1 else (many or noun + 's')}"
+
+
+def percent(fraction: float | Fraction, digits: int = 1, *, up: bool = False) -> str:
+    """A fraction as a percentage to `digits` decimals, without trailing zeros (19/200 ->
+    "9.5%", 0.1 -> "10%"). Rounded down, or up for a figure held under a maximum, so that a
+    failing figure never reads as meeting its threshold. The one way every figure in the tool
+    is written as a percentage."""
+    exact = fraction if isinstance(fraction, Fraction) else Fraction(repr(float(fraction)))
+    sign = "-" if exact < 0 else ""
+    scale = 10**digits
+    scaled = abs(exact) * 100 * scale
+    whole, part = divmod(math.ceil(scaled) if up else math.floor(scaled), scale)
+    text = f"{whole}.{part:0{digits}d}".rstrip("0").rstrip(".") if digits else str(whole)
+    return f"{sign}{text}%"
 
 
 def _escape(char: str) -> str:

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Concatenate, Literal, ParamSpec
 
-from retrain_gate import metrics
 from retrain_gate.config import Config
 from retrain_gate.decisions import manifests
 from retrain_gate.decisions.ledger import MEANINGS, LedgerEntry, os_user
@@ -21,7 +20,7 @@ from retrain_gate.decisions.names import validate_name, validate_note
 from retrain_gate.decisions.output import alert_words
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
-from retrain_gate.metrics import delta_episodes, delta_key
+from retrain_gate.metrics import delta_episodes, delta_key, open_alert_keys
 from retrain_gate.models import HumanState, Report
 from retrain_gate.text import plural
 
@@ -102,11 +101,6 @@ def _note(raw: str | None, *, required: bool, why: str = "") -> str:
         return validate_note(raw or "", required)
     except ValueError as exc:
         raise ActionRefused(f"note: {exc}{why}") from None
-
-
-def open_alert_keys(report: Report, human: HumanState) -> list[str]:
-    """Every alert open now: the statistical one and each manual report."""
-    return metrics.open_alert_keys(report.regression, human)
 
 
 @dataclass(frozen=True)

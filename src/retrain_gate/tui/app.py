@@ -1,8 +1,8 @@
 """`retrain-gate tui`: the live dashboard.
 
 The app owns a `GateService` (watcher, writer/follower role, ledger polling), started on mount
-and closed on unmount. The service calls `_on_service_update` from its own threads; that
-method only turns each update into a typed message and posts it, so the UI thread never waits
+and closed on unmount. The service calls `_on_service_event` from its own threads; that
+method only turns each event into a Textual message and posts it, so the UI thread never waits
 on an ingest. Figures the report does not hold (the delta's history and forecast) are read in
 a thread worker after each report. Decisions are written by the modals' thread workers
 through `GateService.run_locked` and the same `actions` functions as the CLI.
@@ -41,8 +41,9 @@ from retrain_gate.decisions.actions import (
 from retrain_gate.decisions.output import news_line
 from retrain_gate.engine import Engine
 from retrain_gate.history import Outlook, engine_outlook
+from retrain_gate.live import events as live
+from retrain_gate.live.service import GateService
 from retrain_gate.models import Report
-from retrain_gate.service import GateService, Update
 from retrain_gate.text import clock as time_of_day
 from retrain_gate.tui import figures
 from retrain_gate.tui.messages import (
@@ -82,7 +83,7 @@ from retrain_gate.tui.widgets import (
 )
 
 Clock = Callable[[], float]
-ServiceFactory = Callable[[Config, Callable[[Update], None]], GateService]
+ServiceFactory = Callable[[Config, live.Listener], GateService]
 
 ACTIVITY_LINES = 500  # a days-long session must not grow the log without bound
 BUSY_CLEAR_SECONDS = 3.0
@@ -261,7 +262,7 @@ class RetrainGateApp(App[int]):
         # What start-up allocated (imports, widgets) lives as long as the app: kept out of the
         # collector's generations, full collections no longer walk it on key presses.
         gc.freeze()
-        self.service = self._service_factory(self.config, self._on_service_update)
+        self.service = self._service_factory(self.config, self._on_service_event)
         self.log_line(
             f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
         )
@@ -304,42 +305,58 @@ class RetrainGateApp(App[int]):
 
     # ------------------------------------------------------------ service -> messages
 
-    def _on_service_update(self, update: Update) -> None:
+    def _on_service_event(self, event: live.LiveEvent) -> None:
         """Called from the service's threads: post messages, touch nothing else."""
         post = self.post_message
-        if update.kind == "report" and update.report is not None:
-            post(ReportReady(update.report, update.message, update.at))
-        elif update.kind == "progress" and update.progress is not None:
-            post(IngestProgress(*update.progress))
-        elif update.kind == "ingest" and update.result is not None:
-            result = update.result
-            level = "warning" if result.outcome == "refused" else "info"
-            post(
-                Activity(
-                    result.message,
-                    update.at,
-                    level=level,
-                    ingested=result.outcome == "ingested",
-                    ingest_done=True,
-                )
-            )
-        elif update.kind == "watch":
-            if update.watch_status is not None:
-                post(WatchState(update.watch_status, update.message, update.at))
-            level = "error" if update.watch_status == "error" else "info"
-            post(Activity(update.message, update.at, level=level))
-        elif update.kind == "refused" and update.refused is not None:
-            post(RefusedFiles(update.refused, update.ignored))
-        elif update.kind == "ledger" and update.seq is not None:
-            post(LedgerLine(update.message, update.seq, update.at))
-        elif update.kind == "role" and update.role is not None:
-            post(RoleChanged(update.role, update.message, update.at))
-        elif update.kind == "error":
-            post(Activity(update.message, update.at, level="error", ingest_done=True))
-        elif update.kind == "notify":
-            # A failed delivery is an error toast like any other; retries are only logged.
-            post(Activity(update.message, update.at, level=update.level))
-            post(NotifyState(update.level, update.message, update.at))
+        match event:
+            case live.ReportChanged(report=report, why=why, at=at):
+                post(ReportReady(report, why, at))
+            case live.Progress(stage=stage, done=done, total=total):
+                post(IngestProgress(stage, done, total))
+            case live.Ingested():
+                post(Activity(event.text, event.at, ingested=True, ingest_done=True))
+            case live.Refused():
+                post(Activity(event.text, event.at, level="warning", ingest_done=True))
+            case live.Skipped() | live.Removed():
+                post(Activity(event.text, event.at, ingest_done=True))
+            case live.WatcherStatus(status=status, text=text, at=at):
+                post(WatchState(status, text, at))
+                post(Activity(text, at, level="error" if status == "error" else "info"))
+            case live.RefusedFiles(refused=refused, ignored=ignored):
+                post(RefusedFiles(dict(refused), dict(ignored)))
+            case live.LedgerAppended(seq=seq, text=text, at=at):
+                post(LedgerLine(text, seq, at))
+            case live.RoleChanged(role=role, text=text, at=at):
+                post(RoleChanged(role, text, at))
+            case live.Problem() | live.PullFailed():
+                post(Activity(event.text, event.at, level="error", ingest_done=True))
+            case live.BucketUnreachable(text=text, at=at):
+                # the header says it as long as it lasts, like an unreadable folder
+                post(WatchState("error", text, at))
+                post(Activity(text, at, level="error"))
+            case live.BucketReachable(status=status, text=text, at=at):
+                post(WatchState(status, text, at))
+                post(Activity(text, at))
+            case live.NotifyProblem(text=text, level=level, at=at):
+                # A failed delivery is an error toast like any other; retries are only logged.
+                post(Activity(text, at, level=level))
+                post(NotifyState(level, text, at))
+            case live.NotifyDelivered(text=text, at=at):
+                post(Activity(text, at))
+                post(NotifyState("info", text, at))
+            case live.NothingMapped(text=text, at=at):
+                post(Activity(text, at, level="warning"))
+            case (
+                live.SettingsChanged()
+                | live.PullStarted()
+                | live.PullDone()
+                | live.WatcherNote()
+                | live.PullNotice()
+                | live.BucketSynced()
+            ):
+                post(Activity(event.text, event.at))
+            case live.AlertRaised() | live.AlertEnded():
+                pass  # drawn from each report (_alert), with the figures that raised it
 
     # ------------------------------------------------------------ message handlers
 

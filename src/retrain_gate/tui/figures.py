@@ -18,7 +18,7 @@ from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
 from retrain_gate.render import release_unknown_text
 from retrain_gate.stats import as_fraction
-from retrain_gate.text import NOT_APPLICABLE, article, plural, printable, short_hash
+from retrain_gate.text import NOT_APPLICABLE, article, percent, plural, printable, short_hash
 
 FULL = "█"
 EMPTY = "░"
@@ -58,13 +58,6 @@ def sparkline(values: Sequence[int]) -> str:
     if top <= 0:
         return SPARKS[0] * len(values)
     return "".join(SPARKS[min(len(SPARKS) - 1, round(v / top * (len(SPARKS) - 1)))] for v in values)
-
-
-def pct(value: float, digits: int = 1) -> str:
-    text = f"{value * 100:.{digits}f}"
-    if "." in text:
-        text = text.rstrip("0").rstrip(".")
-    return f"{text}%"
 
 
 def when(iso: str | None) -> str:
@@ -164,11 +157,11 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
         corpus = report.corpus_episodes
         # The banner says the configured share; needed is that share rounded up to whole
         # episodes, which can be a little more (10% of 107 is 11 episodes, 10.3%): say why.
-        need = pct(config.gates.min_delta_fraction)
+        need = percent(config.gates.min_delta_fraction)
         if needed > as_fraction(config.gates.min_delta_fraction) * corpus:
             need += ", rounded up"
         out.append(
-            f"{pct(report.delta_fraction)} of {article(corpus)} {corpus:,}-episode corpus"
+            f"{percent(report.delta_fraction)} of {article(corpus)} {corpus:,}-episode corpus"
             f" · need {need}"
         )
     mark = OK if delta >= needed else NO
@@ -259,7 +252,7 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
         out.append(shown, style="bold" if name == top and count else "")
         out.append(" ")
         out.append(bar(share, bar_width), style="magenta")
-        out.append(f" {count:>5,} {pct(share, 0):>4}")
+        out.append(f" {count:>5,} {percent(share, 0, up=True):>4}")
         out.append("\n")
     if len(counts) > MAX_TASK_ROWS:
         rest = counts[MAX_TASK_ROWS:]
@@ -273,8 +266,10 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
     share_ok = report.top_task_share <= share_max
     out.append(f"Gini {report.task_gini:.2f} {'≤' if gini_ok else '>'} {gini_max:.2f}")
     out.append(f" {OK if gini_ok else NO}", style="green" if gini_ok else "red")
-    out.append(f"   top share {pct(report.top_task_share, 0)} {'≤' if share_ok else '>'} ")
-    out.append(f"{pct(share_max, 0)}")
+    out.append(
+        f"   top share {percent(report.top_task_share, 0, up=True)} {'≤' if share_ok else '>'} "
+    )
+    out.append(f"{percent(share_max, 0)}")
     out.append(f" {OK if share_ok else NO}", style="green" if share_ok else "red")
     gate = next((g for g in report.gates if g.name == "spread"), None)
     if gate is not None:

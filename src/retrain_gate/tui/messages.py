@@ -11,8 +11,8 @@ from __future__ import annotations
 from textual.message import Message
 
 from retrain_gate.history import Outlook
+from retrain_gate.live.events import Role
 from retrain_gate.models import Report
-from retrain_gate.service import Role
 
 
 class ReportReady(Message):

@@ -19,11 +19,14 @@ import fcntl
 import json
 import os
 import socket
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from retrain_gate.errors import StateError
+from retrain_gate.config import Config
+from retrain_gate.engine import Engine
+from retrain_gate.errors import RetrainGateError, StateError
 
 LOCK_NAME = "writer.lock"
 
@@ -150,3 +153,19 @@ def _format(text: str) -> str:
     except (ValueError, KeyError, TypeError):
         # Between another writer's flock and its write, the file is briefly empty.
         return "another process (details not written yet)"
+
+
+@contextlib.contextmanager
+def engine_for_command(config: Config) -> Iterator[Engine]:
+    """An engine for a one-shot command: it saves what it ingests only when no other process
+    is the writer; otherwise it ingests in memory on top of the writer's state."""
+    lock = WriterLock(config.paths.state_dir)
+    try:
+        held = lock.try_acquire()
+    except RetrainGateError:
+        held = False  # a read-only state folder: figures are still computed, nothing saved
+    try:
+        yield Engine(config, persist=held)
+    finally:
+        if held:
+            lock.release()

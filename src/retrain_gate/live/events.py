@@ -1,0 +1,277 @@
+"""What the live service has to say: one small frozen dataclass per thing that happens.
+
+The service calls one callback with these, from its own threads; the dashboard turns each
+into a Textual message and `watch` prints it. Consumers dispatch on the type. The `text` of an
+event is for people only: nothing decides anything by reading it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from retrain_gate.models import Report
+from retrain_gate.store import IngestResult
+
+Role = Literal["writer", "following", "starting", "stopped"]
+WatchStatus = Literal["live", "polling", "folder_missing", "stopped", "error"]
+WatchNoteKind = Literal["still_changing", "vanished", "error", "rescan"]
+
+
+def _now() -> float:
+    return time.time()
+
+
+@dataclass(frozen=True)
+class _Said:
+    """An event that is only a line for a person."""
+
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class ReportChanged:
+    """New figures (the decision, the gates, the alerts): `why` says what prompted them."""
+
+    report: Report
+    why: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class _FileEvent:
+    result: IngestResult
+    at: float = field(default_factory=_now, kw_only=True)
+
+    @property
+    def text(self) -> str:
+        return self.result.message
+
+
+@dataclass(frozen=True)
+class Ingested(_FileEvent):
+    """An export or storage file was read: new or changed frames (or none)."""
+
+
+@dataclass(frozen=True)
+class Skipped(_FileEvent):
+    """A file was looked at and left out: the same bytes as one already read, or ignored."""
+
+
+@dataclass(frozen=True)
+class Refused(_FileEvent):
+    """A file was refused in its current form (the reason is in `result.reason`)."""
+
+
+@dataclass(frozen=True)
+class Removed(_FileEvent):
+    """A per-annotation storage file left the folder, and its annotation with it."""
+
+
+FileEvent = Ingested | Skipped | Refused | Removed
+
+
+def file_event(result: IngestResult, at: float | None = None) -> FileEvent:
+    """The event for what an ingest or a removal did to one file."""
+    stamp = _now() if at is None else at
+    if result.outcome == "ingested":
+        return Ingested(result, at=stamp)
+    if result.outcome == "refused":
+        return Refused(result, at=stamp)
+    if result.outcome == "removed":
+        return Removed(result, at=stamp)
+    return Skipped(result, at=stamp)
+
+
+@dataclass(frozen=True)
+class RefusedFiles:
+    """Every file refused in its current form, and every file ignored (not a Label Studio
+    file), path -> reason; each empty when none are left."""
+
+    refused: Mapping[str, str]
+    ignored: Mapping[str, str]
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class SettingsChanged(_Said):
+    """The read settings differ from those the stored frames were made with: all is read
+    again."""
+
+
+@dataclass(frozen=True)
+class NothingMapped(_Said):
+    """Frames were read, but the pattern maps none of them to an episode (what `check` says)."""
+
+
+@dataclass(frozen=True)
+class PullStarted:
+    """A snapshot is being pulled from Label Studio (by hand, or on `pull_minutes`)."""
+
+    text: str
+    scheduled: bool = False
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class PullNotice(_Said):
+    """What a pull says that must stay on screen: a warning, a file it kept or renamed."""
+
+
+@dataclass(frozen=True)
+class PullDone:
+    name: str  # the snapshot's file name in the export folder
+    at: float = field(default_factory=_now, kw_only=True)
+
+    @property
+    def text(self) -> str:
+        return f"pulled {self.name}; it is read like any export"
+
+
+@dataclass(frozen=True)
+class PullFailed:
+    why: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+    @property
+    def text(self) -> str:
+        return f"pull failed: {self.why}"
+
+
+@dataclass(frozen=True)
+class RoleChanged:
+    """Writer (this process watches and ingests) or following (another process does)."""
+
+    role: Role
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class LedgerAppended:
+    """A new ledger entry, written by this process or another (a CLI approval)."""
+
+    seq: int
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class AlertRaised:
+    """A regression alert opened (the statistical one, or a person's report)."""
+
+    key: str
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class AlertEnded:
+    key: str
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """An ingest or a pull is under way (`total` 0: no count known)."""
+
+    stage: str
+    done: int
+    total: int
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class WatcherStatus:
+    """The watcher's state changed: live, polling, folder_missing, stopped or error."""
+
+    status: WatchStatus
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class WatcherNote:
+    """Something the watcher noticed about a file or a scan (not a change of state)."""
+
+    kind: WatchNoteKind
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class NotifyDelivered(_Said):
+    """A line for a person."""
+
+
+@dataclass(frozen=True)
+class NotifyProblem:
+    """A notification is retrying ("warning") or failed, or cannot be sent ("error")."""
+
+    text: str
+    level: Literal["warning", "error"]
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class BucketUnreachable:
+    """The bucket named by `export_dir` cannot be listed or read: the figures are kept and the
+    poller retries. `since`: when the outage began."""
+
+    text: str
+    since: float
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class BucketReachable:
+    """The bucket answers again after `BucketUnreachable`; `status` is the watcher's own state,
+    to be shown again."""
+
+    text: str
+    status: WatchStatus
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class BucketSynced(_Said):
+    """A poll of the bucket changed the mirror folder (what it downloaded or removed)."""
+
+
+@dataclass(frozen=True)
+class Problem(_Said):
+    """Something went wrong that a person should see; the service keeps running."""
+
+
+LiveEvent = (
+    ReportChanged
+    | Ingested
+    | Skipped
+    | Refused
+    | Removed
+    | RefusedFiles
+    | SettingsChanged
+    | NothingMapped
+    | PullStarted
+    | PullNotice
+    | PullDone
+    | PullFailed
+    | RoleChanged
+    | LedgerAppended
+    | AlertRaised
+    | AlertEnded
+    | Progress
+    | WatcherStatus
+    | WatcherNote
+    | NotifyDelivered
+    | NotifyProblem
+    | BucketUnreachable
+    | BucketReachable
+    | BucketSynced
+    | Problem
+)
+Listener = Callable[[LiveEvent], None]
