@@ -445,14 +445,14 @@ async def test_an_export_dropped_in_updates_the_screen(tmp_path: Path) -> None:
     app = make_app(config)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app, delta=0)
-        await wait_for(pilot, lambda: "0 of 1 episodes" in screen_text(app))
+        await wait_for(pilot, lambda: "0 of 1 episode" in screen_text(app))
         four_episodes(config.paths.export_dir)
         await started(pilot, app, delta=4)
         await wait_for(pilot, lambda: app.query_one(StatusBar).last_ingest is not None)
         # What is painted, not only what the app holds: panels repaint only when their text
         # changed, and a skipped repaint would leave the old figures on the screen.
         await wait_for(pilot, lambda: "4 episodes, 1 needed" in screen_text(app))
-        assert "0 of 1 episodes" not in screen_text(app)
+        assert "0 of 1 episode " not in screen_text(app)
 
 
 @sync
