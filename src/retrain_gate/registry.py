@@ -56,7 +56,8 @@ def registry_json(settings: dict[str, Any], files: dict[str, FileRecord]) -> str
         "settings": settings,
         "files": {key: vars(rec) for key, rec in files.items()},
     }
-    return json.dumps(payload, ensure_ascii=False, indent=0)
+    # one record a line would cost the pure-Python encoder: a folder holds tens of thousands
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
 
 
 def known_record(

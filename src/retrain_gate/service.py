@@ -30,7 +30,7 @@ from retrain_gate.fsutil import signature
 from retrain_gate.ledger import LedgerEntry
 from retrain_gate.models import Report
 from retrain_gate.notify import OUTBOX_NAME, Notifier, Snapshot, delivery_problems
-from retrain_gate.store import IngestResult
+from retrain_gate.store import Batch, IngestResult
 from retrain_gate.text import clock
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 from retrain_gate.writerlock import WriterLock
@@ -279,8 +279,8 @@ class GateService:
             polling=watch.polling,
             on_ready=self._on_ready,
             on_event=self._on_watch_event,
-            on_removed=self._on_removed,
             on_batch=self._on_batch,
+            on_changes=self._on_changes,
         )
         self._watcher.start()
 
@@ -312,19 +312,25 @@ class GateService:
         if result.outcome == "ingested":
             self._batch.append(path.name)
 
-    def _on_removed(self, path: Path) -> None:
-        """A file left the folder: a per-annotation storage file takes its annotation."""
+    def _on_changes(self, ready: list[Path], removed: list[Path]) -> None:
+        """The files that settled in one tick and those that left: one batch, merged once."""
         if self._stop.is_set():
             return
         try:
             with self._lock:
-                result = self.engine.store.remove(path)
+                # Saved by the next housekeeping tick: a burst of files costs one write.
+                results = self.engine.apply(
+                    Batch(tuple(ready), tuple(removed)), progress=self._progress, save=False
+                )
         except RetrainGateError as exc:
             self._emit(Update("error", str(exc)))
             return
-        if result is not None:
+        for result in results:
+            if result.outcome == "unchanged":
+                continue
             self._emit(Update("ingest", result.message, result=result))
-            self._batch.append(path.name)
+            if result.outcome in ("ingested", "removed"):
+                self._batch.append(result.path.name)
 
     def _on_batch(self) -> None:
         """The files that settled together: one report for all of them."""

@@ -12,6 +12,8 @@ an ingest is that file's frames and predictions, not the store's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import msgspec
 import polars as pl
 
@@ -73,9 +75,10 @@ def merge_index(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
 
 
 def kept_pending(pending: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
-    """The pending rows of the versions the frame table keeps (one per frame)."""
+    """The pending rows of the versions the frame tables keep (one per version: a frame may
+    have a version among the exports and one from its storage files, both kept)."""
     return pending.join(frames.select(_VERSION), on=_VERSION, how="semi", nulls_equal=True).unique(
-        subset=_KEY, keep="last", maintain_order=True
+        subset=_VERSION, keep="last", maintain_order=True
     )
 
 
@@ -83,11 +86,12 @@ def resolve(
     frames: pl.DataFrame,
     pending: pl.DataFrame,
     index: pl.DataFrame,
-    arrival: tuple[int, str] | None,
+    arrivals: Collection[tuple[int, str]] | None,
     tolerance: float,
 ) -> pl.DataFrame:
-    """`frames` with the pending frames the index can now decide decided. With `arrival`, only
-    those that file could change: its own pending frames, and frames whose source it indexed."""
+    """`frames` with the pending frames the index can now decide decided. With `arrivals` (the
+    files of one batch), only those these files could change: their own pending frames, and
+    frames whose source they indexed."""
     if pending.is_empty() or index.is_empty():
         return frames
     by_id = pending.filter(pl.col("source_id").is_not_null()).join(
@@ -108,12 +112,19 @@ def resolve(
         latest_listed, on=_KEY, how="inner", nulls_equal=True, suffix="_source"
     )
     matched = pl.concat([by_id, by_task.select(by_id.columns)], how="vertical")
-    if arrival is not None:
-        mine = (pl.col("arrival_mtime_ns") == arrival[0]) & (pl.col("arrival_name") == arrival[1])
-        theirs = (pl.col("arrival_mtime_ns_source") == arrival[0]) & (
-            pl.col("arrival_name_source") == arrival[1]
+    if arrivals is not None:
+        batch = pl.DataFrame(
+            list(arrivals),
+            schema={"arrival_mtime_ns": pl.Int64(), "arrival_name": pl.String()},
+            orient="row",
         )
-        matched = matched.filter(mine | theirs)
+        theirs = batch.rename(lambda name: f"{name}_source")
+        matched = pl.concat(
+            [
+                matched.join(batch, on=list(batch.columns), how="semi"),
+                matched.join(theirs, on=list(theirs.columns), how="semi"),
+            ]
+        ).unique(maintain_order=True)
     if matched.is_empty():
         return frames
     # the version the pending row belongs to, in this table (the other table holds the rest)
