@@ -221,6 +221,23 @@ def test_removed_and_renamed_exports_under_watch(folder: Path, watch: Watch) -> 
     assert watch.proc.poll() is None
 
 
+def test_an_export_removed_while_no_writer_watched(folder: Path) -> None:
+    """`check`, `rm F.json`, then `watch`: the watcher sees only what goes from its start,
+    so the writer removes at start what left while nobody watched, and says so."""
+    exports = folder / "exports"
+    write_export(exports, "F.json", [reviewed(1, DAY1)], mtime=1_000)
+    write_export(exports, "G.json", [reviewed(2, DAY1)], mtime=1_100)
+    assert check(folder)["frames"]["total"] == 2
+    (exports / "F.json").unlink()
+    watch = Watch(folder)
+    try:
+        wait_for(lambda: "F.json: its versions leave the figures" in watch.text(), timeout=20)
+        assert check(folder)["frames"]["total"] == 1
+        assert "Traceback" not in watch.text()
+    finally:
+        watch.stop()
+
+
 # ------------------------------------------------------------------ property
 
 

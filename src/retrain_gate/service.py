@@ -236,12 +236,18 @@ class GateService:
         if self._watcher is not None:
             self._watcher.close()
             self._watcher = None
+        gone: list[IngestResult] = []
         with self._lock:
             self.engine.close()
             self.engine = Engine(self.config, persist=persist, isolated=True)
             self.engine.warm()
             self.engine.store.frames()  # loads the state, and finds it stale or not
             stale = self.engine.store.stale
+            # files removed while no writer watched: the watcher only sees what goes from now
+            # (a folder that is not there, unmounted, is not an empty one)
+            if self.config.paths.export_dir.is_dir():
+                with contextlib.suppress(RetrainGateError):
+                    gone = self.engine.store.forget_missing()
             if taking_over:
                 # Save what was only in memory before showing figures, so they never go back.
                 with contextlib.suppress(RetrainGateError):
@@ -269,6 +275,8 @@ class GateService:
         self._emit(Update("role", message, role="writer"))
         if stale is not None:
             self._emit(Update("watch", stale))
+        for result in gone:
+            self._emit(Update("ingest", result.message, result=result))
         self._publish("loaded")
         watch = self.config.watch
         self._watcher = ExportWatcher(

@@ -10,8 +10,10 @@ Everything here is rebuildable from the exports.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +37,7 @@ from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     from retrain_gate.labelstudio.export import ParsedExport
-    from retrain_gate.loader import Loader
+    from retrain_gate.loader import KnownContent, Loaded, Loader
 
 FRAMES_FILE = "frames.parquet"
 PENDING_FILE = "pending.parquet"  # frames the prediction index decides (labelstudio/predictions.py)
@@ -277,16 +279,17 @@ class FrameStore:
     ) -> IngestResult:
         """Merge one file into the store: a batch of one (see `apply`)."""
         results = self.apply(Batch(changed=(path,)), progress=progress, save=save)
-        return results[0]
+        return next(r for r in results if r.path == path)  # (a twin read again may precede)
 
     def remove(self, path: Path) -> IngestResult | None:
         """A file that left the export folder: a batch of one removal (see `apply`). None
         when it changed nothing the figures show (a refusal, a duplicate, an unknown file)."""
         results = self.apply(Batch(removed=(path,)), save=False)
-        return results[0] if results else None
+        return next((r for r in results if r.outcome == "removed"), None)
 
     def forget_missing(self) -> list[IngestResult]:
-        """The files the store knows that left the folder, removed (see `apply`)."""
+        """The files the store knows that left the folder, removed (see `apply`). The
+        caller makes sure the folder itself is there (unmounted is not empty)."""
         registry = self.registry()
         gone = tuple(Path(k) for k in registry if not os.path.lexists(k))
         return self.apply(Batch(removed=gone)) if gone else []
@@ -312,6 +315,16 @@ class FrameStore:
 
         One result per changed file, and one per removal that changed what is known (in that
         order). With `save=False` the state is written by a later `flush()`."""
+        with _collector_paused():
+            return self._apply(batch, progress, on_file, save)
+
+    def _apply(
+        self,
+        batch: Batch,
+        progress: ProgressFn | None,
+        on_file: FileProgress | None,
+        save: bool,
+    ) -> list[IngestResult]:
         work = _Work()
         results: list[IngestResult] = []
         before = self.frames()
@@ -319,7 +332,9 @@ class FrameStore:
         for path in batch.changed:  # a rewritten file's old version leaves first, so that
             self._rewritten(path, work)  # a file holding its old bytes is read in this batch
         asked = {str(p) for p in batch.changed}
-        changed = sorted({str(p): p for p in (*batch.changed, *work.reread)}.values(), key=_arrival)
+        unique = {str(p): p for p in (*batch.changed, *work.reread)}
+        arrivals = {name: _arrival(path) for name, path in unique.items()}
+        changed = sorted(unique.values(), key=lambda p: arrivals[str(p)])
         for index, path in enumerate(changed, start=1):
             if on_file is not None:
                 on_file(path.name, index, len(changed))
@@ -368,9 +383,9 @@ class FrameStore:
     def _rewritten(self, path: Path, work: _Work) -> None:
         registry = self.registry()
         record = registry.get(str(path))
-        signature = signature_or_link(path)
         if record is None or record.outcome != "ingested":
             return
+        signature = signature_or_link(path)
         if signature is not None and (record.size, record.mtime_ns) == signature:
             return
         del registry[str(path)]
@@ -393,15 +408,11 @@ class FrameStore:
             if previous.outcome == "ingested":
                 self._left(path, previous, work)
         if not path.suffix:  # Label Studio's target storage names its files without one
-            return self._read_storage_file(path, size, mtime_ns, work)
+            return self._read_storage_file(path, size, mtime_ns, work, progress)
         from retrain_gate.loader import KnownContent
 
-        if self._loader is None:
-            from retrain_gate.loader import load_export
-
-            self._loader = load_export
         known = KnownContent(frozenset(self._size_index().get(size, ())))
-        loaded = self._loader(path, self.config, size, mtime_ns, known, progress)
+        loaded = self._load_file(path, size, mtime_ns, known, progress)
         twin = None
         if loaded.parsed is None and loaded.refusal is None:  # the same bytes as a file held
             twin = next(
@@ -413,8 +424,7 @@ class FrameStore:
                 None,
             )
             if twin is None:  # the twin left in this batch: these bytes are read as new
-                nothing = KnownContent(frozenset())
-                loaded = self._loader(path, self.config, size, mtime_ns, nothing, progress)
+                loaded = self._load_file(path, size, mtime_ns, KnownContent(frozenset()), progress)
         if loaded.refusal is not None:
             return self._record_refusal(
                 path, loaded.size, loaded.mtime_ns, loaded.digest, loaded.refusal
@@ -433,57 +443,71 @@ class FrameStore:
         work.add_export(path, loaded.parsed)
         return IngestResult(path, "ingested", frames=loaded.parsed.frames.height)
 
-    def _read_storage_file(self, path: Path, size: int, mtime_ns: int, work: _Work) -> IngestResult:
+    def _read_storage_file(
+        self, path: Path, size: int, mtime_ns: int, work: _Work, progress: ProgressFn | None
+    ) -> IngestResult:
         """A file without an extension: a per-annotation storage file, a task-format one, or
-        neither (ignored, and counted)."""
-        from retrain_gate.labelstudio.export import parse_export, read_file
-        from retrain_gate.labelstudio.storage import StorageProblem, classify, read_annotation
+        neither (ignored, and counted). Read by the same loader as exports (in the worker
+        process for the watcher), within the same memory budget."""
+        from retrain_gate.labelstudio.storage import StorageProblem, read_annotation
+        from retrain_gate.loader import KnownContent
 
+        loaded = self._load_file(path, size, mtime_ns, KnownContent(frozenset()), progress)
+        if loaded.refusal is not None:
+            return self._record_refusal(path, loaded.size, loaded.mtime_ns, "", loaded.refusal)
         registry = self.registry()
-        try:
-            raw, mtime_ns = read_file(path, self.config)
-        except ExportRefused as exc:
-            return self._record_refusal(path, size, mtime_ns, "", exc.reason)
-        kind = classify(raw)
-        if kind == "annotation":
-            try:
-                file = read_annotation(raw, path, mtime_ns, self.config)
-            except StorageProblem as exc:
-                return self._record_refusal(path, len(raw), mtime_ns, "", str(exc))
+        size, mtime_ns = loaded.size, loaded.mtime_ns
+        if loaded.kind == "annotation":
+            file = loaded.annotation
+            if file is None:  # from the worker: its bytes, validated there
+                try:
+                    file = read_annotation(loaded.raw or b"", path, mtime_ns, self.config)
+                except StorageProblem as exc:
+                    return self._record_refusal(path, size, mtime_ns, "", str(exc))
             registry[str(path)] = FileRecord(
-                len(raw), mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
+                size, mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
             )
             self._registry_dirty = True
             work.annotations[str(path)] = file
             work.touched.add(file.frame)
             work.keys[str(path)] = {file.frame}
             return IngestResult(path, "ingested", frames=1)
-        if kind == "task":
-            try:
-                parsed = parse_export(raw, path, self.config, mtime_ns=mtime_ns)
-            except ExportRefused as exc:
-                return self._record_refusal(path, len(raw), mtime_ns, "", exc.reason)
-            registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ingested", frames=1)
+        if loaded.kind == "task" and loaded.parsed is not None:
+            registry[str(path)] = FileRecord(size, mtime_ns, "", "ingested", frames=1)
             self._registry_dirty = True
-            work.add_export(path, parsed)
-            return IngestResult(path, "ingested", frames=parsed.frames.height)
+            work.add_export(path, loaded.parsed)
+            return IngestResult(path, "ingested", frames=loaded.parsed.frames.height)
         reason = (
             "a file without an extension that is not a Label Studio storage file (one "
             "annotation with its task, or one task); ignored"
         )
-        registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ignored", reason=reason)
+        registry[str(path)] = FileRecord(size, mtime_ns, "", "ignored", reason=reason)
         self._registry_dirty = True
         return IngestResult(path, "ignored", reason=reason)
+
+    def _load_file(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        known: KnownContent,
+        progress: ProgressFn | None,
+    ) -> Loaded:
+        if self._loader is None:
+            from retrain_gate.loader import load_export
+
+            self._loader = load_export
+        return self._loader(path, self.config, size, mtime_ns, known, progress)
 
     def _groups(self, work: _Work) -> ParsedExport | None:
         """The storage versions of the frames the batch touched, from their annotation files
         present now (§1): those read in this batch, and the others of those frames read again
         (one pass over the registry finds them)."""
+        if not work.touched:
+            return None
         from retrain_gate.labelstudio.export import read_file
         from retrain_gate.labelstudio.storage import StorageProblem, group_frames, read_annotation
 
-        if not work.touched:
-            return None
         members: dict[tuple[int | None, int], list[Any]] = {key: [] for key in work.touched}
         for name, rec in list(self.registry().items()):
             if not rec.frame or rec.outcome != "ingested":
@@ -493,6 +517,8 @@ class FrameStore:
                 continue
             file = work.annotations.get(name)
             if file is None:
+                if signature_or_link(Path(name)) != (rec.size, rec.mtime_ns):
+                    continue  # changed since it was read: its own batch brings it back
                 try:
                     raw, mtime_ns = read_file(Path(name), self.config)
                     file = read_annotation(raw, Path(name), mtime_ns, self.config)
@@ -512,12 +538,12 @@ class FrameStore:
         """Merge the batch's tables into the store, once: exports by §1's stamp rule, the
         touched frames' storage versions replaced, the prediction index extended, and the
         pending frames the batch can decide decided."""
-        # the reader's modules: a `check` with nothing new never imports them (msgspec)
-        from retrain_gate.labelstudio import predictions as index_rules
-
         grouped = self._groups(work)
         if not work.exports and grouped is None:
             return
+        # the reader's modules: a `check` with nothing new never imports them (msgspec)
+        from retrain_gate.labelstudio import predictions as index_rules
+
         before = self.frames()
         pending, index = self._index_tables()
         assert self._exported is not None and self._storage is not None
@@ -697,6 +723,21 @@ class _Counts:
             new_frames=len(keys & self.new),
             changed_frames=len(keys & self.changed),
         )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is read and merged: a batch makes tens of
+    thousands of small objects that all live until its end, and each full collection would
+    walk all of them again (cost growing with files x batch size). Collected once after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _arrival(path: Path) -> tuple[int, str]:
