@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -175,6 +176,32 @@ def test_the_prediction_index_follows_removal(tmp_path: Path) -> None:
     )
 
 
+def test_a_listing_leaves_with_the_file_that_listed_it(tmp_path: Path) -> None:
+    """E lists prediction 7 (m1) in task 1's predictions. F, later, holds task 1 reviewed
+    from scratch as far as F shows (no parent, no prediction objects: rule 4 asks the index)
+    and a copy of 7 inline in task 2 (7's content now comes from F, unlisted). With E, task 1's
+    source is 7 (listed by E): release m1. E removed: no file lists a prediction for task 1,
+    so it has no source and no release, as a fresh read of F alone gives."""
+    exports = tmp_path / "exports"
+    p7 = pred(7, [kp(10, 10)], version="m1")
+    write_export(exports, "E.json", [task(1, image(1), predictions=[p7])], mtime=1_000)
+    inline = ann(2, [kp(10, 10)], parent=7, inline=p7, updated=DAY1)
+    write_export(
+        exports,
+        "F.json",
+        [reviewed(1, DAY2), task(2, image(2), annotations=[inline])],
+        mtime=1_100,
+    )
+    engine = engine_for(tmp_path)
+    engine.scan()
+    first = engine.store.frames().filter(pl.col("task_id") == 1).row(0, named=True)
+    assert (first["status"], first["has_source"], first["release"]) == ("reviewed", True, "m1")
+    (exports / "E.json").unlink()
+    engine.scan()
+    first = engine.store.frames().filter(pl.col("task_id") == 1).row(0, named=True)
+    assert (first["status"], first["has_source"], first["release"]) == ("reviewed", False, None)
+
+
 def test_a_frame_pending_in_both_its_exported_and_its_storage_version(tmp_path: Path) -> None:
     """Found by the property below. Annotation file 20 (frame 1, day 2, from prediction 7 by
     id), then s0 (frame 1 reviewed on day 1 with no source named: pending by task), then s1
@@ -246,6 +273,10 @@ POOL = [
     [reviewed(1, DAY2), reviewed(2, DAY1)],
     [task(1, image(1), predictions=[pred(7, [kp(10, 10)], version="m2")]), reviewed(3, DAY1)],
     [reviewed(3, DAY2)],
+    [
+        reviewed(1, DAY2),
+        task(2, image(2), annotations=[ann(2, [kp(10, 10)], parent=7, inline=pred(7, [kp(9, 9)]))]),
+    ],
 ]
 
 steps = st.lists(

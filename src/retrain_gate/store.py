@@ -594,7 +594,12 @@ class FrameStore:
             schema={"arrival_mtime_ns": pl.Int64(), "arrival_name": pl.String()},
             orient="row",
         )
-        tables = [self._exported, self._storage, self._index_tables()[1]]
+        index = self._index_tables()[1]
+        listing = index.select(
+            pl.col("listed_mtime_ns").alias("arrival_mtime_ns"),
+            pl.col("listed_name").alias("arrival_name"),
+        )
+        tables = [self._exported, self._storage, index, listing]
         return any(
             not table.join(arrivals, on=list(arrivals.columns), how="semi").is_empty()
             for table in tables

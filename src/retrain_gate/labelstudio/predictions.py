@@ -36,8 +36,13 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "model_version": pl.String(),
     "created_at": pl.String(),
     "result": pl.Binary(),
-    **_ARRIVAL,
+    **_ARRIVAL,  # of the copy kept (the one that arrived last)
+    # of the last file that listed it in its task's task.predictions (null: none did), so that
+    # a store can tell when a removed file took that listing with it
+    "listed_mtime_ns": pl.Int64(),
+    "listed_name": pl.String(),
 }
+_LISTED = ["listed_mtime_ns", "listed_name"]
 _KEY = ["project", "task_id"]
 _VERSION = [*_KEY, "stamp", "arrival_mtime_ns", "arrival_name"]
 
@@ -60,17 +65,28 @@ def stamped(rows: pl.DataFrame, arrival: tuple[int, str]) -> pl.DataFrame:
 
 def merge_index(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     """Per (project, pred_id): the content of the copy that arrived last; listed in a task's
-    predictions when any copy was."""
+    predictions when any copy was (the task and the arrival of the last copy listed).
+    `incoming`: a file's rows (INDEX_COLUMNS and its arrival)."""
     if incoming.is_empty():
         return current
+    listed = pl.col("task_id").is_not_null()
+    incoming = incoming.with_columns(
+        pl.when(listed).then(pl.col("arrival_mtime_ns")).alias("listed_mtime_ns"),
+        pl.when(listed).then(pl.col("arrival_name")).alias("listed_name"),
+    ).select(list(INDEX_SCHEMA))
     both = pl.concat([current, incoming], how="vertical")
-    listed = both.group_by("project", "pred_id").agg(pl.col("task_id").drop_nulls().last())
+    listing = (
+        both.filter(pl.col("task_id").is_not_null())
+        .sort(_LISTED)
+        .unique(subset=["project", "pred_id"], keep="last", maintain_order=False)
+        .select("project", "pred_id", "task_id", *_LISTED)
+    )
     latest = (
         both.sort(["arrival_mtime_ns", "arrival_name"])
         .unique(subset=["project", "pred_id"], keep="last", maintain_order=False)
-        .drop("task_id")
+        .drop("task_id", *_LISTED)
     )
-    merged = latest.join(listed, on=["project", "pred_id"], how="left", nulls_equal=True)
+    merged = latest.join(listing, on=["project", "pred_id"], how="left", nulls_equal=True)
     return merged.select(list(INDEX_SCHEMA)).sort(["project", "pred_id"], nulls_last=False)
 
 
