@@ -59,13 +59,16 @@ class Loaded:
 # it is read when that much memory is not free.
 SINGLE_TASK_EXPANSION = 12
 
+_ALWAYS_FITS = 64 * 2**20
 _IN_WORKER = False  # set in the worker process (serve): what comes back must be picklable
 
 
 def memory_refusal(size: int) -> str | None:
     """Why a one-task file of `size` bytes cannot be read now, or None."""
-    available = _available_memory()
     need = size * SINGLE_TASK_EXPANSION
+    if need <= _ALWAYS_FITS:  # the common case (a few KB) asks the system nothing
+        return None
+    available = _available_memory()
     if available is None or need <= available:
         return None
     return (

@@ -173,6 +173,8 @@ class FrameStore:
         self._frames_dirty = False
         self._registry_dirty = False
         self.stale: str | None = None  # why the stored frames were dropped, until the next flush
+        # (size, mtime_ns) of each file as a listing (`changes`) last saw it
+        self._listed: dict[str, tuple[int, int]] = {}
 
     # -------------------------------------------------------------- loading
 
@@ -264,7 +266,10 @@ class FrameStore:
 
     def needs_ingest(self, path: Path) -> bool:
         signature = signature_or_link(path)
-        return signature is not None and self.known(path, *signature) is None
+        if signature is None:
+            return False
+        self._listed[str(path)] = signature  # the next batch sorts by it, without a stat
+        return self.known(path, *signature) is None
 
     def changes(self, present: Iterable[Path]) -> Batch:
         """The batch that brings the store to a complete listing of the files present now:
@@ -333,7 +338,11 @@ class FrameStore:
             self._rewritten(path, work)  # a file holding its old bytes is read in this batch
         asked = {str(p) for p in batch.changed}
         unique = {str(p): p for p in (*batch.changed, *work.reread)}
-        arrivals = {name: _arrival(path) for name, path in unique.items()}
+        listed, self._listed = self._listed, {}
+        arrivals = {
+            name: (listed[name][1], path.name) if name in listed else _arrival(path)
+            for name, path in unique.items()
+        }
         changed = sorted(unique.values(), key=lambda p: arrivals[str(p)])
         for index, path in enumerate(changed, start=1):
             if on_file is not None:
