@@ -18,7 +18,7 @@ the process never idles, so `pilot.press` would measure Pilot's heuristic, not t
 
 An asyncio task also records the event loop's lag (a 5 ms sleep that overshoots = the UI
 thread could not run): its longest stalls are attributed to the ingest's stages, which are
-timed by wrapping the service's `_on_ready` and `_progress` in a subclass (src is unchanged).
+timed by wrapping the service's `_on_changes` and `_progress` in a subclass (src is unchanged).
 """
 
 from __future__ import annotations
@@ -70,29 +70,30 @@ class TimedService(GateService):
         self.ingested = 0
         self._stages_seen: set[str] = set()
 
-    def _on_ready(self, path: Path) -> None:
+    def _on_changes(self, ready: list[Path], removed: list[Path]) -> None:
         start = now()
         self.timeline.append((start, "ready"))
         self._stages_seen = set()
         ingest_end = [start]
-        real_ingest = self.engine.ingest
+        real_apply = self.engine.apply
 
-        def ingest(p: Path, progress: Any = None, **options: Any) -> Any:
+        def apply(batch: Any, progress: Any = None, *args: Any, **options: Any) -> Any:
             try:
-                return real_ingest(p, progress, **options)
+                return real_apply(batch, progress, *args, **options)
             finally:
                 ingest_end[0] = now()
                 self.timeline.append((ingest_end[0], "ingested"))
 
-        self.engine.ingest = ingest  # type: ignore[method-assign]
+        self.engine.apply = apply  # type: ignore[method-assign]
         try:
-            super()._on_ready(path)
+            super()._on_changes(ready, removed)
         finally:
-            del self.engine.ingest
+            del self.engine.apply
             end = now()
             self.timeline.append((end, "published"))
-            self.ingests.append((start, ingest_end[0], end, path.name))
-            self.ingested += 1
+            for path in ready:
+                self.ingests.append((start, ingest_end[0], end, path.name))
+            self.ingested += len(ready)
 
     def _progress(self, stage: str, done: int, total: int) -> None:
         if stage not in self._stages_seen:  # the first call of each stage starts it

@@ -23,6 +23,18 @@ def test_harness_tiny(tmp_path: Path) -> None:
     assert (tmp_path / "results-tiny.md").exists()
 
 
+def test_storage_bench_tiny(tmp_path: Path) -> None:
+    """bench/storage.py end to end at a tiny size: the per-annotation folder gives the figures
+    of the one export holding the same tasks, and every workload ran."""
+    from bench.storage import report_md, run
+
+    results = run([20, 60], 1, tmp_path, log=lambda _m: None)
+    assert results["figures_agree"]
+    assert set(results["cold"]) == {"files-20", "files-60", "export-60"}
+    assert results["noop_s"] > 0 and results["one_new_s"] > 0
+    assert "files-60 / export-60" in report_md(results)
+
+
 def test_a_process_reports_its_own_peak_rss_however_large_the_harness_grew() -> None:
     """Linux carries the exec'ing process's high-water RSS into the new program's ru_maxrss;
     the harness had grown to ~470 MB and every cold check after that "peaked" there."""

@@ -396,3 +396,51 @@ def test_close_while_on_ready_is_busy(export_dir: Path) -> None:
         release.set()
     wait_for(lambda: watcher.close(timeout=0.1), what="the worker to finish")
     assert watcher.status == "stopped"
+
+
+def test_on_changes_hands_a_burst_and_a_removal_in_one_call(export_dir: Path) -> None:
+    """With `on_changes`, what settled in one tick and what left are handed over together, so
+    the caller merges them once: 20 files written at once arrive in a few calls, not 20, and
+    `on_ready` is never called."""
+    calls: list[tuple[list[Path], list[Path]]] = []
+    singles: list[Path] = []
+    lock = threading.Lock()
+
+    def on_changes(ready: list[Path], removed: list[Path]) -> None:
+        with lock:
+            calls.append((list(ready), list(removed)))
+
+    watcher = ExportWatcher(
+        export_dir,
+        settle_seconds=SETTLE,
+        max_wait_seconds=30.0,
+        rescan_seconds=60.0,
+        polling=False,
+        on_ready=singles.append,
+        on_event=lambda _e: None,
+        on_changes=on_changes,
+    )
+    watcher.start()
+    try:
+        wait_for(lambda: watcher.status == "live", what="status live")
+        names = [export_dir / f"e{i:02d}.json" for i in range(20)]
+        for path in names:
+            path.write_bytes(EXPORT)
+
+        def handed() -> list[Path]:
+            with lock:
+                return [p for ready, _ in calls for p in ready]
+
+        wait_for(lambda: sorted(handed()) == names, what="all 20 handed over")
+        with lock:
+            assert len(calls) < 20 and all(not removed for _, removed in calls)
+        names[0].unlink()
+
+        def removed() -> list[Path]:
+            with lock:
+                return [p for _, gone in calls for p in gone]
+
+        wait_for(lambda: removed() == [names[0]], what="the removal handed over")
+        assert singles == []
+    finally:
+        watcher.close()

@@ -53,4 +53,4 @@ def iter_candidates(export_dir: Path) -> Iterator[Path]:
             path = Path(root) / name
             if classify_name(path) == "candidate":
                 found.append(path)
-    yield from sorted(found)
+    yield from sorted(found, key=str)  # comparing Paths part by part is slow

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,12 +23,10 @@ from retrain_gate.evalset import eval_set_hash, eval_set_signature
 from retrain_gate.fsutil import atomic_write, identity
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import HumanState, Report
-from retrain_gate.store import FrameStore, IngestResult, ProgressFn
+from retrain_gate.store import Batch, FileProgress, FrameStore, IngestResult, ProgressFn
 
 if TYPE_CHECKING:
     from retrain_gate.loader import IsolatedLoader, Loader
-
-FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
 
 
 @dataclass
@@ -88,24 +85,35 @@ class Engine:
     ) -> IngestResult:
         return self.store.ingest(path, progress=progress, save=save)
 
+    def apply(
+        self,
+        batch: Batch,
+        progress: ProgressFn | None = None,
+        on_file: FileProgress | None = None,
+        *,
+        save: bool = True,
+    ) -> list[IngestResult]:
+        """One batch of changes from a source (a watcher tick), merged once."""
+        return self.store.apply(batch, progress=progress, on_file=on_file, save=save)
+
     def scan(
         self,
         progress: ProgressFn | None = None,
         on_file: FileProgress | None = None,
     ) -> list[IngestResult]:
-        """Ingest every new or changed file under export_dir, oldest first."""
-        # storage files since removed take their annotation; refusals of them are no news
-        results = self.store.forget_missing()
-        pending = self.pending_files()
-        pending.sort(key=_arrival_key)
+        """Bring the store to export_dir as it is now: every new or changed file read, every
+        file gone removed, in one batch."""
+        export_dir = self.config.paths.export_dir
+        if not export_dir.is_dir():
+            return []  # a folder that is not there (unmounted) is not an empty one
+        batch = self.store.changes(iter_candidates(export_dir))
+        # a file the walk could not list (a folder without permission) is not a removed one
+        removed = tuple(p for p in batch.removed if not os.path.lexists(p))
+        batch = Batch(changed=batch.changed, removed=removed)
         try:
-            for index, path in enumerate(pending, start=1):
-                if on_file is not None:
-                    on_file(path.name, index, len(pending))
-                results.append(self.store.ingest(path, progress=progress, save=False))
+            return self.store.apply(batch, progress=progress, on_file=on_file, save=False)
         finally:
-            self.store.flush()  # one write for the whole batch
-        return results
+            self.store.flush()  # one write for the whole batch, also after a failure
 
     # -------------------------------------------------------------- evaluate
 
@@ -182,10 +190,3 @@ def require_sources(config: Config) -> None:
         )
     if not os.access(eval_set, os.R_OK):
         raise ConfigError(f"[paths] eval_set{where}: {eval_set} cannot be read (permission denied)")
-
-
-def _arrival_key(path: Path) -> tuple[int, str]:
-    try:
-        return (path.stat().st_mtime_ns, path.name)
-    except OSError:
-        return (0, path.name)

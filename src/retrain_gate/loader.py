@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
@@ -45,6 +45,98 @@ class Loaded:
     digest: str  # "" when the file could not be read
     parsed: ParsedExport | None  # None for a refusal or a duplicate
     refusal: str | None = None
+    # a file without an extension (a storage file): what it holds
+    kind: Literal["export", "annotation", "task", "other"] = "export"
+    # a per-annotation file: decoded (storage.AnnotationFile) when read in this process; from
+    # the worker process, its bytes instead (its decoded task cannot be pickled), decoded again
+    # by the caller: a few KB, validated already
+    annotation: Any = None
+    raw: bytes | None = None
+
+
+# A storage file holds one task, and decoding one task makes Python objects of its regions:
+# several times the file's size (a 1 GB file took 11 GB). Such a file is refused by name before
+# it is read when that much memory is not free.
+SINGLE_TASK_EXPANSION = 12
+
+_ALWAYS_FITS = 64 * 2**20
+_IN_WORKER = False  # set in the worker process (serve): what comes back must be picklable
+
+
+def memory_refusal(size: int) -> str | None:
+    """Why a one-task file of `size` bytes cannot be read now, or None."""
+    need = size * SINGLE_TASK_EXPANSION
+    if need <= _ALWAYS_FITS:  # the common case (a few KB) asks the system nothing
+        return None
+    available = _available_memory()
+    if available is None or need <= available:
+        return None
+    return (
+        f"one task of {size / 2**20:,.0f} MB would take about {need / 2**30:,.1f} GB to read, "
+        f"more than the {available / 2**30:,.1f} GB free; a Label Studio storage file holds "
+        "one annotation or one task (a few KB): check what wrote it"
+    )
+
+
+def _available_memory() -> int | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _panic(exc: BaseException) -> str | None:
+    """A Rust panic raised through pyo3 (polars) is a BaseException, not an Exception: it
+    costs one file, never the watcher."""
+    if type(exc).__name__ != "PanicException":
+        return None
+    return (
+        f"the reader crashed on this file ({type(exc).__name__}: {str(exc)[:200]}); "
+        "it is read again when it changes; please report it"
+    )
+
+
+def load_storage(path: Path, config: Config, size: int, mtime_ns: int) -> Loaded:
+    """Read one file without an extension: a per-annotation storage file, a task-format one,
+    or neither. Never raises for a bad file: it returns a refusal."""
+    from retrain_gate.labelstudio.export import parse_export, read_file
+    from retrain_gate.labelstudio.storage import StorageProblem, classify, read_annotation
+
+    budget = memory_refusal(size)
+    if budget is not None:
+        return Loaded(size, mtime_ns, "", None, budget)
+    try:
+        raw, mtime_ns = read_file(path, config)
+    except ExportRefused as exc:
+        return Loaded(size, mtime_ns, "", None, exc.reason)
+    size = len(raw)
+    try:
+        kind = classify(raw)
+        if kind == "annotation":
+            file = read_annotation(raw, path, mtime_ns, config)
+            if _IN_WORKER:
+                return Loaded(size, mtime_ns, "", None, kind=kind, raw=bytes(raw))
+            return Loaded(size, mtime_ns, "", None, kind=kind, annotation=file)
+        if kind == "task":
+            parsed = parse_export(raw, path, config, mtime_ns=mtime_ns)
+            return Loaded(size, mtime_ns, "", parsed, kind=kind)
+        return Loaded(size, mtime_ns, "", None, kind=kind)
+    except StorageProblem as exc:
+        refusal = str(exc)
+    except ExportRefused as exc:
+        refusal = exc.reason
+    except Exception as exc:  # a bug must cost one file, never the watcher or the state
+        refusal = f"retrain-gate could not read this file ({exc!r}); please report it"
+    except BaseException as exc:
+        panic = _panic(exc)
+        if panic is None:
+            raise
+        refusal = panic
+    return Loaded(size, mtime_ns, "", None, refusal, kind="other")
 
 
 class _Digest:
@@ -74,7 +166,10 @@ def load_export(
     known: KnownContent,
     progress: TaskProgress | None = None,
 ) -> Loaded:
-    """Read, hash and parse one export. Never raises for a bad file: it returns a refusal."""
+    """Read, hash and parse one export (a file without an extension: `load_storage`).
+    Never raises for a bad file: it returns a refusal."""
+    if not path.suffix:
+        return load_storage(path, config, size, mtime_ns)
     by_name = refuse_by_name(path)
     try:
         if by_name:
@@ -113,6 +208,10 @@ def load_export(
         refusal = exc.reason
     except Exception as exc:  # a bug must cost one file, never the watcher or the state
         refusal = f"retrain-gate could not read this export ({exc!r}); please report it"
+    except BaseException as exc:
+        refusal = _panic(exc)
+        if refusal is None:
+            raise
     if hasher is not None:
         digest = hasher.result()
     return Loaded(size, mtime_ns, digest, parsed, refusal)
@@ -216,6 +315,8 @@ def _receive(stream: IO[bytes]) -> Any:
 def serve() -> None:
     """The worker: one request at a time from stdin, one `Loaded` back on stdout."""
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    global _IN_WORKER
+    _IN_WORKER = True
     protocol = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     # Background work: when the cores are busy, the dashboard that waits for keys goes first.

@@ -51,12 +51,13 @@ def read_registry(path: Path) -> Registry:
 
 
 def registry_json(settings: dict[str, Any], files: dict[str, FileRecord]) -> str:
-    payload = {
-        "version": REGISTRY_VERSION,
-        "settings": settings,
-        "files": {key: vars(rec) for key, rec in files.items()},
-    }
-    return json.dumps(payload, ensure_ascii=False, indent=0)
+    # msgspec encodes the records as they are (a folder holds tens of thousands of them, and
+    # this is written once a batch); imported here, once something was ingested, so that a
+    # `check` with nothing new never loads it
+    import msgspec
+
+    payload = {"version": REGISTRY_VERSION, "settings": settings, "files": files}
+    return msgspec.json.encode(payload).decode("utf-8")
 
 
 def known_record(

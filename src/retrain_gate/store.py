@@ -10,9 +10,11 @@ Everything here is rebuildable from the exports.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +37,7 @@ from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     from retrain_gate.labelstudio.export import ParsedExport
-    from retrain_gate.loader import Loader
+    from retrain_gate.loader import KnownContent, Loaded, Loader
 
 FRAMES_FILE = "frames.parquet"
 PENDING_FILE = "pending.parquet"  # frames the prediction index decides (labelstudio/predictions.py)
@@ -45,6 +47,21 @@ INDEX_FILE = "predictions.parquet"  # the prediction index across files
 MAX_REFUSED_RECORDS = 2000
 
 ProgressFn = Callable[[str, int, int], None]  # (stage, done, total)
+FileProgress = Callable[[str, int, int], None]  # (file name, index, count)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """What a source hands the store once per `check` or watcher tick (`FrameStore.apply`).
+
+    `changed`: files new or rewritten since the last batch (any order: the store reads them
+    oldest first). `removed`: files gone since (deleted, renamed away, objects gone from a
+    complete bucket listing). A path is the file's local path; a source that mirrors a bucket
+    hands the paths of its local copies. `FrameStore.changes(present)` makes the batch from
+    a complete listing of what is present now."""
+
+    changed: tuple[Path, ...] = ()
+    removed: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,7 +90,7 @@ class IngestResult:
         if self.outcome == "ignored":
             return f"ignored {name}: {self.reason}"
         if self.outcome == "removed":
-            return f"removed {name}: its annotation is gone ({self.changed_frames:,} changed)"
+            return f"removed {name}: {self.reason} ({self.changed_frames:,} changed)"
         return f"unchanged {name}"
 
 
@@ -156,6 +173,8 @@ class FrameStore:
         self._frames_dirty = False
         self._registry_dirty = False
         self.stale: str | None = None  # why the stored frames were dropped, until the next flush
+        # (size, mtime_ns) of each file as a listing (`changes`) last saw it
+        self._listed: dict[str, tuple[int, int]] = {}
 
     # -------------------------------------------------------------- loading
 
@@ -247,22 +266,143 @@ class FrameStore:
 
     def needs_ingest(self, path: Path) -> bool:
         signature = signature_or_link(path)
-        return signature is not None and self.known(path, *signature) is None
+        if signature is None:
+            return False
+        self._listed[str(path)] = signature  # the next batch sorts by it, without a stat
+        return self.known(path, *signature) is None
+
+    def changes(self, present: Iterable[Path]) -> Batch:
+        """The batch that brings the store to a complete listing of the files present now:
+        the new or changed ones, and every file the store knows that is not listed."""
+        listed = {str(path): path for path in present}
+        changed = tuple(path for path in listed.values() if self.needs_ingest(path))
+        removed = tuple(Path(name) for name in self.registry() if name not in listed)
+        return Batch(changed=changed, removed=removed)
 
     def ingest(
         self, path: Path, *, progress: ProgressFn | None = None, save: bool = True
     ) -> IngestResult:
-        """Merge one file into the store. Refusals and duplicates leave the frames as they are.
+        """Merge one file into the store: a batch of one (see `apply`)."""
+        results = self.apply(Batch(changed=(path,)), progress=progress, save=save)
+        return next(r for r in results if r.path == path)  # (a twin read again may precede)
 
-        With `save=False` the state is written by a later `flush()`, so a batch of files costs
-        one write instead of one per file; a crash before the flush only means the files are
-        read again (the registry is saved with the frames, never ahead of them)."""
-        result = self._ingest(path, progress)
+    def remove(self, path: Path) -> IngestResult | None:
+        """A file that left the export folder: a batch of one removal (see `apply`). None
+        when it changed nothing the figures show (a refusal, a duplicate, an unknown file)."""
+        results = self.apply(Batch(removed=(path,)), save=False)
+        return next((r for r in results if r.outcome == "removed"), None)
+
+    def forget_missing(self) -> list[IngestResult]:
+        """The files the store knows that left the folder, removed (see `apply`). The
+        caller makes sure the folder itself is there (unmounted is not empty)."""
+        registry = self.registry()
+        gone = tuple(Path(k) for k in registry if not os.path.lexists(k))
+        return self.apply(Batch(removed=gone)) if gone else []
+
+    def apply(
+        self,
+        batch: Batch,
+        *,
+        progress: ProgressFn | None = None,
+        on_file: FileProgress | None = None,
+        save: bool = True,
+    ) -> list[IngestResult]:
+        """Bring the store to the folder as it is now, given what changed (§1).
+
+        Every changed file is read and turned into tables first (oldest first); per-annotation
+        files are grouped by frame; then the batch is merged into the store once. A removed
+        file takes its versions with it: records of refusals and duplicates simply go, an
+        annotation file's frame is grouped again from the files of that frame that remain,
+        and when a removed or rewritten export still held a version the figures use (a frame
+        it alone held, or the winning copy of a prediction), the store is read again from the
+        files present now, the only way to find each frame's latest remaining version without
+        keeping every version of every file.
+
+        One result per changed file, and one per removal that changed what is known (in that
+        order). With `save=False` the state is written by a later `flush()`."""
+        with _collector_paused():
+            return self._apply(batch, progress, on_file, save)
+
+    def _apply(
+        self,
+        batch: Batch,
+        progress: ProgressFn | None,
+        on_file: FileProgress | None,
+        save: bool,
+    ) -> list[IngestResult]:
+        work = _Work()
+        results: list[IngestResult] = []
+        before = self.frames()
+        removals = [self._forget(path, work) for path in batch.removed]
+        for path in batch.changed:  # a rewritten file's old version leaves first, so that
+            self._rewritten(path, work)  # a file holding its old bytes is read in this batch
+        asked = {str(p) for p in batch.changed}
+        unique = {str(p): p for p in (*batch.changed, *work.reread)}
+        listed, self._listed = self._listed, {}
+        arrivals = {
+            name: (listed[name][1], path.name) if name in listed else _arrival(path)
+            for name, path in unique.items()
+        }
+        changed = sorted(unique.values(), key=lambda p: arrivals[str(p)])
+        for index, path in enumerate(changed, start=1):
+            if on_file is not None:
+                on_file(path.name, index, len(changed))
+            if progress is not None and len(changed) > 1:  # a folder of many small files
+                progress("reading files", index - 1, len(changed))
+            result = self._read(path, work, progress)
+            if str(path) in asked or result.outcome != "unchanged":
+                results.append(result)
+        results += [r for r in removals if r is not None]
+        if progress and (work.exports or work.touched):
+            progress("merging", 0, 1)
+        self._merge_batch(work)
+        if self._holds_gone(work.gone):
+            self._read_again(progress)
+        if any(r.outcome in ("ingested", "removed") for r in results):
+            counts = _Counts(before, self.frames())
+            results = [counts.of(r, work) for r in results]
         if save:
             self.flush()
-        return result
+        return results
 
-    def _ingest(self, path: Path, progress: ProgressFn | None) -> IngestResult:
+    def _forget(self, path: Path, work: _Work) -> IngestResult | None:
+        """Drop a removed file's record; note what the merge must redo for it."""
+        record = self.registry().pop(str(path), None)
+        if record is None:
+            return None
+        self._registry_dirty = True
+        if record.outcome != "ingested":
+            return None  # a refusal or a duplicate: nothing the figures show came from it
+        self._left(path, record, work)
+        reason = "its annotation is gone" if record.frame else "its versions leave the figures"
+        return IngestResult(path, "removed", frames=record.frames, reason=reason)
+
+    def _left(self, path: Path, record: FileRecord, work: _Work) -> None:
+        """An ingested file's version left (removed, or rewritten): its frames and copies go."""
+        self._by_size = None  # its content may be gone from the store
+        work.gone.add((record.mtime_ns, path.name))
+        if record.frame:
+            work.touched.add(_frame_key(record.frame))
+        if record.sha256:  # a file of the same bytes is now the one that holds them
+            for name, rec in self.registry().items():
+                if rec.outcome == "duplicate" and rec.sha256 == record.sha256:
+                    rec.mtime_ns = -1  # read again (`known` no longer matches)
+                    work.reread.append(Path(name))
+
+    def _rewritten(self, path: Path, work: _Work) -> None:
+        registry = self.registry()
+        record = registry.get(str(path))
+        if record is None or record.outcome != "ingested":
+            return
+        signature = signature_or_link(path)
+        if signature is not None and (record.size, record.mtime_ns) == signature:
+            return
+        del registry[str(path)]
+        self._registry_dirty = True
+        self._left(path, record, work)
+
+    def _read(self, path: Path, work: _Work, progress: ProgressFn | None) -> IngestResult:
+        """Read one changed file into the batch's tables (nothing is merged yet)."""
         signature = signature_or_link(path)
         if signature is None:
             return IngestResult(path, "refused", reason="the file disappeared before it was read")
@@ -270,120 +410,146 @@ class FrameStore:
         record = self.known(path, size, mtime_ns)
         if record is not None:
             return IngestResult(path, "unchanged", frames=record.frames, reason=record.reason)
+        registry = self.registry()
+        previous = registry.pop(str(path), None)
+        if previous is not None:
+            self._registry_dirty = True
+            if previous.outcome == "ingested":
+                self._left(path, previous, work)
         if not path.suffix:  # Label Studio's target storage names its files without one
-            return self._ingest_storage_file(path, size, mtime_ns)
+            return self._read_storage_file(path, size, mtime_ns, work, progress)
         from retrain_gate.loader import KnownContent
 
-        registry = self.registry()
         known = KnownContent(frozenset(self._size_index().get(size, ())))
-        if self._loader is None:
-            from retrain_gate.loader import load_export
-
-            self._loader = load_export
-        loaded = self._loader(path, self.config, size, mtime_ns, known, progress)
+        loaded = self._load_file(path, size, mtime_ns, known, progress)
+        twin = None
+        if loaded.parsed is None and loaded.refusal is None:  # the same bytes as a file held
+            twin = next(
+                (
+                    name
+                    for name, rec in registry.items()
+                    if rec.sha256 == loaded.digest and rec.outcome == "ingested"
+                ),
+                None,
+            )
+            if twin is None:  # the twin left in this batch: these bytes are read as new
+                loaded = self._load_file(path, size, mtime_ns, KnownContent(frozenset()), progress)
         if loaded.refusal is not None:
             return self._record_refusal(
                 path, loaded.size, loaded.mtime_ns, loaded.digest, loaded.refusal
             )
-        if loaded.parsed is None:  # same content as a file already ingested
-            twin = next(
-                name
-                for name, rec in registry.items()
-                if rec.sha256 == loaded.digest and rec.outcome == "ingested"
-            )
+        if loaded.parsed is None:
             registry[str(path)] = FileRecord(
                 loaded.size, loaded.mtime_ns, loaded.digest, "duplicate"
             )
             self._registry_dirty = True
             return IngestResult(path, "duplicate", duplicate_of=twin)
-        if progress:
-            progress("merging", 0, 1)
-        result = self._merge(loaded.parsed, storage_key=None)
         registry[str(path)] = FileRecord(
-            loaded.size, loaded.mtime_ns, loaded.digest, "ingested", frames=result.frames
+            loaded.size, loaded.mtime_ns, loaded.digest, "ingested", frames=loaded.parsed.tasks
         )
+        self._registry_dirty = True
         self._size_index().setdefault(loaded.size, set()).add(loaded.digest)
-        return result
+        work.add_export(path, loaded.parsed)
+        return IngestResult(path, "ingested", frames=loaded.parsed.frames.height)
 
-    def _ingest_storage_file(self, path: Path, size: int, mtime_ns: int) -> IngestResult:
-        """A file without an extension: a per-annotation storage file, a task-format one, or
-        neither (ignored, and counted)."""
-        from retrain_gate.labelstudio.export import parse_export, read_file
-        from retrain_gate.labelstudio.storage import StorageProblem, classify, read_annotation
-
-        registry = self.registry()
-        previous = registry.get(str(path))
-        try:
-            raw, mtime_ns = read_file(path, self.config)
-        except ExportRefused as exc:
-            return self._record_refusal(path, size, mtime_ns, "", exc.reason)
-        kind = classify(raw)
-        result: IngestResult
-        if kind == "annotation":
-            try:
-                file = read_annotation(raw, path, mtime_ns, self.config)
-            except StorageProblem as exc:
-                result = self._record_refusal(path, len(raw), mtime_ns, "", str(exc))
-            else:
-                registry[str(path)] = FileRecord(
-                    len(raw), mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
-                )
-                self._registry_dirty = True
-                result = self._regroup(file.frame, path)
-        elif kind == "task":
-            try:
-                parsed = parse_export(raw, path, self.config, mtime_ns=mtime_ns)
-            except ExportRefused as exc:
-                result = self._record_refusal(path, len(raw), mtime_ns, "", exc.reason)
-            else:
-                result = self._merge(parsed, storage_key=None)
-                registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ingested", frames=1)
-                self._registry_dirty = True
-        else:
-            reason = (
-                "a file without an extension that is not a Label Studio storage file (one "
-                "annotation with its task, or one task); ignored"
-            )
-            registry[str(path)] = FileRecord(len(raw), mtime_ns, "", "ignored", reason=reason)
-            self._registry_dirty = True
-            result = IngestResult(path, "ignored", reason=reason)
-        if (
-            previous is not None
-            and previous.frame
-            and previous.frame != (registry[str(path)].frame if str(path) in registry else None)
-        ):
-            self._regroup(_frame_key(previous.frame), path)  # it held another frame's annotation
-        return result
-
-    def _regroup(self, frame: tuple[int | None, int], path: Path) -> IngestResult:
-        """The storage version of `frame` from its annotation files present now (§1)."""
-        from retrain_gate.labelstudio.export import read_file
-        from retrain_gate.labelstudio.storage import StorageProblem, group_frame, read_annotation
-
-        key = list(frame)
-        files = []
-        for name, rec in list(self.registry().items()):
-            if rec.frame != key or rec.outcome != "ingested":
-                continue
-            try:
-                raw, mtime_ns = read_file(Path(name), self.config)
-                files.append(read_annotation(raw, Path(name), mtime_ns, self.config))
-            except (ExportRefused, StorageProblem):
-                continue  # gone or changed since: its own event brings it back
-        if files:
-            parsed = group_frame(files, self.config)
-            return self._merge(parsed, storage_key=frame, source=path)
-        return self._merge(None, storage_key=frame, source=path)
-
-    def _merge(
-        self,
-        parsed: ParsedExport | None,
-        *,
-        storage_key: tuple[int | None, int] | None,
-        source: Path | None = None,
+    def _read_storage_file(
+        self, path: Path, size: int, mtime_ns: int, work: _Work, progress: ProgressFn | None
     ) -> IngestResult:
-        """Merge one file's frames (or, with `storage_key`, replace that frame's storage
-        version, removing it when `parsed` is None), then let the index decide what it can."""
+        """A file without an extension: a per-annotation storage file, a task-format one, or
+        neither (ignored, and counted). Read by the same loader as exports (in the worker
+        process for the watcher), within the same memory budget."""
+        from retrain_gate.labelstudio.storage import StorageProblem, read_annotation
+        from retrain_gate.loader import KnownContent
+
+        loaded = self._load_file(path, size, mtime_ns, KnownContent(frozenset()), progress)
+        if loaded.refusal is not None:
+            return self._record_refusal(path, loaded.size, loaded.mtime_ns, "", loaded.refusal)
+        registry = self.registry()
+        size, mtime_ns = loaded.size, loaded.mtime_ns
+        if loaded.kind == "annotation":
+            file = loaded.annotation
+            if file is None:  # from the worker: its bytes, validated there
+                try:
+                    file = read_annotation(loaded.raw or b"", path, mtime_ns, self.config)
+                except StorageProblem as exc:
+                    return self._record_refusal(path, size, mtime_ns, "", str(exc))
+            registry[str(path)] = FileRecord(
+                size, mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
+            )
+            self._registry_dirty = True
+            work.annotations[str(path)] = file
+            work.touched.add(file.frame)
+            work.keys[str(path)] = {file.frame}
+            return IngestResult(path, "ingested", frames=1)
+        if loaded.kind == "task" and loaded.parsed is not None:
+            registry[str(path)] = FileRecord(size, mtime_ns, "", "ingested", frames=1)
+            self._registry_dirty = True
+            work.add_export(path, loaded.parsed)
+            return IngestResult(path, "ingested", frames=loaded.parsed.frames.height)
+        reason = (
+            "a file without an extension that is not a Label Studio storage file (one "
+            "annotation with its task, or one task); ignored"
+        )
+        registry[str(path)] = FileRecord(size, mtime_ns, "", "ignored", reason=reason)
+        self._registry_dirty = True
+        return IngestResult(path, "ignored", reason=reason)
+
+    def _load_file(
+        self,
+        path: Path,
+        size: int,
+        mtime_ns: int,
+        known: KnownContent,
+        progress: ProgressFn | None,
+    ) -> Loaded:
+        if self._loader is None:
+            from retrain_gate.loader import load_export
+
+            self._loader = load_export
+        return self._loader(path, self.config, size, mtime_ns, known, progress)
+
+    def _groups(self, work: _Work) -> ParsedExport | None:
+        """The storage versions of the frames the batch touched, from their annotation files
+        present now (§1): those read in this batch, and the others of those frames read again
+        (one pass over the registry finds them)."""
+        if not work.touched:
+            return None
+        from retrain_gate.labelstudio.export import read_file
+        from retrain_gate.labelstudio.storage import StorageProblem, group_frames, read_annotation
+
+        members: dict[tuple[int | None, int], list[Any]] = {key: [] for key in work.touched}
+        for name, rec in list(self.registry().items()):
+            if not rec.frame or rec.outcome != "ingested":
+                continue
+            group = members.get(_frame_key(rec.frame))
+            if group is None:
+                continue
+            file = work.annotations.get(name)
+            if file is None:
+                if signature_or_link(Path(name)) != (rec.size, rec.mtime_ns):
+                    continue  # changed since it was read: its own batch brings it back
+                try:
+                    raw, mtime_ns = read_file(Path(name), self.config)
+                    file = read_annotation(raw, Path(name), mtime_ns, self.config)
+                except (ExportRefused, StorageProblem):
+                    continue  # gone or changed since: its own event brings it back
+                if file.frame != _frame_key(rec.frame):
+                    continue  # rewritten with another frame since: the same
+            group.append(file)
+        grouped, problems = group_frames(members.values(), self.config)
+        for key, reason in problems.items():  # the task of the frame cannot be read
+            for file in members[key]:
+                if str(file.path) in work.annotations:
+                    self._record_refusal(file.path, 0, file.arrival[0], "", reason)
+        return grouped
+
+    def _merge_batch(self, work: _Work) -> None:
+        """Merge the batch's tables into the store, once: exports by §1's stamp rule, the
+        touched frames' storage versions replaced, the prediction index extended, and the
+        pending frames the batch can decide decided."""
+        grouped = self._groups(work)
+        if not work.exports and grouped is None:
+            return
         # the reader's modules: a `check` with nothing new never imports them (msgspec)
         from retrain_gate.labelstudio import predictions as index_rules
 
@@ -391,60 +557,77 @@ class FrameStore:
         pending, index = self._index_tables()
         assert self._exported is not None and self._storage is not None
         exported, storage = self._exported, self._storage
-        if storage_key is None:
-            assert parsed is not None
-            exported = merge_frames(exported, parsed.frames)
-        else:
-            storage = storage.filter(~_is_frame(storage_key))
-            if parsed is not None:
-                storage = merge_frames(storage, parsed.frames)
-        if parsed is not None:
-            index = index_rules.merge_index(index, parsed.predictions)
-            pending = pl.concat([pending, parsed.pending])
-        pending = index_rules.kept_pending(pending, pl.concat([exported, storage]))
-        if parsed is not None and not parsed.frames.is_empty():
-            arrival = (
-                int(parsed.frames["arrival_mtime_ns"][0]),
-                str(parsed.frames["arrival_name"][0]),
+        files = [*work.exports, *([grouped] if grouped is not None else [])]
+        if work.exports:
+            incoming = pl.concat([p.frames for p in work.exports], how="vertical")
+            if len(work.exports) > 1:
+                incoming = _latest(incoming)
+            exported = merge_frames(exported, incoming)
+        if grouped is not None:
+            touched = pl.DataFrame(
+                list(work.touched),
+                schema={"project": pl.Int64(), "task_id": pl.Int64()},
+                orient="row",
             )
-            tolerance = self.config.corrections.tolerance
-            exported = index_rules.resolve(exported, pending, index, arrival, tolerance)
-            storage = index_rules.resolve(storage, pending, index, arrival, tolerance)
+            storage = storage.join(touched, on=FRAME_KEY, how="anti", nulls_equal=True)
+            storage = merge_frames(storage, grouped.frames)
+        index = index_rules.merge_index(
+            index, pl.concat([p.predictions for p in files], how="vertical")
+        )
+        pending = pl.concat([pending, *(p.pending for p in files)], how="vertical")
+        pending = index_rules.kept_pending(pending, pl.concat([exported, storage]))
+        arrivals: set[tuple[int, str]] = set()
+        for table in files:
+            arrivals.update(
+                table.frames.select("arrival_mtime_ns", "arrival_name").unique().iter_rows()
+            )
+        tolerance = self.config.corrections.tolerance
+        exported = index_rules.resolve(exported, pending, index, arrivals, tolerance)
+        storage = index_rules.resolve(storage, pending, index, arrivals, tolerance)
         self._exported, self._storage, self._frames = exported, storage, None
         self._pending, self._index = pending, index
+        self._frames_dirty = True
         after = self.frames()
-        kept_changed, new, updated = _changes(before, after)
-        if (
-            kept_changed
-            or storage_key is not None
-            or parsed is None
-            or not (parsed.pending.is_empty() and parsed.predictions.is_empty())
-        ):
-            self._frames_dirty = True
-        if not kept_changed:
+        if not _changes(before, after)[0]:
             self._frames = before  # keep the stored table exactly as it is
-        path = source if source is not None else (parsed.path if parsed else Path())
-        frames = parsed.frames.height if parsed is not None else 0
-        return IngestResult(
-            path,
-            "ingested",
-            frames=frames,
-            new_frames=new,
-            changed_frames=updated,
-            removed_frames=max(0, before.height - after.height),
+
+    def _holds_gone(self, gone: set[tuple[int, str]]) -> bool:
+        """Whether a version of a file that left (removed, or rewritten) is still in use: a
+        frame it alone held, or the copy of a prediction it was the last to bring."""
+        if not gone:
+            return False
+        self.frames()
+        assert self._exported is not None and self._storage is not None
+        arrivals = pl.DataFrame(
+            list(gone),
+            schema={"arrival_mtime_ns": pl.Int64(), "arrival_name": pl.String()},
+            orient="row",
+        )
+        index = self._index_tables()[1]
+        listing = index.select(
+            pl.col("listed_mtime_ns").alias("arrival_mtime_ns"),
+            pl.col("listed_name").alias("arrival_name"),
+        )
+        tables = [self._exported, self._storage, index, listing]
+        return any(
+            not table.join(arrivals, on=list(arrivals.columns), how="semi").is_empty()
+            for table in tables
         )
 
-    def remove(self, path: Path) -> IngestResult | None:
-        """A file that left the export folder: a per-annotation storage file takes its
-        annotation with it (§1); an export's frames stay (a frame missing from a later export
-        is not deleted). None when the store knew nothing of it."""
-        record = self.registry().pop(str(path), None)
-        if record is None:
-            return None
-        self._registry_dirty = True
-        if record.frame:
-            return replace(self._regroup(_frame_key(record.frame), path), outcome="removed")
-        return None
+    def _read_again(self, progress: ProgressFn | None) -> None:
+        """Every file the store holds read again, from nothing (§1: the figures are those of
+        the files present now). Refusals and ignored files are kept: they are unchanged."""
+        registry = self.registry()
+        again = tuple(
+            Path(k) for k, v in registry.items() if v.outcome in ("ingested", "duplicate")
+        )
+        kept = {k: v for k, v in registry.items() if v.outcome in ("refused", "ignored")}
+        self.reset()
+        self.registry().update(kept)
+        work = _Work()
+        for path in sorted(again, key=_arrival):
+            self._read(path, work, progress)
+        self._merge_batch(work)
 
     def flush(self) -> None:
         """Write what changed since the last flush: frames first, then the registry."""
@@ -488,20 +671,6 @@ class FrameStore:
         self._registry_dirty = True
         return IngestResult(path, "refused", reason=reason)
 
-    def forget_missing(self) -> list[IngestResult]:
-        """Files that left the folder: records of refused and ignored ones are dropped
-        (bounded history), per-annotation storage files take their annotation with them."""
-        registry = self.registry()
-        gone = [
-            Path(k)
-            for k, v in registry.items()
-            if (v.outcome in ("refused", "ignored") or v.frame) and not os.path.lexists(k)
-        ]
-        results = [r for r in map(self.remove, gone) if r is not None]
-        if gone:
-            self.flush()
-        return results
-
     def refused(self) -> dict[str, str]:
         """Files refused in their current form, with the reason (still visible until fixed)."""
         return self._present("refused")
@@ -519,6 +688,85 @@ class FrameStore:
 
 
 STORAGE_FILE = "storage.parquet"  # per-annotation storage files grouped by frame
+
+FrameKey = tuple[int | None, int]
+
+
+@dataclass
+class _Work:
+    """What one batch has read and must redo, before the one merge."""
+
+    exports: list[ParsedExport] = field(default_factory=list)  # exports and task files
+    annotations: dict[str, Any] = field(default_factory=dict)  # path -> storage.AnnotationFile
+    touched: set[FrameKey] = field(default_factory=set)  # frames whose storage version changes
+    gone: set[tuple[int, str]] = field(default_factory=set)  # arrivals of versions that left
+    reread: list[Path] = field(default_factory=list)  # files that now hold a removed file's bytes
+    keys: dict[str, set[FrameKey]] = field(default_factory=dict)  # the frames of each file read
+
+    def add_export(self, path: Path, parsed: ParsedExport) -> None:
+        self.exports.append(parsed)
+        self.keys[str(path)] = set(parsed.frames.select(FRAME_KEY).iter_rows())
+
+
+class _Counts:
+    """What a batch changed, frame by frame (two joins on the whole store, once a batch)."""
+
+    def __init__(self, before: pl.DataFrame, after: pl.DataFrame) -> None:
+        self.new: set[FrameKey] = set()
+        self.changed: set[FrameKey] = set()
+        self.removed = max(0, before.height - after.height)
+        if _changes(before, after)[0]:
+            self.new = set(
+                after.join(before, on=FRAME_KEY, how="anti", nulls_equal=True)
+                .select(FRAME_KEY)
+                .iter_rows()
+            )
+            differ = after.join(before, on=_CONTENT, how="anti", nulls_equal=True)
+            self.changed = set(differ.select(FRAME_KEY).iter_rows()) - self.new
+            gone = before.join(after, on=FRAME_KEY, how="anti", nulls_equal=True)
+            self.changed |= set(gone.select(FRAME_KEY).iter_rows())
+
+    def of(self, result: IngestResult, work: _Work) -> IngestResult:
+        if result.outcome == "removed":  # its frames are no longer known: the batch's counts
+            return replace(result, changed_frames=len(self.changed), removed_frames=self.removed)
+        if result.outcome != "ingested":
+            return result
+        keys = work.keys.get(str(result.path), set())
+        return replace(
+            result,
+            new_frames=len(keys & self.new),
+            changed_frames=len(keys & self.changed),
+        )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a batch is read and merged: a batch makes tens of
+    thousands of small objects that all live until its end, and each full collection would
+    walk all of them again (cost growing with files x batch size). Collected once after."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _arrival(path: Path) -> tuple[int, str]:
+    """Oldest first: the order files were written in (mtime, then name)."""
+    try:
+        return (path.stat().st_mtime_ns, path.name)
+    except OSError:
+        return (0, path.name)
+
+
+def _latest(frames: pl.DataFrame) -> pl.DataFrame:
+    """One version per frame of several files' frames (§1: greatest stamp, then arrival)."""
+    return frames.sort(["stamp", "arrival_mtime_ns", "arrival_name"]).unique(
+        subset=FRAME_KEY, keep="last", maintain_order=True
+    )
 
 
 def _frame_key(frame: list[Any]) -> tuple[int | None, int]:

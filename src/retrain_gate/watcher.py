@@ -116,6 +116,8 @@ class ExportWatcher:
     """Watch `export_dir` recursively and hand each settled candidate file to `on_ready`.
 
     `on_ready(path)` and `on_event(event)` run on the watcher's own worker thread, one at a time.
+    With `on_changes(ready, removed)`, the files that settled in one tick and those that left
+    are handed over in one call instead (then `on_ready` and `on_removed` are not called).
     `on_ready` is called again for a path only after its (size, mtime_ns) changed; deduplicating
     the same content under another name is the caller's job. An exception from `on_ready` becomes
     an "error" event and the path is not retried until it changes.
@@ -133,10 +135,11 @@ class ExportWatcher:
         max_wait_seconds: float,
         rescan_seconds: float,
         polling: bool,
-        on_ready: Callable[[Path], None],
         on_event: Callable[[WatchEvent], None],
+        on_ready: Callable[[Path], None] | None = None,
         on_removed: Callable[[Path], None] | None = None,
         on_batch: Callable[[], None] | None = None,
+        on_changes: Callable[[list[Path], list[Path]], None] | None = None,
     ) -> None:
         self.export_dir = Path(os.path.abspath(export_dir))
         self._settle_seconds = settle_seconds
@@ -147,6 +150,11 @@ class ExportWatcher:
         self._on_event = on_event
         self._on_removed = on_removed
         self._on_batch = on_batch
+        # With `on_changes`, a tick's settled and removed files are handed over together
+        # (instead of one `on_ready` / `on_removed` call each), so the caller merges them once.
+        self._on_changes = on_changes
+        self._ready_batch: list[Path] = []
+        self._removed_batch: list[Path] = []
         self._batch_open = False  # something was handed or removed since the last on_batch
         self._tick = max(0.02, min(0.25, settle_seconds / 4))
         self._closed_recheck = min(CLOSED_RECHECK, settle_seconds)
@@ -518,6 +526,11 @@ class ExportWatcher:
                 return
             self._handed[path] = sig
             self._batch_open = True
+            if self._on_changes is not None:
+                self._ready_batch.append(path)
+                continue
+            if self._on_ready is None:
+                continue
             try:
                 self._on_ready(path)
             except Exception as exc:
@@ -528,6 +541,10 @@ class ExportWatcher:
     def _removed(self, path: Path) -> None:
         """A file handed over earlier left the folder."""
         del self._handed[path]
+        if self._on_changes is not None:
+            self._batch_open = True
+            self._removed_batch.append(path)
+            return
         if self._on_removed is None:
             return
         self._batch_open = True
@@ -539,7 +556,21 @@ class ExportWatcher:
 
     def _end_batch(self) -> None:
         """What settled in one tick is one batch: the caller publishes once for all of it."""
-        if not self._batch_open or self._on_batch is None:
+        if not self._batch_open:
+            return
+        if self._on_changes is not None and (self._ready_batch or self._removed_batch):
+            ready, self._ready_batch = self._ready_batch, []
+            removed, self._removed_batch = self._removed_batch, []
+            if self._stop.is_set():
+                return
+            try:
+                self._on_changes(ready, removed)
+            except Exception as exc:
+                log.exception("on_changes failed")
+                names = ", ".join(p.name for p in [*ready, *removed][:3])
+                self._emit(WatchEvent("error", None, f"ingest failed ({names}...): {exc!r}"))
+        if self._on_batch is None:
+            self._batch_open = False
             return
         self._batch_open = False
         try:

@@ -103,6 +103,7 @@ def task_decoder(field: str, frames_field: str | None) -> msgspec.json.Decoder[A
 
 
 _TASK_LIST = msgspec.json.Decoder(list[msgspec.Raw])
+_ONE_TASK = msgspec.json.Decoder(msgspec.Raw)
 
 # ---------------------------------------------------------------- refusals
 
@@ -151,11 +152,9 @@ def split_tasks(raw: Bytes) -> list[msgspec.Raw]:
     if not head and not bytes(view).strip():
         raise Refused("the file is empty; wait for the export to finish or re-export")
     try:
-        if head == b"{":
-            msgspec.json.decode(view)  # validates the JSON; the object is one task
-            tasks = [msgspec.Raw(view)]
-        else:
-            tasks = _TASK_LIST.decode(view)
+        # one task is validated as JSON without making Python objects of it: one task of a GB
+        # (a storage file) would otherwise cost many times that before its fields are read
+        tasks = [_ONE_TASK.decode(view)] if head == b"{" else _TASK_LIST.decode(view)
     except msgspec.ValidationError as exc:
         shape = _describe_value(view)
         if shape:

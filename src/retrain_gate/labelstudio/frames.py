@@ -42,6 +42,10 @@ class TaskColumns:
         self._field = config.episodes.field
         self._frames_field = config.episodes.frames_field
         self._tasks = 0
+        # rows made so far (sealed or not): a caller that adds tasks of several files to one
+        # table tells each task's rows apart by these counts (storage.group_frames)
+        self.pending_rows = 0
+        self.prediction_rows = 0
         self._sealed: list[tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]] = []
         self._clear()
 
@@ -73,6 +77,7 @@ class TaskColumns:
             self._pending.append(
                 (task.project, task.id, verdict[0], pending.source_id, pending.residue)
             )
+            self.pending_rows += 1
         self._index_predictions(task)
         path = task.data.path
         self.paths.append(path)
@@ -91,20 +96,25 @@ class TaskColumns:
         counts for rule 4, so its task is kept) and inline in annotations. An inline copy of a
         prediction the task lists is the same object: indexed once, as listed."""
         rows = self._predictions
+        before = len(rows)
         listed: set[int] = set()
         for prediction in task.predictions or ():
             if type(prediction) is Prediction and type(prediction.id) is int:
-                rows.append(_prediction_row(task.project, task.id, prediction))
                 listed.add(prediction.id)
+                # an id beyond 64 bits is one no file can refer to as an Int64: not indexed
+                if prediction.id in _INT64:
+                    rows.append(_prediction_row(task.project, task.id, prediction))
         for annotation in task.annotations or task.completions or ():
             inline = annotation.prediction
             if (
                 inline is not None
                 and type(inline.id) is int
                 and inline.id not in listed
+                and inline.id in _INT64
                 and is_known(inline.result)
             ):
                 rows.append(_prediction_row(task.project, None, inline))
+        self.prediction_rows += len(rows) - before
 
     def seal(self) -> None:
         """Turn the tasks added since the last seal into tables (and let go of their rows)."""
@@ -115,9 +125,7 @@ class TaskColumns:
         task_schema, pending_schema, index_schema = _schemas()
         frames = pl.DataFrame(self._columns(), schema=task_schema)
         pending = pl.DataFrame(self._pending, schema=pending_schema, orient="row")
-        # an id beyond 64 bits is one no file can refer to as an Int64: nothing to index
-        rows = [row for row in self._predictions if row[1] in _INT64]
-        predictions = pl.DataFrame(rows, schema=index_schema, orient="row")
+        predictions = pl.DataFrame(self._predictions, schema=index_schema, orient="row")
         self._sealed.append((frames, pending, predictions))
         self._clear()
 

@@ -12,6 +12,8 @@ an ingest is that file's frames and predictions, not the store's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import msgspec
 import polars as pl
 
@@ -34,8 +36,13 @@ INDEX_SCHEMA: dict[str, pl.DataType] = {
     "model_version": pl.String(),
     "created_at": pl.String(),
     "result": pl.Binary(),
-    **_ARRIVAL,
+    **_ARRIVAL,  # of the copy kept (the one that arrived last)
+    # of the last file that listed it in its task's task.predictions (null: none did), so that
+    # a store can tell when a removed file took that listing with it
+    "listed_mtime_ns": pl.Int64(),
+    "listed_name": pl.String(),
 }
+_LISTED = ["listed_mtime_ns", "listed_name"]
 _KEY = ["project", "task_id"]
 _VERSION = [*_KEY, "stamp", "arrival_mtime_ns", "arrival_name"]
 
@@ -58,24 +65,36 @@ def stamped(rows: pl.DataFrame, arrival: tuple[int, str]) -> pl.DataFrame:
 
 def merge_index(current: pl.DataFrame, incoming: pl.DataFrame) -> pl.DataFrame:
     """Per (project, pred_id): the content of the copy that arrived last; listed in a task's
-    predictions when any copy was."""
+    predictions when any copy was (the task and the arrival of the last copy listed).
+    `incoming`: a file's rows (INDEX_COLUMNS and its arrival)."""
     if incoming.is_empty():
         return current
+    listed = pl.col("task_id").is_not_null()
+    incoming = incoming.with_columns(
+        pl.when(listed).then(pl.col("arrival_mtime_ns")).alias("listed_mtime_ns"),
+        pl.when(listed).then(pl.col("arrival_name")).alias("listed_name"),
+    ).select(list(INDEX_SCHEMA))
     both = pl.concat([current, incoming], how="vertical")
-    listed = both.group_by("project", "pred_id").agg(pl.col("task_id").drop_nulls().last())
+    listing = (
+        both.filter(pl.col("task_id").is_not_null())
+        .sort(_LISTED)
+        .unique(subset=["project", "pred_id"], keep="last", maintain_order=False)
+        .select("project", "pred_id", "task_id", *_LISTED)
+    )
     latest = (
         both.sort(["arrival_mtime_ns", "arrival_name"])
         .unique(subset=["project", "pred_id"], keep="last", maintain_order=False)
-        .drop("task_id")
+        .drop("task_id", *_LISTED)
     )
-    merged = latest.join(listed, on=["project", "pred_id"], how="left", nulls_equal=True)
+    merged = latest.join(listing, on=["project", "pred_id"], how="left", nulls_equal=True)
     return merged.select(list(INDEX_SCHEMA)).sort(["project", "pred_id"], nulls_last=False)
 
 
 def kept_pending(pending: pl.DataFrame, frames: pl.DataFrame) -> pl.DataFrame:
-    """The pending rows of the versions the frame table keeps (one per frame)."""
+    """The pending rows of the versions the frame tables keep (one per version: a frame may
+    have a version among the exports and one from its storage files, both kept)."""
     return pending.join(frames.select(_VERSION), on=_VERSION, how="semi", nulls_equal=True).unique(
-        subset=_KEY, keep="last", maintain_order=True
+        subset=_VERSION, keep="last", maintain_order=True
     )
 
 
@@ -83,11 +102,12 @@ def resolve(
     frames: pl.DataFrame,
     pending: pl.DataFrame,
     index: pl.DataFrame,
-    arrival: tuple[int, str] | None,
+    arrivals: Collection[tuple[int, str]] | None,
     tolerance: float,
 ) -> pl.DataFrame:
-    """`frames` with the pending frames the index can now decide decided. With `arrival`, only
-    those that file could change: its own pending frames, and frames whose source it indexed."""
+    """`frames` with the pending frames the index can now decide decided. With `arrivals` (the
+    files of one batch), only those these files could change: their own pending frames, and
+    frames whose source they indexed."""
     if pending.is_empty() or index.is_empty():
         return frames
     by_id = pending.filter(pl.col("source_id").is_not_null()).join(
@@ -108,12 +128,19 @@ def resolve(
         latest_listed, on=_KEY, how="inner", nulls_equal=True, suffix="_source"
     )
     matched = pl.concat([by_id, by_task.select(by_id.columns)], how="vertical")
-    if arrival is not None:
-        mine = (pl.col("arrival_mtime_ns") == arrival[0]) & (pl.col("arrival_name") == arrival[1])
-        theirs = (pl.col("arrival_mtime_ns_source") == arrival[0]) & (
-            pl.col("arrival_name_source") == arrival[1]
+    if arrivals is not None:
+        batch = pl.DataFrame(
+            list(arrivals),
+            schema={"arrival_mtime_ns": pl.Int64(), "arrival_name": pl.String()},
+            orient="row",
         )
-        matched = matched.filter(mine | theirs)
+        theirs = batch.rename(lambda name: f"{name}_source")
+        matched = pl.concat(
+            [
+                matched.join(batch, on=list(batch.columns), how="semi"),
+                matched.join(theirs, on=list(theirs.columns), how="semi"),
+            ]
+        ).unique(maintain_order=True)
     if matched.is_empty():
         return frames
     # the version the pending row belongs to, in this table (the other table holds the rest)

@@ -121,28 +121,75 @@ def read_annotation(
 
 
 def group_frame(files: Iterable[AnnotationFile], config: Config) -> ParsedExport:
-    """The frame of the annotation files of one task present now (§1): task fields from the
-    newest file's nested task (greatest annotation stamp, then arrival), one annotation per
-    id (the newest), no predictions (the index across files gives them). Its arrival is the
-    newest file's, so it competes with exported versions of the frame by stamp, then arrival."""
-    ordered = sorted(files, key=lambda f: (f.stamp, f.arrival))
-    newest = ordered[-1]
-    by_id = {f.annotation.id if isinstance(f.annotation.id, int) else id(f): f for f in ordered}
-    annotations = [f.annotation for f in by_id.values()]
-    nested = newest.task
-    task = task_type(config.episodes.field, config.episodes.frames_field)(
-        id=nested.id,
-        data=nested.data,
-        project=nested.project,
-        updated_at=nested.updated_at,
-        annotations=annotations,
-        completions=None,
-        predictions=nested.predictions,
-    )
+    """The frame of the annotation files of one task present now (§1); see `group_frames`."""
+    grouped, problems = group_frames([list(files)], config)
+    if problems:
+        raise StorageProblem(next(iter(problems.values())))
+    return grouped
+
+
+def group_frames(
+    groups: Iterable[list[AnnotationFile]], config: Config
+) -> tuple[ParsedExport, dict[tuple[int | None, int], str]]:
+    """The frames of many tasks' annotation files present now (§1), as one table, and the
+    frames whose task the rules cannot read (with the reason; left out of the table).
+
+    Per frame: task fields from the newest file's nested task (greatest annotation stamp, then
+    arrival), one annotation per id (the newest), no predictions (the index across files gives
+    them). Its arrival is its newest file's, so it competes with exported versions of the frame
+    by stamp, then arrival. One table for the whole batch: the per-table work is paid once, not
+    once per frame."""
+    import polars as pl
+
     columns = TaskColumns(config)
-    try:
-        columns.add(task)
-    except TaskProblem as exc:
-        raise StorageProblem(str(exc)) from None
-    arrival = max(f.arrival for f in ordered)
-    return parsed(newest.path, columns, config, arrival)
+    make_task = task_type(config.episodes.field, config.episodes.frames_field)
+    arrivals: list[tuple[int, str]] = []  # per frame
+    pending_arrivals: list[tuple[int, str]] = []  # per pending row
+    prediction_arrivals: list[tuple[int, str]] = []  # per prediction row
+    problems: dict[tuple[int | None, int], str] = {}
+    path = Path()
+    for files in groups:
+        if not files:
+            continue
+        ordered = sorted(files, key=lambda f: (f.stamp, f.arrival))
+        newest = ordered[-1]
+        by_id = {f.annotation.id if isinstance(f.annotation.id, int) else id(f): f for f in ordered}
+        nested = newest.task
+        task = make_task(
+            id=nested.id,
+            data=nested.data,
+            project=nested.project,
+            updated_at=nested.updated_at,
+            annotations=[f.annotation for f in by_id.values()],
+            completions=None,
+            predictions=nested.predictions,
+        )
+        pending_before, predictions_before = columns.pending_rows, columns.prediction_rows
+        try:
+            columns.add(task)
+        except TaskProblem as exc:
+            problems[newest.frame] = str(exc)
+            continue
+        arrival = max(f.arrival for f in ordered)
+        arrivals.append(arrival)
+        pending_arrivals += [arrival] * (columns.pending_rows - pending_before)
+        prediction_arrivals += [arrival] * (columns.prediction_rows - predictions_before)
+        path = newest.path
+    grouped = parsed(path, columns, config, (0, ""))
+
+    def with_arrivals(table: pl.DataFrame, rows: list[tuple[int, str]]) -> pl.DataFrame:
+        mtimes = pl.Series("arrival_mtime_ns", [a[0] for a in rows], dtype=pl.Int64)
+        names = pl.Series("arrival_name", [a[1] for a in rows], dtype=pl.String)
+        return table.with_columns(mtimes, names)
+
+    return (
+        ParsedExport(
+            path,
+            with_arrivals(grouped.frames, arrivals),
+            grouped.tasks,
+            0,
+            with_arrivals(grouped.pending, pending_arrivals),
+            with_arrivals(grouped.predictions, prediction_arrivals),
+        ),
+        problems,
+    )

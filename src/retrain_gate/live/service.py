@@ -49,6 +49,7 @@ from retrain_gate.live.tracker import Tracker
 from retrain_gate.live.writerlock import WriterLock
 from retrain_gate.models import Report
 from retrain_gate.sources.poller import BucketPoller, PollStatus
+from retrain_gate.store import Batch, IngestResult
 from retrain_gate.watcher import ExportWatcher, WatchEvent
 
 T = TypeVar("T")
@@ -172,6 +173,12 @@ class GateService:
             self.engine.warm()
             self.engine.store.frames()  # loads the state, and finds it stale or not
             stale = self.engine.store.stale
+            # files removed while no writer watched: the watcher only sees what goes from now
+            # (a folder that is not there, unmounted, is not an empty one)
+            gone: list[IngestResult] = []
+            if self.config.paths.export_dir.is_dir():
+                with contextlib.suppress(RetrainGateError):
+                    gone = self.engine.store.forget_missing()
             if taking_over:
                 # Save what was only in memory before showing figures, so they never go back.
                 with contextlib.suppress(RetrainGateError):
@@ -193,6 +200,8 @@ class GateService:
         self._emit(RoleChanged("writer", message))
         if stale is not None:
             self._emit(SettingsChanged(stale))
+        for result in gone:
+            self._emit(file_event(result))
         self._publish("loaded")
         watch = self.config.watch
         watcher = ExportWatcher(
@@ -201,10 +210,9 @@ class GateService:
             max_wait_seconds=watch.max_wait_seconds,
             rescan_seconds=watch.rescan_seconds,
             polling=watch.polling,
-            on_ready=self._on_ready,
             on_event=self._on_watch_event,
-            on_removed=self._on_removed,
             on_batch=self._on_batch,
+            on_changes=self._on_changes,
         )
         # Started and recorded together: a close() meanwhile must find it running, or none.
         with self._watcher_lock:
@@ -253,35 +261,25 @@ class GateService:
         )
         self._publish("loaded")
 
-    def _on_ready(self, path: Path) -> None:
+    def _on_changes(self, ready: list[Path], removed: list[Path]) -> None:
+        """The files that settled in one tick and those that left: one batch, merged once."""
         if self._stop.is_set():
             return
         try:
             with self._lock:
                 # Saved by the next housekeeping tick: a burst of files costs one write.
-                result = self.engine.ingest(path, progress=self._progress, save=False)
+                results = self.engine.apply(
+                    Batch(tuple(ready), tuple(removed)), progress=self._progress, save=False
+                )
         except RetrainGateError as exc:
             self._emit(Problem(str(exc)))
             return
-        if result.outcome == "unchanged":
-            return
-        self._emit(file_event(result))
-        if result.outcome == "ingested":
-            self._batch.append(path.name)
-
-    def _on_removed(self, path: Path) -> None:
-        """A file left the folder: a per-annotation storage file takes its annotation."""
-        if self._stop.is_set():
-            return
-        try:
-            with self._lock:
-                result = self.engine.store.remove(path)
-        except RetrainGateError as exc:
-            self._emit(Problem(str(exc)))
-            return
-        if result is not None:
+        for result in results:
+            if result.outcome == "unchanged":
+                continue
             self._emit(file_event(result))
-            self._batch.append(path.name)
+            if result.outcome in ("ingested", "removed"):
+                self._batch.append(result.path.name)
 
     def _on_batch(self) -> None:
         """The files that settled together: one report for all of them."""

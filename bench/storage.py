@@ -1,0 +1,214 @@
+"""`python -m bench.storage [--files N ...] [--runs R] [--out DIR]`: target storage at size.
+
+A per-annotation folder of N annotation files as Label Studio's target storage writes them
+(the recorded files in tests/data/ls_storage/annotation_layout/storage as templates, fresh
+annotation, task and prediction ids, episodes of 50 frames) and one export holding the same
+tasks. Measured, each as a process (`check --json`, wall and peak RSS, median of R runs):
+
+- cold `check` of each folder size, and of the one export of the largest size's tasks;
+- with the largest folder in the store: a no-op `check`, and a `check` that finds one new
+  annotation file (a new frame).
+
+The folder's figures are compared with the export's (they hold the same tasks): the run exits
+1 when they differ. Ratios, not absolute times, are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.harness import PYTHON, run_process
+from bench.workloads import ROOT
+
+TEMPLATES = ROOT / "tests" / "data" / "ls_storage" / "annotation_layout" / "storage"
+EPISODE = 50  # frames an episode
+
+
+def templates() -> list[dict[str, Any]]:
+    return [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(TEMPLATES.iterdir(), key=lambda p: int(p.name))
+    ]
+
+
+def annotation(base: dict[str, Any], number: int) -> dict[str, Any]:
+    """Template `base` as annotation `number` of task `number` (fresh ids throughout)."""
+    body = copy.deepcopy(base)
+    body["id"] = number
+    if body.get("parent_prediction") is not None:
+        body["parent_prediction"] = number
+    task = body["task"]
+    task["id"] = number
+    task["inner_id"] = number
+    subdir = ("pick_cube", "stack_blocks", "pour_water")[number // EPISODE % 3]
+    episode = f"ep_{number // EPISODE:05d}"
+    task["data"] = {
+        "image": f"/data/local-files/?d=episodes/{subdir}/{episode}/frame_{number:06d}.jpg",
+        "n_frames": EPISODE,
+    }
+    return body
+
+
+def write_folder(folder: Path, files: int, first: int = 1) -> None:
+    """`files` annotation files numbered from `first`, mtimes one second apart."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = templates()
+    for number in range(first, first + files):
+        path = folder / str(number)
+        path.write_text(json.dumps(annotation(bases[number % len(bases)], number), indent=2))
+        os.utime(path, (1_700_000_000 + number, 1_700_000_000 + number))
+
+
+def write_export(path: Path, files: int) -> None:
+    """One export of the same tasks: each task with its annotation, as an export holds it."""
+    bases = templates()
+    tasks = []
+    for number in range(1, files + 1):
+        body = annotation(bases[number % len(bases)], number)
+        task = body.pop("task")
+        task["annotations"] = [body]
+        task["predictions"] = []
+        tasks.append(task)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tasks))
+    os.utime(path, (1_700_000_000, 1_700_000_000))
+
+
+def project(root: Path, export_dir: Path) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "eval").mkdir(exist_ok=True)
+    config = root / "config.toml"
+    config.write_text(
+        "[paths]\n"
+        f"export_dir = {json.dumps(str(export_dir))}\n"
+        f"state_dir = {json.dumps(str(root / 'state'))}\n"
+        f"eval_set = {json.dumps(str(root / 'eval'))}\n"
+        "[episodes]\n"
+        'frames_field = "n_frames"\n'
+        "[gates]\n"
+        "initial_corpus_episodes = 20\n",
+        encoding="utf-8",
+    )
+    return config
+
+
+def check(config: Path) -> tuple[float, int, dict[str, Any]]:
+    proc = run_process([PYTHON, "-m", "retrain_gate", "check", "--json", "--config", str(config)])
+    if proc.returncode not in (0, 1):  # 1: the gate says wait; 2: an error
+        raise SystemExit(f"check failed ({proc.returncode}) on {config}")
+    return proc.wall, proc.rss, json.loads(proc.stdout)
+
+
+def cold(config: Path, runs: int) -> dict[str, Any]:
+    walls, rss = [], []
+    figures: dict[str, Any] = {}
+    for _ in range(runs):
+        shutil.rmtree(config.parent / "state", ignore_errors=True)
+        wall, peak, figures = check(config)
+        walls.append(wall)
+        rss.append(peak)
+    return {"wall_s": statistics.median(walls), "rss_mb": max(rss) / 2**20, "figures": figures}
+
+
+def comparable(figures: dict[str, Any]) -> dict[str, Any]:
+    """The figures that do not name files or paths."""
+    return {
+        key: figures[key] for key in ("frames", "delta", "spread", "decision") if key in figures
+    }
+
+
+def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, Any]:
+    work = out / "storage-work"
+    largest = max(sizes)
+    results: dict[str, Any] = {"sizes": sizes, "runs": runs, "cold": {}}
+    for files in sorted(sizes):
+        folder = work / f"folder-{files}" / "exports"
+        if not (folder / str(files)).exists():
+            log(f"writing {files:,} annotation files")
+            shutil.rmtree(folder, ignore_errors=True)
+            write_folder(folder, files)
+        config = project(work / f"folder-{files}", folder)
+        log(f"cold check of {files:,} files")
+        results["cold"][f"files-{files}"] = cold(config, runs)
+    export_dir = work / f"export-{largest}" / "exports"
+    if not (export_dir / "export.json").exists():
+        write_export(export_dir / "export.json", largest)
+    config = project(work / f"export-{largest}", export_dir)
+    log(f"cold check of one export of {largest:,} tasks")
+    results["cold"][f"export-{largest}"] = cold(config, runs)
+
+    # the largest folder in the store: a no-op check, then one new annotation file per run
+    folder_config = project(work / f"folder-{largest}", work / f"folder-{largest}" / "exports")
+    check(folder_config)
+    noop = [check(folder_config)[0] for _ in range(runs)]
+    one_new = []
+    for run_index in range(runs):
+        write_folder(work / f"folder-{largest}" / "exports", 1, first=largest + 1 + run_index)
+        one_new.append(check(folder_config)[0])
+    for extra in range(runs):  # the folder stays the generated one for the next run
+        (work / f"folder-{largest}" / "exports" / str(largest + 1 + extra)).unlink()
+    results["noop_s"] = statistics.median(noop)
+    results["one_new_s"] = statistics.median(one_new)
+
+    smallest = min(sizes)
+    big = results["cold"][f"files-{largest}"]
+    export = results["cold"][f"export-{largest}"]
+    results["ratios"] = {
+        f"files-{largest} / export-{largest}": big["wall_s"] / export["wall_s"],
+        f"files-{largest} / files-{smallest}": big["wall_s"]
+        / results["cold"][f"files-{smallest}"]["wall_s"],
+        "one new file - no-op (s)": results["one_new_s"] - results["noop_s"],
+    }
+    results["figures_agree"] = comparable(big["figures"]) == comparable(export["figures"])
+    for entry in results["cold"].values():
+        entry.pop("figures")
+    return results
+
+
+def report_md(results: dict[str, Any]) -> str:
+    lines = ["| workload | cold check (s) | peak RSS (MB) |", "| --- | --- | --- |"]
+    for name, entry in results["cold"].items():
+        lines.append(f"| {name} | {entry['wall_s']:.2f} | {entry['rss_mb']:.0f} |")
+    lines += [
+        "",
+        f"no-op check with {max(results['sizes']):,} files in the store: "
+        f"{results['noop_s']:.2f} s; one new annotation file: {results['one_new_s']:.2f} s",
+        "",
+        "| ratio | value |",
+        "| --- | --- |",
+    ]
+    lines += [f"| {name} | {value:.2f} |" for name, value in results["ratios"].items()]
+    lines.append("")
+    lines.append(f"figures of the folder = figures of the export: {results['figures_agree']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.storage", description=__doc__)
+    parser.add_argument("--files", type=int, nargs="+", default=[5000, 20000])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args(argv)
+    if len(args.files) < 2 or args.runs < 1:
+        parser.error("give at least two --files sizes and --runs >= 1")
+    results = run(args.files, args.runs, args.out.resolve(), log=lambda m: print(m, flush=True))
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "-".join(str(n) for n in sorted(args.files))
+    (args.out / f"storage-{name}.json").write_text(json.dumps(results, indent=2))
+    print(report_md(results))
+    if not results["figures_agree"]:
+        print("FIGURES DIFFER between the folder and the export", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
