@@ -86,7 +86,7 @@ def test_tui_in_tmux_updates_when_an_export_lands(tmp_path: Path, tmux: Tmux) ->
         "TERM=xterm-256color",
         " ".join(command),
     )
-    before = tmux.wait_for("0 of 1 episodes", "WAIT", "watching exports (")
+    before = tmux.wait_for("0 of 1 episode ", "WAIT", "watching exports (")
     assert "watching exports (live)" in before or "watching exports (polling)" in before
 
     four_episodes(config.paths.export_dir)
