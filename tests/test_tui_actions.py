@@ -165,12 +165,20 @@ async def test_pin_needs_a_note(ready_folder: Config) -> None:
     assert entries(ready_folder) == []
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [
+        "cannot append to the ledger (No space left on device)",
+        # the ledger's own words already say it (issue 21.9: it was said twice)
+        "cannot lock the ledger (No space left on device); free some space. Nothing was recorded.",
+    ],
+)
 @sync
 async def test_a_failed_write_shows_the_error_and_keeps_the_text(
-    ready_folder: Config, monkeypatch: pytest.MonkeyPatch
+    ready_folder: Config, monkeypatch: pytest.MonkeyPatch, failure: str
 ) -> None:
     def disk_full(*args: object, **kwargs: object) -> None:
-        raise LedgerError("cannot append to the ledger (No space left on device)")
+        raise LedgerError(failure)
 
     monkeypatch.setattr("retrain_gate.tui.app.pin_eval", disk_full)
     app = make_app(ready_folder)
@@ -184,7 +192,8 @@ async def test_a_failed_write_shows_the_error_and_keeps_the_text(
         screen = modal(app)
         assert screen.query_one("#name", Input).value == "Kim"
         assert screen.query_one("#note", Input).value == "new frames"
-        assert "nothing was recorded" in error_text(app)
+        assert error_text(app).lower().count("nothing was recorded") == 1
+        assert "your text is kept" in error_text(app)
     assert entries(ready_folder) == []
 
 

@@ -331,7 +331,10 @@ class DecisionModal(ModalScreen[Decided | None]):
                 message = str(error)
             else:
                 message = f"could not record it: {error!r}"
-            self._error(f"{message} (nothing was recorded; your text is kept)", "any")
+            # Refusals and the ledger's own errors already say that nothing was recorded.
+            said = "nothing was recorded" in message.lower()
+            kept = "your text is kept" if said else "nothing was recorded; your text is kept"
+            self._error(f"{message} ({kept})", "any")
             # Back in a field, so what is typed next lands there: the name when it was the
             # person who was refused, the note otherwise.
             field = "#name" if isinstance(error, NotAllowed) else "#note"
