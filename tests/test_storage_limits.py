@@ -7,9 +7,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
 from polars.exceptions import PanicException
 
-from retrain_gate.loader import SINGLE_TASK_EXPANSION, _available_memory, _panic
+from retrain_gate.loader import SINGLE_TASK_EXPANSION, available_memory, refusal_of
 from tests.lsbuild import ann, kp, task, write_export
 from tests.waiting import wait_for
 from tests.watchkit import Watch, check
@@ -17,7 +18,7 @@ from tests.watchkit import Watch, check
 
 def huge_sparse_file(path: Path) -> int:
     """A file whose one task would need more memory than is free (sparse: no disk used)."""
-    available = _available_memory()
+    available = available_memory()
     assert available is not None, "this test reads /proc/meminfo (Linux)"
     size = available // SINGLE_TASK_EXPANSION + 2**30
     with path.open("wb") as handle:
@@ -59,7 +60,8 @@ def test_a_storage_file_that_cannot_fit_is_refused_by_name_under_watch(folder: P
 
 def test_a_rust_panic_is_named_and_costs_one_file() -> None:
     """pyo3's PanicException is a BaseException: caught by name, said in one line."""
-    reason = _panic(PanicException("index out of bounds"))
-    assert reason is not None
+    reason = refusal_of(PanicException("index out of bounds"), "file")
     assert reason.startswith("the reader crashed on this file (PanicException: index out")
-    assert _panic(KeyboardInterrupt()) is None  # anything else still stops the program
+    assert "could not read this export (ValueError('x'))" in refusal_of(ValueError("x"), "export")
+    with pytest.raises(KeyboardInterrupt):  # anything else still stops the program
+        refusal_of(KeyboardInterrupt(), "file")

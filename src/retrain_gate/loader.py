@@ -68,7 +68,7 @@ def memory_refusal(size: int) -> str | None:
     need = size * SINGLE_TASK_EXPANSION
     if need <= _ALWAYS_FITS:  # the common case (a few KB) asks the system nothing
         return None
-    available = _available_memory()
+    available = available_memory()
     if available is None or need <= available:
         return None
     return (
@@ -78,7 +78,7 @@ def memory_refusal(size: int) -> str | None:
     )
 
 
-def _available_memory() -> int | None:
+def available_memory() -> int | None:
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -89,22 +89,31 @@ def _available_memory() -> int | None:
     return None
 
 
-def _panic(exc: BaseException) -> str | None:
-    """A Rust panic raised through pyo3 (polars) is a BaseException, not an Exception: it
-    costs one file, never the watcher."""
-    if type(exc).__name__ != "PanicException":
-        return None
-    return (
-        f"the reader crashed on this file ({type(exc).__name__}: {str(exc)[:200]}); "
-        "it is read again when it changes; please report it"
-    )
+def refusal_of(exc: BaseException, what: str) -> str:
+    """Why a file is refused, from what its read raised: a bug, or a Rust panic raised through
+    pyo3 (polars: a BaseException, not an Exception), costs one file, never the watcher or the
+    state. Anything else (KeyboardInterrupt, SystemExit) goes on up."""
+    if isinstance(exc, ExportRefused):
+        return exc.reason
+    if isinstance(exc, Exception):
+        from retrain_gate.labelstudio.storage import StorageProblem
+
+        if isinstance(exc, StorageProblem):  # the reader's own words for a bad file
+            return str(exc)
+        return f"retrain-gate could not read this {what} ({exc!r}); please report it"
+    if type(exc).__name__ == "PanicException":
+        return (
+            f"the reader crashed on this file ({type(exc).__name__}: {str(exc)[:200]}); "
+            "it is read again when it changes; please report it"
+        )
+    raise exc
 
 
 def load_storage(path: Path, config: Config, size: int, mtime_ns: int) -> Loaded:
     """Read one file without an extension: a per-annotation storage file, a task-format one,
     or neither. Never raises for a bad file: it returns a refusal."""
     from retrain_gate.labelstudio.export import parse_export, read_file
-    from retrain_gate.labelstudio.storage import StorageProblem, classify, read_annotation
+    from retrain_gate.labelstudio.storage import classify, read_annotation
 
     budget = memory_refusal(size)
     if budget is not None:
@@ -125,17 +134,8 @@ def load_storage(path: Path, config: Config, size: int, mtime_ns: int) -> Loaded
             parsed = parse_export(raw, path, config, mtime_ns=mtime_ns)
             return Loaded(size, mtime_ns, "", parsed, kind=kind)
         return Loaded(size, mtime_ns, "", None, kind=kind)
-    except StorageProblem as exc:
-        refusal = str(exc)
-    except ExportRefused as exc:
-        refusal = exc.reason
-    except Exception as exc:  # a bug must cost one file, never the watcher or the state
-        refusal = f"retrain-gate could not read this file ({exc!r}); please report it"
     except BaseException as exc:
-        panic = _panic(exc)
-        if panic is None:
-            raise
-        refusal = panic
+        refusal = refusal_of(exc, "file")
     return Loaded(size, mtime_ns, "", None, refusal, kind="other")
 
 
@@ -204,14 +204,8 @@ def load_export(
         # reference when done): the columns hold copies of what they need.
         del raw
         parsed = build_tables(path, columns, config, (mtime_ns, path.name))
-    except ExportRefused as exc:
-        refusal = exc.reason
-    except Exception as exc:  # a bug must cost one file, never the watcher or the state
-        refusal = f"retrain-gate could not read this export ({exc!r}); please report it"
     except BaseException as exc:
-        refusal = _panic(exc)
-        if refusal is None:
-            raise
+        refusal = refusal_of(exc, "export")
     if hasher is not None:
         digest = hasher.result()
     return Loaded(size, mtime_ns, digest, parsed, refusal)
