@@ -7,6 +7,7 @@ through `printable`, so a task called `[red]x` or one holding escape sequences s
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
-from retrain_gate.render import release_unknown_text
+from retrain_gate.render import mapping_findings, release_unknown_text
 from retrain_gate.stats import as_fraction
 from retrain_gate.text import NOT_APPLICABLE, article, percent, plural, printable, short_hash
 
@@ -184,6 +185,24 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
     if f.unmapped:
         out.append("\n")
         out.append_text(unmapped_lines(report, config, max(width, 20)))
+    findings = mapping_findings(report, config)
+    if findings:
+        # The advice is one long sentence each: `check` prints it; the panel names the finding.
+        out.append("\n")
+        out.append(
+            clip("[episodes] pattern looks wrong (`check` says why):", width), style="yellow"
+        )
+    for what, _ in findings:
+        lines = textwrap.wrap(
+            what,
+            max(width, 20),
+            initial_indent="  ",
+            subsequent_indent="    ",
+            max_lines=2,
+            placeholder=" …",
+        )
+        out.append("\n")
+        out.append("\n".join(lines), style="yellow")
     return out
 
 
