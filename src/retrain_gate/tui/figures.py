@@ -345,7 +345,7 @@ def tasks_table(report: Report, width: int) -> Text:
 # ---------------------------------------------------------------- eval pin
 
 
-def eval_panel(report: Report, config: Config) -> Text:
+def eval_panel(report: Report, config: Config, width: int) -> Text:
     ev = report.eval
     out = Text()
     good = ev.status == "pinned"
@@ -358,9 +358,15 @@ def eval_panel(report: Report, config: Config) -> Text:
         return out
     pad = " " * (len(ev.status) + 2)
     if ev.pinned_hash is not None:
-        out.append(f"  {'' if good else 'pinned '}{short_hash(ev.pinned_hash)}")
+        head = f"  {'' if good else 'pinned '}{short_hash(ev.pinned_hash)}"
+        out.append(head)
         if ev.pinned_by:
-            out.append(f"  by {safe(ev.pinned_by, 60)}, {when(ev.pinned_at)}")
+            name, at = safe(ev.pinned_by, 60), when(ev.pinned_at)
+            if len(pad) + len(head) + len(f"  by {name}, {at}") <= width:
+                out.append(f"  by {name}, {at}")
+            else:  # under the hash, the time kept whole: wrapped, it fell to column 0
+                room = max(width - len(pad) - len(f"  by , {at}"), 8)
+                out.append(f"\n{pad}  by {clip(name, room)}, {at}")
         out.append(f"\n{pad}")
     out.append("  current ")
     out.append(short_hash(ev.current_hash), style="" if good else "bold red")
