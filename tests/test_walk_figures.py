@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from retrain_gate.config import Config
+from retrain_gate.text import NOT_APPLICABLE
 from retrain_gate.tui import figures
+from retrain_gate.tui.screens import HELP
 from tests.test_tui_snapshots import WAIT
 
 HASH = "36989d10" + "0" * 56
@@ -39,3 +41,11 @@ def test_a_long_name_goes_under_the_hash_and_no_line_overflows(name: str) -> Non
     assert all(len(line) <= 56 for line in lines), lines
     assert lines[1].endswith(", 2026-12-07 04:04")  # a long name is cut, never the time
     assert lines[2].strip() == "current 36989d10 (the same)"
+
+
+def test_the_help_names_the_not_applicable_state_the_panel_shows() -> None:
+    # With one release the quality panel says "not applicable yet"; the help defined only
+    # "insufficient data", so a newcomer found no word for what the panel said.
+    rows = dict(row for _, section in HELP for row in section)
+    assert '"not applicable yet"' in rows["regression"]
+    assert NOT_APPLICABLE == "not applicable yet"
