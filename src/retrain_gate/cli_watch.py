@@ -11,11 +11,22 @@ from types import FrameType
 from retrain_gate.config import Config
 from retrain_gate.live import events as live
 from retrain_gate.live.service import GateService
-from retrain_gate.models import Report
-from retrain_gate.render import decided_lines, gate_state, headline, mapping_warnings, unmapped_text
+from retrain_gate.models import Gate, Report
+from retrain_gate.render import (
+    decided_lines,
+    gate_state,
+    gate_verdict,
+    headline,
+    mapping_warnings,
+    unmapped_text,
+)
 from retrain_gate.text import clock, printable
 
-_VERDICTS = {True: "ok", False: "no", None: "?"}  # None: could not be judged
+
+def _verdict(gate: Gate, report: Report) -> str:
+    if gate.passed is None:  # as `check` says it: not applicable yet, or unknown
+        return gate_verdict(gate, report.regression)
+    return "ok" if gate.passed else "no"
 
 
 class _Printer:
@@ -37,7 +48,7 @@ class _Printer:
                 if state == self._state:
                     return
                 self._state = state
-                gates = "  ".join(f"{g.name} {_VERDICTS[g.passed]}" for g in report.gates)
+                gates = "  ".join(f"{g.name} {_verdict(g, report)}" for g in report.gates)
                 self.say(at, f"{headline(report)}   [{gates}]")
                 for line in decided_lines(report):
                     self.say(at, line.strip())
