@@ -65,7 +65,6 @@ class _Printer:
                 self._refused = dict(refused)
             case (
                 live.Problem()
-                | live.Problem()
                 | live.PullFailed()
                 | live.BucketUnreachable()
                 | live.NotifyProblem()
