@@ -88,3 +88,31 @@ async def test_the_dashboard_says_the_pattern_maps_uploads(
     # the finding, with the task and episode it made up, is on the screen, not cut off
     assert "6 frames are Label Studio uploads" in text
     assert "'upload', episode '4'" in text
+
+
+def test_watch_warns_of_uploads_that_arrive_while_every_gate_stays_the_same(
+    tmp_path: Path,
+) -> None:
+    # The spread is over the declared task only and the uploads are not labeled yet: the
+    # new frames change no gate, and watch printed its lines only when a gate changed.
+    exports = tmp_path / "exports"
+    labeled = [
+        task(1, "/data/local-files/?d=runs/pick/ep1/f1.jpg", annotations=[ann(1, [kp(1, 1)])])
+    ]
+    write_export(exports, "project-1-at-2026-11-25.json", labeled, mtime=1_000)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "exports"\nstate_dir = "state"\n[gates]\ntasks = ["pick"]\n'
+        "[watch]\nsettle_seconds = 0.3\n",
+        encoding="utf-8",
+    )
+    watch = Watch(tmp_path)
+    try:
+        wait_for(lambda: "have 1" in watch.text(), timeout=30, what="the first figures")
+        uploads = [task(i, f"/data/upload/4/5e2cfa{i:02d}-frame{i}.jpg") for i in range(2, 8)]
+        write_export(exports, "project-1-at-2026-11-26.json", uploads, mtime=2_000)
+        wait_for(lambda: "6 frames, 6 new" in watch.text(), timeout=20, what="the uploads")
+        wait_for(lambda: UPLOADS in watch.text(), timeout=10, what="the upload warning")
+    finally:
+        watch.stop()
+    assert "Traceback" not in watch.text()

@@ -45,13 +45,13 @@ class _Printer:
         match event:
             case live.ReportChanged(report=report, at=at):
                 state = gate_state(report)
-                if state == self._state:
-                    return
-                self._state = state
-                gates = "  ".join(f"{g.name} {_verdict(g, report)}" for g in report.gates)
-                self.say(at, f"{headline(report)}   [{gates}]")
-                for line in decided_lines(report):
-                    self.say(at, line.strip())
+                if state != self._state:
+                    self._state = state
+                    gates = "  ".join(f"{g.name} {_verdict(g, report)}" for g in report.gates)
+                    self.say(at, f"{headline(report)}   [{gates}]")
+                    for line in decided_lines(report):
+                        self.say(at, line.strip())
+                # Frames can arrive mapped to nonsense while every gate stays as it was.
                 self._say_mapping(report, at)
             case live.Refused(result=result, at=at):
                 self._refused[str(result.path)] = result.reason
