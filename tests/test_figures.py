@@ -70,6 +70,8 @@ def test_the_panel_says_the_configured_share_and_why_needed_is_more() -> None:
 def test_an_11_episode_corpus() -> None:
     rep = report(corpus_episodes=11, delta_episodes=1, needed_episodes=2, delta_fraction=1 / 11)
     config = Config(gates=GatesConfig(min_delta_fraction=0.15))
+    # 1/11 = 9.09...%: text.percent rounds down to one decimal (9.0%, written 9%), so that
+    # a failing share never reads as more than it is
     assert "9% of an 11-episode corpus · need 15%, rounded up  " in (
         figures.delta_panel(rep, None, 70, config).plain
     )

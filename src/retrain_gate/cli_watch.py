@@ -11,16 +11,31 @@ from types import FrameType
 from retrain_gate.config import Config
 from retrain_gate.live import events as live
 from retrain_gate.live.service import GateService
-from retrain_gate.render import decided_lines, gate_state, headline
+from retrain_gate.models import Gate, Report
+from retrain_gate.render import (
+    decided_lines,
+    gate_state,
+    gate_verdict,
+    headline,
+    mapping_warnings,
+    unmapped_text,
+)
 from retrain_gate.text import clock, printable
 
-_VERDICTS = {True: "ok", False: "no", None: "?"}  # None: could not be judged
+
+def _verdict(gate: Gate, report: Report) -> str:
+    if gate.passed is None:  # as `check` says it: not applicable yet, or unknown
+        return gate_verdict(gate, report.regression)
+    return "ok" if gate.passed else "no"
 
 
 class _Printer:
-    def __init__(self) -> None:
+    def __init__(self, config: Config) -> None:
+        self._config = config
         self._lock = threading.Lock()
         self._state: tuple[str, ...] | None = None  # the gates' state last printed
+        self._warnings: list[str] = []  # what the mapping's lines last said
+        self._refused: dict[str, str] = {}  # each refused file's reason, as last said
 
     def say(self, at: float, text: str, *, err: bool = False) -> None:
         with self._lock:
@@ -30,16 +45,26 @@ class _Printer:
         match event:
             case live.ReportChanged(report=report, at=at):
                 state = gate_state(report)
-                if state == self._state:
-                    return
-                self._state = state
-                gates = "  ".join(f"{g.name} {_VERDICTS[g.passed]}" for g in report.gates)
-                self.say(at, f"{headline(report)}   [{gates}]")
-                for line in decided_lines(report):
-                    self.say(at, line.strip())
+                if state != self._state:
+                    self._state = state
+                    gates = "  ".join(f"{g.name} {_verdict(g, report)}" for g in report.gates)
+                    self.say(at, f"{headline(report)}   [{gates}]")
+                    for line in decided_lines(report):
+                        self.say(at, line.strip())
+                # Frames can arrive mapped to nonsense while every gate stays as it was.
+                self._say_mapping(report, at)
+            case live.Refused(result=result, at=at):
+                self._refused[str(result.path)] = result.reason
+                self.say(at, printable(event.text), err=True)
+            case live.RefusedFiles(refused=refused, at=at):
+                # Files refused before this watch started are never ingested again, so no
+                # Refused event names them: say each once, as `check` does.
+                for path, reason in refused.items():
+                    if self._refused.get(path) != reason:
+                        self.say(at, f"refused {printable(path)}: {printable(reason)}", err=True)
+                self._refused = dict(refused)
             case (
-                live.Refused()
-                | live.Problem()
+                live.Problem()
                 | live.PullFailed()
                 | live.BucketUnreachable()
                 | live.NotifyProblem()
@@ -67,13 +92,24 @@ class _Printer:
                 | live.PullNotice()
             ):
                 self.say(event.at, printable(event.text))
-            case live.Progress() | live.RefusedFiles():
-                return  # the lines above say what matters of them
+            case live.Progress():
+                return  # the lines above say what matters of it
+
+    def _say_mapping(self, report: Report, at: float) -> None:
+        """What `check` says of frames the pattern maps to nothing (every frame unmapped is
+        NothingMapped's line) or to nonsense, once each time it changes."""
+        lines = [f"warning: {text}" for text in mapping_warnings(report, self._config)]
+        if report.frames.unmapped and not report.unmapped.every_frame:
+            lines.insert(0, unmapped_text(report, self._config))
+        if lines != self._warnings:
+            for line in lines:
+                self.say(at, printable(line, limit=2000), err=True)
+        self._warnings = lines
 
 
 def run_watch(config: Config) -> int:
     done = threading.Event()
-    printer = _Printer()
+    printer = _Printer(config)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         done.set()

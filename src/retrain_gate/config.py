@@ -342,6 +342,14 @@ class Config(_Section):
         return self.model_copy(update={"paths": paths})
 
 
+def _as_written(value: object) -> str:
+    """A bad value as the user can find it in their file: a string as a TOML literal
+    string when it can be one (repr would double every backslash of a pattern)."""
+    if isinstance(value, str) and "'" not in value and value.isprintable():
+        return f"'{value}'"
+    return repr(value)
+
+
 def _describe(error: Any) -> str:
     loc = ".".join(str(part) for part in error["loc"])
     kind = error["type"]
@@ -364,7 +372,7 @@ def _describe(error: Any) -> str:
         if loc == "labelstudio.url" and isinstance(shown, str):
             # a `user:pass@` in the address is a password
             shown = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#]*@", r"\1***@", shown)
-        got = repr(shown)
+        got = _as_written(shown)
         return f"'{loc}' {message} (got {got if len(got) <= 120 else got[:119] + '…'})"
     return f"'{loc}' {message}"
 

@@ -116,43 +116,56 @@ def _key(example: EpisodeExample) -> tuple[str, str]:
     return example.task_subdir, example.episode
 
 
-def mapping_warnings(report: Report, config: Config) -> list[str]:
+def mapping_findings(report: Report, config: Config) -> list[tuple[str, str]]:
     """Signs that `[episodes] pattern` maps frames, but to nonsense (§2; metrics finds them):
     Label Studio upload paths, one episode holding most frames, every episode holding one
-    frame. One sentence each, saying what the pattern should capture; empty when the mapping
-    looks sound. `config` is the one the report was made with: its pattern is named."""
+    frame. Each as (what was found, with an example; what the pattern should capture), the
+    second starting with its separator; empty when the mapping looks sound. `config` is the
+    one the report was made with: its pattern is named."""
     shape = report.mapping
     pattern = printable(config.episodes.pattern, limit=120)
-    warnings = []
+    findings = []
     upload = shape.upload_example
     if upload is not None:
         are = "is a Label Studio upload" if shape.upload_frames == 1 else "are Label Studio uploads"
-        warnings.append(
-            f"{plural(shape.upload_frames, 'frame')} {are}, mapped as {_episode_words(upload)}: "
-            f"[episodes] pattern = '{pattern}' took Label Studio's folder and project number "
-            "for a task and an episode. An uploaded file keeps only its name, so name the files "
-            "task__episode__frame.jpg before uploading and use pattern = "
-            r"'/data/upload/\d+/[0-9a-f]+-(?P<task_subdir>.+?)__(?P<episode>.+?)__', "
-            "or serve the frames from local files or cloud storage, which keep their folders; "
-            + _SHOULD_CAPTURE
+        findings.append(
+            (
+                f"{plural(shape.upload_frames, 'frame')} {are}, mapped as {_episode_words(upload)}",
+                f": [episodes] pattern = '{pattern}' took Label Studio's folder and project "
+                "number for a task and an episode. An uploaded file keeps only its name, so name "
+                "the files task__episode__frame.jpg before uploading and use pattern = "
+                r"'/data/upload/\d+/[0-9a-f]+-(?P<task_subdir>.+?)__(?P<episode>.+?)__', "
+                "or serve the frames from local files or cloud storage, which keep their folders; "
+                + _SHOULD_CAPTURE,
+            )
         )
     dominant = shape.dominant
     # When the upload is the dominant episode, the upload warning already names it.
     if dominant is not None and (upload is None or _key(upload) != _key(dominant)):
         mapped = report.frames.total - report.frames.unmapped
-        warnings.append(
-            f"one episode holds {dominant.frames * 100 // mapped}% of the mapped frames "
-            f"({dominant.frames:,} of {mapped:,}): {_episode_words(dominant)}; "
-            f"[episodes] pattern = '{pattern}' may capture a folder above the runs as the "
-            f"episode. {_SHOULD_CAPTURE}"
+        findings.append(
+            (
+                f"one episode holds {dominant.frames * 100 // mapped}% of the mapped frames "
+                f"({dominant.frames:,} of {mapped:,}): {_episode_words(dominant)}",
+                f"; [episodes] pattern = '{pattern}' may capture a folder above the runs as the "
+                f"episode. {_SHOULD_CAPTURE}",
+            )
         )
     if shape.single_frame is not None:
-        warnings.append(
-            f"each of the {report.episodes.total:,} episodes holds one frame, e.g. "
-            f"{_episode_words(shape.single_frame)}; [episodes] pattern = '{pattern}' may "
-            f"capture the file name as the episode. {_SHOULD_CAPTURE}"
+        findings.append(
+            (
+                f"each of the {report.episodes.total:,} episodes holds one frame, e.g. "
+                f"{_episode_words(shape.single_frame)}",
+                f"; [episodes] pattern = '{pattern}' may capture the file name as the episode. "
+                f"{_SHOULD_CAPTURE}",
+            )
         )
-    return warnings
+    return findings
+
+
+def mapping_warnings(report: Report, config: Config) -> list[str]:
+    """`mapping_findings` as `check` prints them: one sentence each."""
+    return [what + advice for what, advice in mapping_findings(report, config)]
 
 
 def configuration_problem(report: Report, config: Config) -> str | None:

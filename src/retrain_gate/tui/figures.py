@@ -7,6 +7,7 @@ through `printable`, so a task called `[red]x` or one holding escape sequences s
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +17,7 @@ from rich.text import Text
 from retrain_gate.config import Config
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
-from retrain_gate.render import release_unknown_text
+from retrain_gate.render import mapping_findings, release_unknown_text
 from retrain_gate.stats import as_fraction
 from retrain_gate.text import NOT_APPLICABLE, article, percent, plural, printable, short_hash
 
@@ -184,6 +185,24 @@ def delta_panel(report: Report, outlook: Outlook | None, width: int, config: Con
     if f.unmapped:
         out.append("\n")
         out.append_text(unmapped_lines(report, config, max(width, 20)))
+    findings = mapping_findings(report, config)
+    if findings:
+        # The advice is one long sentence each: `check` prints it; the panel names the finding.
+        out.append("\n")
+        out.append(
+            clip("[episodes] pattern looks wrong (`check` says why):", width), style="yellow"
+        )
+    for what, _ in findings:
+        lines = textwrap.wrap(
+            what,
+            max(width, 20),
+            initial_indent="  ",
+            subsequent_indent="    ",
+            max_lines=2,
+            placeholder=" …",
+        )
+        out.append("\n")
+        out.append("\n".join(lines), style="yellow")
     return out
 
 
@@ -326,7 +345,7 @@ def tasks_table(report: Report, width: int) -> Text:
 # ---------------------------------------------------------------- eval pin
 
 
-def eval_panel(report: Report, config: Config) -> Text:
+def eval_panel(report: Report, config: Config, width: int) -> Text:
     ev = report.eval
     out = Text()
     good = ev.status == "pinned"
@@ -339,9 +358,15 @@ def eval_panel(report: Report, config: Config) -> Text:
         return out
     pad = " " * (len(ev.status) + 2)
     if ev.pinned_hash is not None:
-        out.append(f"  {'' if good else 'pinned '}{short_hash(ev.pinned_hash)}")
+        head = f"  {'' if good else 'pinned '}{short_hash(ev.pinned_hash)}"
+        out.append(head)
         if ev.pinned_by:
-            out.append(f"  by {safe(ev.pinned_by, 60)}, {when(ev.pinned_at)}")
+            name, at = safe(ev.pinned_by, 60), when(ev.pinned_at)
+            if len(pad) + len(head) + len(f"  by {name}, {at}") <= width:
+                out.append(f"  by {name}, {at}")
+            else:  # under the hash, the time kept whole: wrapped, it fell to column 0
+                room = max(width - len(pad) - len(f"  by , {at}"), 8)
+                out.append(f"\n{pad}  by {clip(name, room)}, {at}")
         out.append(f"\n{pad}")
     out.append("  current ")
     out.append(short_hash(ev.current_hash), style="" if good else "bold red")

@@ -302,7 +302,8 @@ HELP: list[tuple[str, list[tuple[str, str]]]] = [
                 "regression",
                 "corrections per episode, newest release against the previous one, with a "
                 "one-sided Mann-Whitney test; below the minimum episodes it says "
-                '"insufficient data".',
+                '"insufficient data", and with fewer than two releases "not applicable yet" '
+                "(neither a pass nor a failure).",
             ),
         ],
     ),

@@ -213,7 +213,7 @@ class TasksPanel(Panel):
 
 class EvalPanel(Panel):
     def figures(self, report: Report, width: int) -> Text:
-        return figures.eval_panel(report, self.config)
+        return figures.eval_panel(report, self.config, width)
 
 
 class RegressionPanel(Panel):
