@@ -461,7 +461,10 @@ def test_a_report_raises_the_alert_whatever_the_statistics_say() -> None:
         RegressionReport(seq=3, by="old", at="2024-01-01T00:00:00Z", note="first"),
         RegressionReport(seq=7, by="dee", at="2024-02-01T00:00:00Z", note="boxes drift left"),
     ]
-    acks = [Ack(alert_key="report:7", by="ana", at="2024-02-02T00:00:00Z")]
+    acks = [
+        Ack(alert_key="report:3", by="bo", at="2024-01-02T00:00:00Z"),
+        Ack(alert_key="report:7", by="ana", at="2024-02-02T00:00:00Z"),
+    ]
     human = HumanState(pin=PIN, open_reports=reports, acks=acks)
     report = run(delta_episodes({"a": 1}), human=human)
     reg = report.regression
@@ -482,6 +485,34 @@ def test_statistics_take_precedence_over_a_report_which_shows_in_the_detail() ->
     assert reg.acknowledged_by is None  # the ack was for the report, not this alert
     assert "regression reported by dee: worse" in reg.detail
     assert report.reason == "regression: v2 needs 4.2 corrections per episode against 0.9 for v1"
+
+
+def test_a_report_after_an_acknowledged_alert_is_not_acknowledged() -> None:
+    """The statistical alert was acknowledged, then a labeler reported a regression: nobody
+    has seen the report yet, so the alert does not read as acknowledged (walkthrough find)."""
+    acked = Ack(alert_key="statistics:v1->v2", by="lee", at="2024-03-01T00:00:00Z")
+    reports = [RegressionReport(seq=2, by="ana", at="2024-03-02T00:00:00Z", note="x")]
+    reg = run(regressed_rows(), human=HumanState(pin=PIN, acks=[acked])).regression
+    assert reg.acknowledged_by == "lee"
+    human = HumanState(pin=PIN, acks=[acked], open_reports=reports)
+    reg = run(regressed_rows(), human=human).regression
+    assert (reg.alert_key, reg.acknowledged_by) == ("statistics:v1->v2", None)
+    # once the report is acknowledged too, the alert reads as acknowledged again
+    both = [acked, Ack(alert_key="report:2", by="kim", at="2024-03-03T00:00:00Z")]
+    reg = run(
+        regressed_rows(), human=HumanState(pin=PIN, acks=both, open_reports=reports)
+    ).regression
+    assert reg.acknowledged_by == "lee"
+
+
+def test_an_older_report_nobody_acknowledged_keeps_the_alert_unacknowledged() -> None:
+    reports = [
+        RegressionReport(seq=3, by="old", at="2024-01-01T00:00:00Z", note="first"),
+        RegressionReport(seq=7, by="dee", at="2024-02-01T00:00:00Z", note="second"),
+    ]
+    acks = [Ack(alert_key="report:7", by="ana", at="2024-02-02T00:00:00Z")]
+    reg = run(delta_episodes({"a": 1}), human=HumanState(pin=PIN, open_reports=reports, acks=acks))
+    assert (reg.regression.alert_key, reg.regression.acknowledged_by) == ("report:7", None)
 
 
 # ---------------------------------------------------------------- §8 decision order

@@ -536,7 +536,13 @@ def _regression(
     report = _newest_report(human)
     report_key = f"report:{report.seq}" if report else None
     key = stats_key if stats_active else report_key
+    # Acknowledged only when every open alert is: a report filed after the statistical alert
+    # was acknowledged is news nobody has seen yet.
+    open_keys = [stats_key] if stats_active else []
+    open_keys += [f"report:{r.seq}" for r in human.open_reports]
     ack = _ack(human, key, alert_ends)
+    if any(_ack(human, other, alert_ends) is None for other in open_keys):
+        ack = None
     return Regression(
         active=key is not None,
         source="statistics" if stats_active else ("report" if report else None),
