@@ -15,14 +15,16 @@ from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 from retrain_gate.labelstudio.export import (
     CHUNK,
+    parse_export,
     parsed,
     read_columns,
-    read_export,
+    read_file,
     read_releasable,
 )
 from retrain_gate.loader import KnownContent, load_export
 from retrain_gate.store import FrameStore
 from tests.lsbuild import ann, kp, pred, task, write_export
+from tests.readkit import load
 from tests.waiting import check_json, run_cli
 
 BASE_TOML = (
@@ -139,7 +141,7 @@ CONFIG = Config()
 def refusal(tmp_path: Path, tasks: Any, config: Config = CONFIG) -> str:
     path = write_export(tmp_path, "project-1-at-x.json", tasks, mtime=1)
     with pytest.raises(ExportRefused) as caught:
-        read_export(path, config)
+        load(path, config)
     return caught.value.reason
 
 
@@ -156,7 +158,7 @@ def test_a_number_that_overflows_a_float_is_refused(tmp_path: Path) -> None:
     text = json.dumps([good]).replace('"x": 1', '"x": 1000000000e300', 1)
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ExportRefused) as caught:
-        read_export(path, CONFIG)
+        load(path, CONFIG)
     assert "task #1 in the file" in caught.value.reason
     assert "out of range" in caught.value.reason
 
@@ -173,7 +175,7 @@ def test_a_large_file_is_read_in_chunks_with_the_same_frames(tmp_path: Path) -> 
     tasks = [task(i, f"/d/?d=e/pick/ep{i // 10}/f{i}.jpg") for i in range(2 * CHUNK + 3)]
     tasks.append(task(5, "/d/?d=e/pick/ep0/f5.jpg", updated="2026-06-01T00:00:00Z"))
     path = write_export(tmp_path, "project-1-at-z.json", tasks, mtime=1)
-    parsed = read_export(path, CONFIG)
+    parsed = load(path, CONFIG)
     assert parsed.tasks == 2 * CHUNK + 4 and parsed.duplicate_ids == 1
     assert parsed.frames.height == 2 * CHUNK + 3
     row = parsed.frames.filter(parsed.frames["task_id"] == 5)
@@ -198,7 +200,8 @@ def test_a_read_gives_back_the_pages_of_the_tasks_it_has_read(tmp_path: Path) ->
     ]:
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
-        plain = read_export(path, CONFIG)
+        plain_raw, plain_mtime_ns = read_file(path, CONFIG)  # a storage task file's read
+        plain = parse_export(plain_raw, path, CONFIG, mtime_ns=plain_mtime_ns)
         raw, mtime_ns = read_releasable(path, CONFIG)
         columns = read_columns(raw, path, CONFIG)
         released = parsed(path, columns, CONFIG, (mtime_ns, path.name))
