@@ -12,7 +12,7 @@ from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
 from tests.readkit import load
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "ls_samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "ls_samples"
 
 # file -> (frames, reviewed, corrected, release) worked out by reading each file, or the refusal.
 EXPECTED: dict[str, tuple[int, int, int, str | None] | str] = {
