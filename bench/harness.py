@@ -248,10 +248,11 @@ _READ_TIME = """
 import sys, time
 from pathlib import Path
 from retrain_gate.config import Config
-from retrain_gate.labelstudio.export import read_export
+from retrain_gate.labelstudio.export import parse_export, read_file
 path, config = Path(sys.argv[1]), Config()
 start = time.perf_counter()
-read_export(path, config)
+raw, mtime_ns = read_file(path, config)
+parse_export(raw, path, config, mtime_ns=mtime_ns)
 print(time.perf_counter() - start)
 """
 

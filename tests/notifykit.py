@@ -1,5 +1,5 @@
 """A real HTTP receiver on 127.0.0.1 for Apprise's `json://` scheme, and a project folder
-whose exports raise a statistical regression alert (tests.test_alerts' v1 -> v2)."""
+whose exports raise a statistical regression alert (tests.unit.test_alerts' v1 -> v2)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.lsbuild import write_export
-from tests.test_alerts import PREV, WORSE, release_tasks
+from tests.unit.test_alerts import PREV, WORSE, release_tasks
 
 
 class Receiver:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.labelstudio.export import read_export
 from retrain_gate.store import FrameStore
+from tests.readkit import load
 
 JSON_LEAF = (
     st.none()
@@ -147,7 +147,7 @@ def _check_one(tmp_path: Path, raw: bytes) -> None:
     path = tmp_path / "fuzz.json"
     path.write_bytes(raw)
     try:
-        read_export(path, Config())
+        load(path, Config())
     except ExportRefused as exc:
         assert str(path) in str(exc)
         assert "could not read this export" not in exc.reason

@@ -64,7 +64,7 @@ def test_an_alert_is_raised_acknowledged_and_ended_once_each(tmp_path: Path) -> 
     observed, events = derive(None, snapshot(engine), engine.config)
     assert kinds(events) == ["alert_raised"]
     body = events[0].body
-    # v1: 9 corrected frames over 10 episodes; v2: 42 over 10 (tests.test_alerts).
+    # v1: 9 corrected frames over 10 episodes; v2: 42 over 10 (tests.unit.test_alerts).
     assert "0.90 for v1 (10 episodes) -> 4.20 for v2 (10 episodes)" in body
     p = engine.evaluate().regression.p_value
     assert p is not None and p < 0.01

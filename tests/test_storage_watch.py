@@ -11,7 +11,7 @@ from retrain_gate.config import load_config
 from retrain_gate.live.events import Ingested, LiveEvent, ReportChanged
 from retrain_gate.live.service import GateService
 from tests.lsbuild import kp
-from tests.test_storage_files import annotation_file
+from tests.unit.test_storage_files import annotation_file
 from tests.waiting import wait_for
 from tests.watchkit import Watch, check
 

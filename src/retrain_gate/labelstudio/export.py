@@ -22,7 +22,6 @@ from retrain_gate.errors import ExportRefused
 from retrain_gate.labelstudio.format import (
     Bytes,
     Refused,
-    refuse_by_name,
     split_tasks,
     task_decoder,
     task_refusal,
@@ -164,23 +163,6 @@ def parsed(
         stamped(pending, arrival),
         stamped(predictions, arrival),
     )
-
-
-def read_export(
-    path: Path,
-    config: Config,
-    *,
-    raw: Bytes | None = None,
-    mtime_ns: int | None = None,
-    progress: Progress | None = None,
-) -> ParsedExport:
-    """Read and parse one export file; raise `ExportRefused` when it is not usable."""
-    by_name = refuse_by_name(path)
-    if by_name:
-        raise ExportRefused(path, by_name)
-    if raw is None or mtime_ns is None:
-        raw, mtime_ns = read_file(path, config)
-    return parse_export(raw, path, config, mtime_ns=mtime_ns, progress=progress)
 
 
 def read_file(path: Path, config: Config) -> tuple[bytearray, int]:

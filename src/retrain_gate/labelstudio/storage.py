@@ -120,14 +120,6 @@ def read_annotation(
     return AnnotationFile(path, annotation, record.task, (mtime_ns, path.name))
 
 
-def group_frame(files: Iterable[AnnotationFile], config: Config) -> ParsedExport:
-    """The frame of the annotation files of one task present now (§1); see `group_frames`."""
-    grouped, problems = group_frames([list(files)], config)
-    if problems:
-        raise StorageProblem(next(iter(problems.values())))
-    return grouped
-
-
 def group_frames(
     groups: Iterable[list[AnnotationFile]], config: Config
 ) -> tuple[ParsedExport, dict[tuple[int | None, int], str]]:

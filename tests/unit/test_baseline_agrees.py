@@ -16,7 +16,7 @@ from retrain_gate.config import Config, load_config
 from retrain_gate.engine import Engine
 from tests.independent import differences, figures
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 LS_REAL = ROOT / "tests" / "data" / "ls_real"
 
 

@@ -10,9 +10,9 @@ import pytest
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.labelstudio.export import read_export
+from tests.readkit import load
 
-SAMPLES = Path(__file__).resolve().parent / "data" / "ls_samples"
+SAMPLES = Path(__file__).resolve().parents[1] / "data" / "ls_samples"
 
 # file -> (frames, reviewed, corrected, release) worked out by reading each file, or the refusal.
 EXPECTED: dict[str, tuple[int, int, int, str | None] | str] = {
@@ -40,11 +40,11 @@ def test_sample(name: str) -> None:
     expected = EXPECTED[name]
     if isinstance(expected, str):
         with pytest.raises(ExportRefused) as caught:
-            read_export(path, Config())
+            load(path, Config())
         assert expected in caught.value.reason
         assert 'export the project as "JSON"' in caught.value.reason
         return
-    frames = read_export(path, Config()).frames
+    frames = load(path, Config()).frames
     releases = set(frames["release"].drop_nulls())
     assert (
         frames.height,

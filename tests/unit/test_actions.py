@@ -23,7 +23,7 @@ from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.engine import Engine
 from tests.lsbuild import ann, kp, pred, task, write_export
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

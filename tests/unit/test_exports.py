@@ -9,15 +9,15 @@ import pytest
 
 from retrain_gate.config import Config, parse_config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.labelstudio.export import read_export
 from tests.lsbuild import ann, kp, pred, task, write_export
+from tests.readkit import load
 
 CONFIG = Config()
 
 
 def frame(tmp_path: Path, t: dict[str, Any], config: Config = CONFIG) -> dict[str, Any]:
     path = write_export(tmp_path, "e.json", [t], mtime=1000)
-    rows = read_export(path, config).frames.to_dicts()
+    rows = load(path, config).frames.to_dicts()
     assert len(rows) == 1
     return rows[0]
 
@@ -386,7 +386,7 @@ def test_a_single_task_object_and_legacy_completions(tmp_path: Path) -> None:
     t["completions"] = [ann(1, [kp(1, 1, origin="manual")])]
     del t["annotations"]
     path = write_export(tmp_path, "one.json", t, mtime=1)
-    rows = read_export(path, CONFIG).frames.to_dicts()
+    rows = load(path, CONFIG).frames.to_dicts()
     assert [r["status"] for r in rows] == ["reviewed"]
 
 
@@ -401,7 +401,7 @@ def test_duplicate_ids_in_one_file_keep_the_latest_stamp(tmp_path: Path) -> None
     )
     newer = task(1, updated="2026-01-01T00:00:00Z")  # no annotation, earlier stamp
     path = write_export(tmp_path, "dup.json", [older, newer], mtime=1)
-    parsed = read_export(path, CONFIG)
+    parsed = load(path, CONFIG)
     assert parsed.frames.height == 1 and parsed.duplicate_ids == 1
     assert parsed.frames.row(0, named=True)["status"] == "reviewed"
 
@@ -409,7 +409,7 @@ def test_duplicate_ids_in_one_file_keep_the_latest_stamp(tmp_path: Path) -> None
 def test_utf8_bom_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + b'[{"id": 1, "data": {"image": "a/b/c.jpg"}}]')
-    assert read_export(path, CONFIG).frames.height == 1
+    assert load(path, CONFIG).frames.height == 1
 
 
 REFUSALS: list[tuple[str, bytes, str]] = [
@@ -459,7 +459,7 @@ def test_refusals_name_the_file_and_the_problem(
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(ExportRefused) as caught:
-        read_export(path, CONFIG)
+        load(path, CONFIG)
     assert needle in caught.value.reason
     assert str(path) in str(caught.value)
 
@@ -468,7 +468,7 @@ def test_a_file_over_the_size_limit_is_refused_before_reading(tmp_path: Path) ->
     config = parse_config({"limits": {"max_export_mb": 0.001}}, base=tmp_path)
     path = write_export(tmp_path, "big.json", [task(i) for i in range(40)], mtime=1)
     with pytest.raises(ExportRefused, match="max_export_mb"):
-        read_export(path, config)
+        load(path, config)
 
 
 def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
@@ -477,7 +477,7 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     fifo = tmp_path / "pipe.json"
     os.mkfifo(fifo)
     with pytest.raises(ExportRefused, match="not a regular file"):
-        read_export(fifo, CONFIG)
+        load(fifo, CONFIG)
 
 
 @pytest.mark.parametrize("where", ["top", "data", "value"])
@@ -493,4 +493,4 @@ def test_deeply_nested_json_is_refused(tmp_path: Path, where: str) -> None:
     path = tmp_path / "deep.json"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ExportRefused, match="nested too deeply"):
-        read_export(path, CONFIG)
+        load(path, CONFIG)

@@ -11,7 +11,7 @@ from retrain_gate.decisions.actions import acknowledge
 from retrain_gate.engine import Engine
 from retrain_gate.models import Ack, HumanState, Report
 from tests.lsbuild import ann, kp, pred, task, write_export
-from tests.test_actions import scanned_engine
+from tests.unit.test_actions import scanned_engine
 
 KEY = "statistics:v1->v2"
 
