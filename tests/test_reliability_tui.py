@@ -103,7 +103,7 @@ def test_a_symlink_loop_is_handed_over_once(tmp_path: Path) -> None:
         max_wait_seconds=10,
         rescan_seconds=0.3,
         polling=False,
-        on_ready=handed.append,
+        on_changes=lambda ready, _removed: handed.extend(ready),
         on_event=lambda event: None,
     )
     watcher.start()

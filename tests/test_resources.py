@@ -111,7 +111,7 @@ def test_the_watcher_catches_up_with_ten_thousand_files_and_stays_bounded(
         max_wait_seconds=60,
         rescan_seconds=0.5,
         polling=False,
-        on_ready=handed.append,
+        on_changes=lambda ready, _removed: handed.extend(ready),
         on_event=events_seen.append,
     )
     watcher.start()

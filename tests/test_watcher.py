@@ -38,19 +38,24 @@ def stays(condition: Callable[[], bool], seconds: float = SETTLE * 3) -> bool:
 class Recorder:
     def __init__(self, fail_names: frozenset[str] = frozenset()) -> None:
         self.ready: list[tuple[Path, int]] = []
+        self.removed: list[Path] = []
         self.events: list[WatchEvent] = []
         self.fail_names = fail_names
         self._lock = threading.Lock()
 
-    def on_ready(self, path: Path) -> None:
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            size = -1
+    def on_changes(self, ready: list[Path], removed: list[Path]) -> None:
+        sizes = []
+        for path in ready:
+            try:
+                sizes.append((path, path.stat().st_size))
+            except FileNotFoundError:
+                sizes.append((path, -1))
         with self._lock:
-            self.ready.append((path, size))
-        if path.name in self.fail_names:
-            raise ValueError(f"cannot ingest {path.name}")
+            self.ready.extend(sizes)
+            self.removed.extend(removed)
+        failing = [p.name for p in ready if p.name in self.fail_names]
+        if failing:
+            raise ValueError(f"cannot ingest {failing[0]}")
 
     def on_event(self, event: WatchEvent) -> None:
         with self._lock:
@@ -104,7 +109,7 @@ def start_watcher(export_dir: Path) -> Iterator[Factory]:
             max_wait_seconds=max_wait,
             rescan_seconds=rescan,
             polling=polling,
-            on_ready=recorder.on_ready,
+            on_changes=recorder.on_changes,
             on_event=recorder.on_event,
         )
         started.append(watcher)
@@ -282,13 +287,15 @@ def test_catch_up_on_start(export_dir: Path, start_watcher: Factory) -> None:
     ], "the catch-up should be announced"
 
 
-def test_on_ready_raising_does_not_stop_the_watcher(
+def test_on_changes_raising_does_not_stop_the_watcher(
     export_dir: Path, start_watcher: Factory
 ) -> None:
     _, rec = start_watcher(fail_names=frozenset({"bad.json"}))
     bad = export_dir / "bad.json"
     bad.write_bytes(EXPORT)
     wait_for(lambda: any(e.path == bad for e in rec.of_kind("error")), what="the error event")
+    [error] = [e for e in rec.of_kind("error") if e.path == bad]
+    assert error.message == "ingest failed (bad.json): ValueError('cannot ingest bad.json')"
     good = export_dir / "good.json"
     good.write_bytes(EXPORT)
     wait_for(lambda: rec.count(good) == 1, what="the next file")
@@ -369,10 +376,10 @@ def test_falls_back_to_polling_when_inotify_is_exhausted(
     wait_for(lambda: rec.count(target) == 1, what="a file seen by polling")
 
 
-def test_close_while_on_ready_is_busy(export_dir: Path) -> None:
+def test_close_while_on_changes_is_busy(export_dir: Path) -> None:
     entered, release = threading.Event(), threading.Event()
 
-    def slow_ingest(path: Path) -> None:
+    def slow_ingest(ready: list[Path], removed: list[Path]) -> None:
         entered.set()
         release.wait(10)
 
@@ -382,7 +389,7 @@ def test_close_while_on_ready_is_busy(export_dir: Path) -> None:
         max_wait_seconds=30,
         rescan_seconds=60,
         polling=False,
-        on_ready=slow_ingest,
+        on_changes=slow_ingest,
         on_event=lambda event: None,
     )
     (export_dir / "big.json").write_bytes(EXPORT)
@@ -399,11 +406,9 @@ def test_close_while_on_ready_is_busy(export_dir: Path) -> None:
 
 
 def test_on_changes_hands_a_burst_and_a_removal_in_one_call(export_dir: Path) -> None:
-    """With `on_changes`, what settled in one tick and what left are handed over together, so
-    the caller merges them once: 20 files written at once arrive in a few calls, not 20, and
-    `on_ready` is never called."""
+    """What settled in one tick and what left are handed over together, so the caller merges
+    them once: 20 files written at once arrive in a few calls, not 20."""
     calls: list[tuple[list[Path], list[Path]]] = []
-    singles: list[Path] = []
     lock = threading.Lock()
 
     def on_changes(ready: list[Path], removed: list[Path]) -> None:
@@ -416,7 +421,6 @@ def test_on_changes_hands_a_burst_and_a_removal_in_one_call(export_dir: Path) ->
         max_wait_seconds=30.0,
         rescan_seconds=60.0,
         polling=False,
-        on_ready=singles.append,
         on_event=lambda _e: None,
         on_changes=on_changes,
     )
@@ -441,6 +445,5 @@ def test_on_changes_hands_a_burst_and_a_removal_in_one_call(export_dir: Path) ->
                 return [p for _, gone in calls for p in gone]
 
         wait_for(lambda: removed() == [names[0]], what="the removal handed over")
-        assert singles == []
     finally:
         watcher.close()

@@ -7,9 +7,9 @@ Threads and who calls what:
   escaping a watchdog handler kills the observer silently (watchdog #427, #793), and the handler
   runs under the observer's lock, so a slow handler would stall every event.
 - One worker thread of ours does everything else: it starts and restarts the observer, stats the
-  pending files until they settle, rescans the folder, and calls `on_ready` and `on_event`.
-  Callbacks therefore never run concurrently with each other, and `on_ready` can do the ingest
-  directly without its own locking.
+  pending files until they settle, rescans the folder, and calls `on_changes` and `on_event`.
+  Callbacks therefore never run concurrently with each other, and `on_changes` can do the
+  ingest directly without its own locking.
 
 Events are hints, never truth: `created` fires when a copy starts, `modified` fires many times per
 write, and inotify drops events when its queue overflows. A file is handed over only once a
@@ -113,14 +113,14 @@ class _Hints(FileSystemEventHandler):
 
 
 class ExportWatcher:
-    """Watch `export_dir` recursively and hand each settled candidate file to `on_ready`.
+    """Watch `export_dir` recursively and hand over the settled candidate files, a tick at a time.
 
-    `on_ready(path)` and `on_event(event)` run on the watcher's own worker thread, one at a time.
-    With `on_changes(ready, removed)`, the files that settled in one tick and those that left
-    are handed over in one call instead (then `on_ready` and `on_removed` are not called).
-    `on_ready` is called again for a path only after its (size, mtime_ns) changed; deduplicating
-    the same content under another name is the caller's job. An exception from `on_ready` becomes
-    an "error" event and the path is not retried until it changes.
+    `on_changes(ready, removed)` gets the files that settled in one tick (oldest first) and the
+    files handed over earlier that have left, together, so the caller merges them once.
+    It and `on_event(event)` run on the watcher's own worker thread, one at a time.
+    A path is handed over again only after its (size, mtime_ns) changed; deduplicating the same
+    content under another name is the caller's job. An exception from `on_changes` becomes an
+    "error" event, and its files are not retried until they change.
 
     Memory: the record of handed-over files is a dict keyed by path, so it is bounded by the
     number of files in the folder; every complete rescan drops entries for deleted files. The
@@ -136,26 +136,18 @@ class ExportWatcher:
         rescan_seconds: float,
         polling: bool,
         on_event: Callable[[WatchEvent], None],
-        on_ready: Callable[[Path], None] | None = None,
-        on_removed: Callable[[Path], None] | None = None,
-        on_batch: Callable[[], None] | None = None,
-        on_changes: Callable[[list[Path], list[Path]], None] | None = None,
+        on_changes: Callable[[list[Path], list[Path]], None],
     ) -> None:
         self.export_dir = Path(os.path.abspath(export_dir))
         self._settle_seconds = settle_seconds
         self._max_wait_seconds = max_wait_seconds
         self._rescan_seconds = rescan_seconds
         self._polling = polling
-        self._on_ready = on_ready
         self._on_event = on_event
-        self._on_removed = on_removed
-        self._on_batch = on_batch
-        # With `on_changes`, a tick's settled and removed files are handed over together
-        # (instead of one `on_ready` / `on_removed` call each), so the caller merges them once.
         self._on_changes = on_changes
+        # this tick's changes, handed over together at its end (worker thread only)
         self._ready_batch: list[Path] = []
         self._removed_batch: list[Path] = []
-        self._batch_open = False  # something was handed or removed since the last on_batch
         self._tick = max(0.02, min(0.25, settle_seconds / 4))
         self._closed_recheck = min(CLOSED_RECHECK, settle_seconds)
 
@@ -197,7 +189,7 @@ class ExportWatcher:
     def close(self, timeout: float = CLOSE_TIMEOUT) -> bool:
         """Stop watching (idempotent). True if everything stopped within `timeout`.
 
-        False only when `on_ready` is still running an ingest; the worker then stops as soon as it
+        False only when `on_changes` is still running an ingest; the worker then stops as soon as it
         returns, without handing over anything else.
         """
         self._stop.set()
@@ -252,7 +244,7 @@ class ExportWatcher:
                         self._scan("rescan")
                         next_rescan = now + self._rescan_seconds
                     self._settle()
-                    self._end_batch()  # also after a rescan that found files removed
+                    self._hand_over()  # also after a rescan that found files removed
                     self._last_loop_error = None
                 except Exception as exc:  # the loop must outlive any one bad tick
                     log.exception("watcher tick failed")
@@ -525,56 +517,28 @@ class ExportWatcher:
             if self._stop.is_set():
                 return
             self._handed[path] = sig
-            self._batch_open = True
-            if self._on_changes is not None:
-                self._ready_batch.append(path)
-                continue
-            if self._on_ready is None:
-                continue
-            try:
-                self._on_ready(path)
-            except Exception as exc:
-                log.exception("on_ready failed for %s", path)
-                self._emit(WatchEvent("error", path, f"{path}: ingest failed: {exc!r}"))
-        self._end_batch()
+            self._ready_batch.append(path)
+        self._hand_over()
 
     def _removed(self, path: Path) -> None:
         """A file handed over earlier left the folder."""
         del self._handed[path]
-        if self._on_changes is not None:
-            self._batch_open = True
-            self._removed_batch.append(path)
-            return
-        if self._on_removed is None:
-            return
-        self._batch_open = True
-        try:
-            self._on_removed(path)
-        except Exception as exc:
-            log.exception("on_removed failed for %s", path)
-            self._emit(WatchEvent("error", path, f"{path}: removal failed: {exc!r}"))
+        self._removed_batch.append(path)
 
-    def _end_batch(self) -> None:
-        """What settled in one tick is one batch: the caller publishes once for all of it."""
-        if not self._batch_open:
+    def _hand_over(self) -> None:
+        """What settled and what left in one tick is one batch: the caller merges it once."""
+        if not self._ready_batch and not self._removed_batch:
             return
-        if self._on_changes is not None and (self._ready_batch or self._removed_batch):
-            ready, self._ready_batch = self._ready_batch, []
-            removed, self._removed_batch = self._removed_batch, []
-            if self._stop.is_set():
-                return
-            try:
-                self._on_changes(ready, removed)
-            except Exception as exc:
-                log.exception("on_changes failed")
-                names = ", ".join(p.name for p in [*ready, *removed][:3])
-                self._emit(WatchEvent("error", None, f"ingest failed ({names}...): {exc!r}"))
-        if self._on_batch is None:
-            self._batch_open = False
+        ready, self._ready_batch = self._ready_batch, []
+        removed, self._removed_batch = self._removed_batch, []
+        if self._stop.is_set():
             return
-        self._batch_open = False
         try:
-            self._on_batch()
+            self._on_changes(ready, removed)
         except Exception as exc:
-            log.exception("on_batch failed")
-            self._emit(WatchEvent("error", None, f"after a batch of files: {exc!r}"))
+            log.exception("on_changes failed")
+            changed = [*ready, *removed]
+            names = ", ".join(p.name for p in changed[:3])
+            more = f" and {len(changed) - 3:,} more" if len(changed) > 3 else ""
+            path = changed[0] if len(changed) == 1 else None
+            self._emit(WatchEvent("error", path, f"ingest failed ({names}{more}): {exc!r}"))

@@ -74,7 +74,6 @@ class GateService:
         self._last_progress = 0.0
         self._in_memory = False  # the writer, but the state folder cannot be written
         self._save_error: str | None = None
-        self._batch: list[str] = []  # names changed since the watcher's last batch (its thread)
         self._unreadable: tuple[float, str] | None = None  # since, why: the watcher's trouble
         self._numbers = itertools.count()  # reports, in the order they are computed
         self._publishing = threading.Lock()  # one report told (and shown to the notifier) at a time
@@ -211,7 +210,6 @@ class GateService:
             rescan_seconds=watch.rescan_seconds,
             polling=watch.polling,
             on_event=self._on_watch_event,
-            on_batch=self._on_batch,
             on_changes=self._on_changes,
         )
         # Started and recorded together: a close() meanwhile must find it running, or none.
@@ -262,7 +260,8 @@ class GateService:
         self._publish("loaded")
 
     def _on_changes(self, ready: list[Path], removed: list[Path]) -> None:
-        """The files that settled in one tick and those that left: one batch, merged once."""
+        """The files that settled in one tick and those that left: one batch, merged once,
+        and one report for all of it."""
         if self._stop.is_set():
             return
         try:
@@ -274,16 +273,13 @@ class GateService:
         except RetrainGateError as exc:
             self._emit(Problem(str(exc)))
             return
+        names: list[str] = []
         for result in results:
             if result.outcome == "unchanged":
                 continue
             self._emit(file_event(result))
             if result.outcome in ("ingested", "removed"):
-                self._batch.append(result.path.name)
-
-    def _on_batch(self) -> None:
-        """The files that settled together: one report for all of them."""
-        names, self._batch = self._batch, []
+                names.append(result.path.name)
         if not names:
             return
         why = f"ingested {names[0]}" if len(names) == 1 else f"{len(names):,} files changed"
