@@ -16,11 +16,11 @@ from typing import Any
 
 from textual.widgets import RichLog
 
+from retrain_gate.live.watcher import ExportWatcher
 from retrain_gate.models import Report
 from retrain_gate.text import printable
 from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.screens import HelpScreen
-from retrain_gate.watcher import ExportWatcher
 from tests.test_reliability import BAD
 from tests.test_tui_actions import four_episodes, make_config, started, sync, wait_for
 

@@ -26,11 +26,11 @@ from retrain_gate.config import load_config
 from retrain_gate.decisions.ledger import Ledger
 from retrain_gate.engine import Engine
 from retrain_gate.history import SPARK_DAYS, outlook
+from retrain_gate.live.watcher import ExportWatcher, WatchEvent
 from retrain_gate.store import MAX_REFUSED_RECORDS, FrameStore
 from retrain_gate.tui.app import ACTIVITY_LINES, make_app
 from retrain_gate.tui.messages import Activity
 from retrain_gate.tui.screens import HelpScreen
-from retrain_gate.watcher import ExportWatcher, WatchEvent
 from tests.test_tui_actions import four_episodes, make_config, sync, wait_for
 from tests.waiting import check_json
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from retrain_gate import watcher as watcher_module
 from retrain_gate.candidates import classify_name
-from retrain_gate.watcher import ExportWatcher, WatchEvent
+from retrain_gate.live import watcher as watcher_module
+from retrain_gate.live.watcher import ExportWatcher, WatchEvent
 from tests.waiting import wait_for
 
 SETTLE = 0.25

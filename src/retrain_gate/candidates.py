@@ -1,6 +1,6 @@
 """Which names in the export folder can be exports, decided from the name alone.
 
-Shared by the store's scan (`check`) and the watcher. It lives apart from `watcher.py` so that
+Shared by the store's scan (`check`) and the watcher. It lives apart from `live/watcher.py` so that
 a `check` never imports watchdog.
 """
 

@@ -1,3 +1,3 @@
 """The long-running side of retrain-gate: the service behind `watch` and the dashboard, the
-writer lock, the pull schedule and notifications. Everything it has to say is a typed event
-(`live.events`)."""
+export-folder watcher, the writer lock, the pull schedule and notifications. Everything it has
+to say is a typed event (`live.events`)."""

@@ -46,11 +46,11 @@ from retrain_gate.live.events import (
 from retrain_gate.live.pulls import PullScheduler
 from retrain_gate.live.sending import Sending
 from retrain_gate.live.tracker import Tracker
+from retrain_gate.live.watcher import ExportWatcher, WatchEvent
 from retrain_gate.live.writerlock import WriterLock
 from retrain_gate.models import Report
 from retrain_gate.sources.poller import BucketPoller, PollStatus
 from retrain_gate.store import Batch, IngestResult
-from retrain_gate.watcher import ExportWatcher, WatchEvent
 
 T = TypeVar("T")
 
