@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
+import signal
 import sys
 from pathlib import Path
 
 from retrain_gate.config import Config
 from retrain_gate.engine import Engine
 from retrain_gate.loader import IsolatedLoader, KnownContent, load_export
+from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -47,13 +48,14 @@ def test_an_idle_worker_that_died_is_replaced(tmp_path: Path) -> None:
     loader = IsolatedLoader()
     try:
         loader.warm()
-        worker = loader._process
-        assert worker is not None
-        worker.kill()  # what an OOM kill would do
-        worker.wait()
+        pid = loader.worker_pid
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # what an OOM kill would do
+        wait_for(lambda: loader.worker_pid is None, what="the worker to die")
         path, known, st = one_file(tmp_path)
         again = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
         assert again.refusal is None and again.parsed is not None
+        assert loader.worker_pid not in (None, pid)  # a new worker
         local = load_export(path, Config(), st.st_size, st.st_mtime_ns, known).parsed
         assert local is not None and again.parsed.frames.equals(local.frames)
     finally:
@@ -61,14 +63,19 @@ def test_an_idle_worker_that_died_is_replaced(tmp_path: Path) -> None:
 
 
 def test_a_worker_dying_mid_file_costs_that_file_only(tmp_path: Path) -> None:
-    loader = IsolatedLoader()
+    # The first worker reads the request's header and dies, as an OOM kill mid-read would;
+    # the next one is the real worker.
+    marker = tmp_path / "died-once"
+    script = (
+        "import pathlib, sys\n"
+        f"marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists():\n"
+        "    marker.touch(); sys.stdin.buffer.read(8); sys.exit(9)\n"
+        "from retrain_gate.loader import serve\n"
+        "serve()\n"
+    )
+    loader = IsolatedLoader([sys.executable, "-c", script])
     try:
-        # A worker that reads the request's header and dies, as an OOM kill mid-read would.
-        loader._process = subprocess.Popen(
-            [sys.executable, "-c", "import sys; sys.stdin.buffer.read(8); sys.exit(9)"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-        )
         path, known, st = one_file(tmp_path)
         first = loader(path, Config(), st.st_size, st.st_mtime_ns, known)
         assert first.refusal is not None and "died" in first.refusal
@@ -89,9 +96,9 @@ def test_the_worker_yields_the_cores_to_the_dashboard(tmp_path: Path) -> None:
     try:
         path, known, st = one_file(tmp_path)
         assert loader(path, Config(), st.st_size, st.st_mtime_ns, known).parsed is not None
-        worker = loader._process
-        assert worker is not None
+        pid = loader.worker_pid
+        assert pid is not None
         mine = os.getpriority(os.PRIO_PROCESS, 0)
-        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == min(19, mine + 10)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + 10)
     finally:
         loader.close()

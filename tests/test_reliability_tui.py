@@ -118,6 +118,6 @@ def test_a_symlink_loop_is_handed_over_once(tmp_path: Path) -> None:
             time.sleep(0.05)
         time.sleep(1.0)  # three rescans
         assert sorted(p.name for p in handed) == ["new-loop.json", "old-loop.json"]
-        assert not watcher._tracks
+        assert watcher.counts().pending == 0
     finally:
         watcher.close()

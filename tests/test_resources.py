@@ -24,9 +24,9 @@ from textual.widgets import RichLog
 
 from retrain_gate.config import load_config
 from retrain_gate.decisions.ledger import Ledger
-from retrain_gate.engine import Engine
+from retrain_gate.engine import CacheSizes, Engine
 from retrain_gate.history import SPARK_DAYS, outlook
-from retrain_gate.live.watcher import ExportWatcher, WatchEvent
+from retrain_gate.live.watcher import ExportWatcher, WatchCounts, WatchEvent
 from retrain_gate.store import MAX_REFUSED_RECORDS, FrameStore
 from retrain_gate.tui.app import ACTIVITY_LINES, make_app
 from retrain_gate.tui.messages import Activity
@@ -122,14 +122,14 @@ def test_the_watcher_catches_up_with_ten_thousand_files_and_stays_bounded(
             time.sleep(0.1)
         time.sleep(1.2)  # two rescans: nothing is handed over again
         assert len(handed) == len(set(handed)) == 10_000
-        assert len(watcher._handed) == 10_000 and not watcher._tracks
+        assert watcher.counts() == WatchCounts(handed=10_000, pending=0, hints=0)
         for path in sorted(exports.iterdir())[:5_000]:
             path.unlink()
         deadline = time.monotonic() + 20
-        while len(watcher._handed) > 5_000:  # a complete rescan forgets deleted files
-            assert time.monotonic() < deadline, len(watcher._handed)
+        while watcher.counts().handed > 5_000:  # a complete rescan forgets deleted files
+            assert time.monotonic() < deadline, watcher.counts()
             time.sleep(0.1)
-        assert not watcher._tracks and not watcher._hints
+        assert watcher.counts() == WatchCounts(handed=5_000, pending=0, hints=0)
         assert len(events_seen) < 5_100  # one "vanished" at most per deleted file
     finally:
         assert watcher.close(5)
@@ -160,9 +160,10 @@ async def test_the_dashboard_answers_keys_during_a_ten_thousand_file_catch_up(
         app.post_message(events.Key("escape", None))
         await wait_for(pilot, lambda: app.screen is app.screen_stack[0])
 
-        watcher = service._watcher
+        watcher = service.watcher
         assert watcher is not None
-        assert len(watcher._tracks) + len(watcher._handed) <= 10_000
+        counts = watcher.counts()
+        assert counts.pending + counts.handed <= 10_000
         assert threading.active_count() < 30  # no worker thread per report piling up
         assert len(log.lines) <= ACTIVITY_LINES
     # Quitting mid-ingest is clean (no message reaches a dashboard that is gone).
@@ -253,5 +254,4 @@ def test_engine_caches_hold_one_value(tmp_path: Path) -> None:
         (config.paths.eval_set / "set.txt").write_text(f"eval v{i}\n", encoding="utf-8")
         os.utime(config.paths.eval_set / "set.txt", ns=(i * 10**9, i * 10**9))
         engine.refresh()
-    assert isinstance(engine._human, tuple) and len(engine._human) == 2
-    assert engine._eval.signature is not None and len(engine._eval.signature) == 1
+    assert engine.cache_sizes() == CacheSizes(ledger_replays=1, eval_hashes=1, eval_files=1)

@@ -322,7 +322,7 @@ def test_still_changing_is_reported_once(export_dir: Path, start_watcher: Factor
 def test_rescan_finds_what_events_missed(export_dir: Path, start_watcher: Factory) -> None:
     watcher, rec = start_watcher(rescan=0.5)
     # Detach the handler: from now on no event reaches us, as after an inotify queue overflow.
-    observer = watcher._observer
+    observer = watcher.observer
     assert observer is not None
     observer.unschedule_all()
     missed = export_dir / "missed.json"
@@ -336,10 +336,10 @@ def test_rescan_finds_what_events_missed(export_dir: Path, start_watcher: Factor
 
 def test_dead_observer_is_restarted(export_dir: Path, start_watcher: Factory) -> None:
     watcher, rec = start_watcher()
-    observer = watcher._observer
+    observer = watcher.observer
     assert observer is not None
     observer.stop()
-    wait_for(lambda: watcher._observer not in (None, observer), what="a new observer")
+    wait_for(lambda: watcher.observer not in (None, observer), what="a new observer")
     assert any("restarting" in e.message for e in rec.of_kind("error"))
     after = export_dir / "after_restart.json"
     after.write_bytes(EXPORT)

@@ -35,6 +35,15 @@ class _EvalCache:
     digest: str | None = None
 
 
+@dataclass(frozen=True)
+class CacheSizes:
+    """What the engine's caches hold: one value each, replaced when its source changes."""
+
+    ledger_replays: int  # the ledger replayed into HumanState, keyed by the file's identity
+    eval_hashes: int  # the eval set's hash, keyed by its files' signatures
+    eval_files: int  # the files the cached eval hash covers
+
+
 @dataclass
 class Engine:
     config: Config
@@ -134,6 +143,14 @@ class Engine:
         if signature != self._eval.signature:
             self._eval = _EvalCache(signature, eval_set_hash(path))
         return self._eval.digest
+
+    def cache_sizes(self) -> CacheSizes:
+        signature = self._eval.signature
+        return CacheSizes(
+            ledger_replays=0 if self._human is None else 1,
+            eval_hashes=0 if signature is None else 1,
+            eval_files=0 if signature is None else len(signature),
+        )
 
     def evaluate(self, human: HumanState | None = None) -> Report:
         human = human if human is not None else self.human_state()

@@ -16,7 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -79,6 +79,7 @@ def memory_refusal(size: int) -> str | None:
 
 
 def available_memory() -> int | None:
+    """Bytes the system can give without swapping (MemAvailable), or None if it cannot tell."""
     try:
         with open("/proc/meminfo", encoding="ascii") as meminfo:
             for line in meminfo:
@@ -222,14 +223,22 @@ class IsolatedLoader:
     descriptor of ours, which a UI that has redirected stdout and stderr cannot spare.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        # Another command line only for tests: a worker that dies the way a real one can.
+        self._command = list(command or (sys.executable, "-m", "retrain_gate.loader"))
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id while it runs (None before its first use and once it died)."""
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
 
     def _worker(self) -> subprocess.Popen[bytes]:
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "retrain_gate.loader"],
+                self._command,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,

@@ -82,6 +82,11 @@ class GateService:
         self.sending = Sending(config, self._emit)
         self._poller: BucketPoller | None = None  # the writer's, when export_dir is a bucket
 
+    @property
+    def watcher(self) -> ExportWatcher | None:
+        """The export-folder watcher, while this process is the writer."""
+        return self._watcher
+
     # -------------------------------------------------------------- lifecycle
 
     def start(self) -> None:

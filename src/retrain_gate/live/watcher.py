@@ -64,6 +64,15 @@ class WatchEvent:
     at: float = field(default_factory=time.time)
 
 
+@dataclass(frozen=True)
+class WatchCounts:
+    """What the watcher holds now: each is bounded by the files in the folder."""
+
+    handed: int  # files handed over, in the state they were handed over in
+    pending: int  # files waiting to settle
+    hints: int  # file events not yet looked at
+
+
 @dataclass
 class _Track:
     """Settle state of one pending path (worker thread only)."""
@@ -176,6 +185,18 @@ class ExportWatcher:
     @property
     def status(self) -> WatchStatus:
         return self._status
+
+    @property
+    def observer(self) -> BaseObserver | None:
+        """The file observer running now (None while the folder is missing); a restart
+        replaces it."""
+        return self._observer
+
+    def counts(self) -> WatchCounts:
+        """The sizes of the watcher's records, read from any thread (each len() is atomic)."""
+        with self._lock:
+            hints = len(self._hints)
+        return WatchCounts(handed=len(self._handed), pending=len(self._tracks), hints=hints)
 
     def start(self) -> None:
         """Start watching in the background; the first status arrives as an event."""
