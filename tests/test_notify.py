@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from retrain_gate.config import Config, load_config
-from retrain_gate.decisions.actions import acknowledge, approve, pin_eval
+from retrain_gate.decisions.actions import acknowledge, approve, pin_eval, report_regression
+from retrain_gate.decisions.ledger import record_via
 from retrain_gate.engine import Engine
 from retrain_gate.errors import ConfigError
 from retrain_gate.live.notify.notifier import Level, Notifier
@@ -386,7 +387,7 @@ def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
     titles = receiver.titles()
     assert sum("alert acknowledged by Kim" in t for t in titles) == 1, titles
     assert sum("retrain approved by Lee" in t for t in titles) == 1, titles
-    assert sum("regression alert ended (statistics:v1->v2)" in t for t in titles) == 1, titles
+    assert sum("regression alert on v2 (against v1) ended" in t for t in titles) == 1, titles
     assert len(titles) == 3, titles  # the alert itself has ended: not raised again
     rebuilt = [t for t, _level in statuses.lines if "rebuilt it from the ledger" in t]
     assert len(rebuilt) == 1 and "sent again" in rebuilt[0]
@@ -450,3 +451,48 @@ def test_a_follower_counts_retries_and_recent_failures_only(tmp_path: Path) -> N
     (tmp_path / OUTBOX_NAME).write_text(outbox.to_json(), encoding="utf-8")
     # One retrying (d has not been tried yet), one failure within the day; the latest error.
     assert delivery_problems(tmp_path, now - 86400) == (1, 1, "retry")
+
+
+def test_a_decision_message_names_the_alert_and_where_the_decision_came_from(
+    tmp_path: Path,
+) -> None:
+    """The ack names the alert as a person would, not by its key (`statistics:v1->v2`), and
+    says who decided from where as `ledger` does: in the browser, `via the browser`."""
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [])
+    observed, _events = derive(None, snapshot(engine), engine.config)
+    record_via("browser")
+    try:
+        acknowledge(engine, by="Kim", note="")
+    finally:
+        record_via(None)
+    (entry,) = engine.ledger.entries()
+    observed, events = derive(observed, snapshot(engine), engine.config)
+    (ack,) = events
+    assert ack.body.splitlines()[0] == (
+        "The regression alert on v2 (against v1) acknowledged by Kim "
+        f"({entry.os_user}@{entry.host} via the browser) at {entry.ts} (ledger #1)."
+    )
+    approve(engine, by="Lee", note="retrain on v2 data", override=True)
+    _observed, events = derive(observed, snapshot(engine), engine.config)
+    ended, approval = events
+    assert ended.title == "the regression alert on v2 (against v1) ended"
+    assert ended.body.startswith(
+        "The regression alert on v2 (against v1) ended: a retrain was approved by Lee."
+    )
+    assert "via the browser" not in approval.body  # Lee decided in a terminal
+    assert "statistics:" not in ack.body + ended.body + ended.title
+
+
+def test_an_ack_of_two_alerts_names_both(tmp_path: Path) -> None:
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [])
+    report_regression(engine, by="Ana", note="wrists drift")
+    observed, _events = derive(None, snapshot(engine), engine.config)
+    acknowledge(engine, by="Kim", note="")
+    _observed, events = derive(observed, snapshot(engine), engine.config)
+    (ack,) = events
+    assert ack.body.startswith(
+        "The regression alert on v2 (against v1) and the regression reported in #1 "
+        "acknowledged by Kim ("
+    )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from retrain_gate.config import Config
 from retrain_gate.decisions.ledger import LedgerEntry
+from retrain_gate.decisions.output import alert_words, origin
 from retrain_gate.metrics import open_alert_keys
 from retrain_gate.models import HumanState, Report
 from retrain_gate.text import percent, printable, short_hash
@@ -128,15 +129,25 @@ def _alert_raised(key: str, snap: Snapshot, config: Config) -> Event:
     return Event("alert_raised", title, body)
 
 
+def _alerts_named(keys: Sequence[object]) -> str:
+    """Alert keys as a person names the alerts: "the regression alert on v2 (against v1)"."""
+    words = [printable(alert_words(str(key))) for key in keys] or ["an alert"]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def _sentence(words: str) -> str:
+    return words[:1].upper() + words[1:]
+
+
 def _alert_ended(key: str, snap: Snapshot, approved_by: str | None) -> Event:
-    shown = printable(key)
+    named = _alerts_named([key])
     why = (
         f"a retrain was approved by {approved_by}"
         if approved_by
         else "the figures no longer show it"
     )
-    body = "\n".join([f"The regression alert {shown} ended: {why}.", _decision_line(snap.report)])
-    return Event("alert_ended", f"regression alert ended ({shown})", body)
+    body = "\n".join([f"{_sentence(named)} ended: {why}.", _decision_line(snap.report)])
+    return Event("alert_ended", f"{named} ended", body)
 
 
 def _anchor(entry: LedgerEntry) -> str:
@@ -145,10 +156,8 @@ def _anchor(entry: LedgerEntry) -> str:
 
 
 def _who(entry: LedgerEntry) -> str:
-    return (
-        f"{printable(entry.actor)} ({printable(entry.os_user)}@{printable(entry.host)}) "
-        f"at {entry.ts}"
-    )
+    # from where as `ledger` says it: a decision made in the browser says so
+    return f"{printable(entry.actor)} ({printable(origin(entry))}) at {entry.ts}"
 
 
 def _ledger_event(entry: LedgerEntry, snap: Snapshot, config: Config) -> Event | None:
@@ -156,9 +165,10 @@ def _ledger_event(entry: LedgerEntry, snap: Snapshot, config: Config) -> Event |
     note = printable(payload.get("note") or "")
     noted = f"\nNote: {note}" if note else ""
     if entry.kind == "ack":
-        keys = ", ".join(printable(k) for k in payload.get("alert_keys") or [])
+        keys = payload.get("alert_keys")
+        named = _sentence(_alerts_named(keys if isinstance(keys, list) else []))
         body = (
-            f"Regression alert {keys} acknowledged by {_who(entry)} (ledger #{entry.seq}).{noted}\n"
+            f"{named} acknowledged by {_who(entry)} (ledger #{entry.seq}).{noted}\n"
             "The alert stays until a retrain is approved.\n"
             "To retrain: press r in the dashboard, or run "
             f"{_command(config, 'approve --by NAME')}\n{_anchor(entry)}"
