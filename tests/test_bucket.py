@@ -439,6 +439,42 @@ def _follower_total(project: Path, env: dict[str, str], *, down: bool = False) -
     return int(json.loads(out.stdout)["frames"]["total"])
 
 
+def test_watch_and_check_name_a_refused_object_by_its_url(
+    tmp_path: Path, s3: tuple[int, dict[str, str]]
+) -> None:
+    """The mirror under state_dir is retrain-gate's copy: every line a person reads names the
+    bucket's object, never the mirror file."""
+    bucket = _s3_bucket(s3, "ls")
+    name, data = next(iter(_storage_files().items()))
+    bucket.put(name, data)
+    bucket.put("task/bad.json", b"[{")
+    project = _project(tmp_path, bucket.url, poll_seconds=0.5)
+    (project / "config.toml").write_text(
+        (project / "config.toml").read_text() + "[watch]\nsettle_seconds = 0.2\n"
+    )
+    log = project / "watch.out"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [*CLI, "watch"], cwd=project, env=bucket.env, stdout=out, stderr=out
+        )
+    try:
+        wait_for(
+            lambda: "refused s3://labels/ls/task/bad.json: " in log.read_text(),
+            60,
+            "the refused object named by its URL",
+        )
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(20)
+    text = log.read_text()
+    assert "watching s3://labels/ls (live file events)" in text  # the watcher's own status
+    checked = _run(project, bucket.env, "check")
+    assert checked.returncode == 0, checked.stderr
+    assert "    s3://labels/ls/task/bad.json: " in checked.stdout
+    assert "bucket/mirror" not in text + checked.stdout + checked.stderr
+    assert "Traceback" not in text
+
+
 # ------------------------------------------------------------------ GCS and Azure
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from retrain_gate.config import Config, load_config
+from retrain_gate.config import Config, load_config, parse_config
 from retrain_gate.decisions.actions import acknowledge, approve, pin_eval, report_regression
 from retrain_gate.decisions.ledger import record_via
 from retrain_gate.engine import Engine
@@ -29,7 +29,7 @@ from retrain_gate.live.notify.outbox import (
     load_outbox,
 )
 from retrain_gate.live.notify.send import describe_url, send
-from retrain_gate.live.notify.texts import Event, Observed, Snapshot, derive
+from retrain_gate.live.notify.texts import Event, Observed, Snapshot, derive, unreadable_event
 from tests.notifykit import Receiver, drop_regression, free_port, project, receiving
 from tests.waiting import wait_for
 
@@ -496,3 +496,21 @@ def test_an_ack_of_two_alerts_names_both(tmp_path: Path) -> None:
         "The regression alert on v2 (against v1) and the regression reported in #1 "
         "acknowledged by Kim ("
     )
+
+
+def test_with_a_bucket_the_messages_name_the_bucket_not_its_mirror(tmp_path: Path) -> None:
+    """The mirror under state_dir is retrain-gate's copy: a person knows the bucket's URL."""
+    engine = engine_on(tmp_path, [])
+    config = parse_config(
+        {"paths": {"export_dir": "s3://labels/ls/", "state_dir": "state"}}, base=tmp_path
+    )
+    mirror = config.paths.export_dir
+    snap = snapshot(engine, {str(mirror / "task" / "bad.json"): "the file is empty"})
+    _observed, events = derive(Observed(), snap, config)
+    (refused,) = events
+    assert refused.body.splitlines()[-1] == "Export folder: s3://labels/ls"
+    unreadable = unreadable_event(config, 0.0, 120.0, "the bucket cannot be listed")
+    assert unreadable.body.startswith(
+        "The watcher has not been able to read s3://labels/ls for 2 min:"
+    )
+    assert "mirror" not in refused.body + unreadable.body

@@ -21,9 +21,9 @@ import pytest
 from textual.binding import Binding
 from textual.widgets import RichLog
 
-from retrain_gate.config import Config
+from retrain_gate.config import Config, load_config
 from retrain_gate.tui.app import RetrainGateApp, make_app
-from retrain_gate.tui.messages import Activity, ReportReady
+from retrain_gate.tui.messages import Activity, ReportReady, WatchState
 from retrain_gate.tui.screens import HELP, RefusedScreen
 from retrain_gate.tui.widgets import StatusBar
 from tests.test_tui_actions import (
@@ -286,3 +286,24 @@ async def test_an_acknowledged_alert_leaves_other_toasts_alone() -> None:
         await pilot.pause()
         await pilot.pause()
         assert len(app.screen.query(TOAST)) == 1
+
+
+# ---------------------------------------------------------------- a bucket as the export folder
+
+
+@sync
+async def test_the_header_names_a_bucket_by_its_url_not_its_mirror(tmp_path: Path) -> None:
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "s3://labels/ls"\nstate_dir = "state"\neval_set = "eval"\n',
+        encoding="utf-8",
+    )
+    config = load_config(tmp_path / "config.toml")
+    app = make_app(config, live=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        app.post_message(WatchState("live", "watching s3://labels/ls (live file events)", AT))
+        await wait_for(pilot, lambda: "watching s3://labels/ls (live)" in screen_text(app))
+        app.post_message(WatchState("folder_missing", "s3://labels/ls does not exist (yet)", AT))
+        await wait_for(pilot, lambda: "waiting for the folder s3://labels/ls" in screen_text(app))
+        assert "mirror" not in screen_text(app)

@@ -242,7 +242,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         for result in results:
             if result.outcome == "refused":
                 print(
-                    f"refused {printable(result.path)}: {printable(result.reason)}", file=sys.stderr
+                    f"refused {printable(config.paths.shown(result.path))}: "
+                    f"{printable(result.reason)}",
+                    file=sys.stderr,
                 )
         data = report.model_dump(mode="json")
         data["refused_files"] = refused
@@ -256,14 +258,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         if refused:
             print(f"  {plural(len(refused), 'file')} refused; fix or remove them:")
             for path, reason in sorted(refused.items())[:20]:
-                print(f"    {printable(path)}: {printable(reason)}")
+                print(f"    {printable(config.paths.shown(path))}: {printable(reason)}")
         if ignored:
             print(
                 f"  {plural(len(ignored), 'file')} ignored "
                 "(not Label Studio files; no figure uses them):"
             )
             for path, reason in sorted(ignored.items())[:20]:
-                print(f"    {printable(path)}: {printable(reason)}")
+                print(f"    {printable(config.paths.shown(path))}: {printable(reason)}")
         if preview is not None:
             _print_preview(preview)
     if args.exit_code:

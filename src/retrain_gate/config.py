@@ -79,6 +79,17 @@ class PathsConfig(_Section):
         """What the person wrote: the bucket URL, or the export folder."""
         return self._bucket.url if self._bucket is not None else str(self.export_dir)
 
+    def shown(self, path: Path | str) -> str:
+        """A path as a person names it: a file of a bucket's mirror by its URL (the mirror is
+        retrain-gate's copy under state_dir, not a folder they know), anything else as is."""
+        if self._bucket is None:
+            return str(path)
+        try:
+            relative = Path(path).relative_to(self.export_dir).as_posix()
+        except ValueError:
+            return str(path)
+        return self._bucket.url if relative == "." else f"{self._bucket.url}/{relative}"
+
 
 def _unbounded(pattern: str) -> str | None:
     """Why polars' regex engine (the one ingest runs, linear in the path) refuses `pattern`."""

@@ -77,14 +77,20 @@ class IngestResult:
 
     @property
     def message(self) -> str:
-        name = str(self.path)
+        return self.describe()
+
+    def describe(self, shown: Callable[[Path | str], str] = str) -> str:
+        """The line for a person; `shown` names a path (config.paths.shown: a bucket's files
+        by their URL)."""
+        name = shown(self.path)
         if self.outcome == "ingested":
             return (
                 f"ingested {name}: {plural(self.frames, 'frame')}, {self.new_frames:,} new, "
                 f"{self.changed_frames:,} changed"
             )
         if self.outcome == "duplicate":
-            return f"skipped {name}: same content as {self.duplicate_of}, already ingested"
+            first = shown(self.duplicate_of) if self.duplicate_of is not None else "another file"
+            return f"skipped {name}: same content as {first}, already ingested"
         if self.outcome == "refused":
             return f"refused {name}: {self.reason}"
         if self.outcome == "ignored":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from retrain_gate.models import Report
@@ -44,11 +45,8 @@ class ReportChanged:
 @dataclass(frozen=True)
 class _FileEvent:
     result: IngestResult
+    text: str  # the line for a person: `file_event` names paths as the config shows them
     at: float = field(default_factory=_now, kw_only=True)
-
-    @property
-    def text(self) -> str:
-        return self.result.message
 
 
 @dataclass(frozen=True)
@@ -74,16 +72,20 @@ class Removed(_FileEvent):
 FileEvent = Ingested | Skipped | Refused | Removed
 
 
-def file_event(result: IngestResult, at: float | None = None) -> FileEvent:
-    """The event for what an ingest or a removal did to one file."""
+def file_event(
+    result: IngestResult, at: float | None = None, *, shown: Callable[[Path | str], str] = str
+) -> FileEvent:
+    """The event for what an ingest or a removal did to one file; `shown` names its path
+    (config.paths.shown: a bucket's files by their URL, not their copy in the mirror)."""
     stamp = _now() if at is None else at
+    text = result.describe(shown)
     if result.outcome == "ingested":
-        return Ingested(result, at=stamp)
+        return Ingested(result, text, at=stamp)
     if result.outcome == "refused":
-        return Refused(result, at=stamp)
+        return Refused(result, text, at=stamp)
     if result.outcome == "removed":
-        return Removed(result, at=stamp)
-    return Skipped(result, at=stamp)
+        return Removed(result, text, at=stamp)
+    return Skipped(result, text, at=stamp)
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,7 @@ class GateService:
         if stale is not None:
             self._emit(SettingsChanged(stale))
         for result in gone:
-            self._emit(file_event(result))
+            self._emit(file_event(result, shown=self.config.paths.shown))
         self._publish("loaded")
         watch = self.config.watch
         watcher = ExportWatcher(
@@ -216,6 +216,7 @@ class GateService:
             polling=watch.polling,
             on_event=self._on_watch_event,
             on_changes=self._on_changes,
+            shown=self.config.paths.shown,
         )
         # Started and recorded together: a close() meanwhile must find it running, or none.
         with self._watcher_lock:
@@ -282,7 +283,7 @@ class GateService:
         for result in results:
             if result.outcome == "unchanged":
                 continue
-            self._emit(file_event(result))
+            self._emit(file_event(result, shown=self.config.paths.shown))
             if result.outcome in ("ingested", "removed"):
                 names.append(result.path.name)
         if not names:

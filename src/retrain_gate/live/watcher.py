@@ -126,7 +126,8 @@ class ExportWatcher:
 
     `on_changes(ready, removed)` gets the files that settled in one tick (oldest first) and the
     files handed over earlier that have left, together, so the caller merges them once.
-    It and `on_event(event)` run on the watcher's own worker thread, one at a time.
+    It and `on_event(event)` run on the watcher's own worker thread, one at a time; the
+    events' messages name paths with `shown`.
     A path is handed over again only after its (size, mtime_ns) changed; deduplicating the same
     content under another name is the caller's job. An exception from `on_changes` becomes an
     "error" event, and its files are not retried until they change.
@@ -146,8 +147,12 @@ class ExportWatcher:
         polling: bool,
         on_event: Callable[[WatchEvent], None],
         on_changes: Callable[[list[Path], list[Path]], None],
+        shown: Callable[[Path], str] = str,
     ) -> None:
         self.export_dir = Path(os.path.abspath(export_dir))
+        # How messages name a path: a bucket's mirror files by their URL (config.paths.shown).
+        self._shown = shown
+        self._folder = shown(self.export_dir)
         self._settle_seconds = settle_seconds
         self._max_wait_seconds = max_wait_seconds
         self._rescan_seconds = rescan_seconds
@@ -276,7 +281,7 @@ class ExportWatcher:
                 self._stop.wait(self._tick)
         finally:
             self._stop_observer()
-            self._set_status("stopped", f"stopped watching {self.export_dir}")
+            self._set_status("stopped", f"stopped watching {self._folder}")
 
     def _emit(self, event: WatchEvent) -> None:
         try:
@@ -308,7 +313,7 @@ class ExportWatcher:
                 self._tracks.clear()
                 self._set_status(
                     "folder_missing",
-                    f"{self.export_dir} does not exist (yet); waiting for it to appear",
+                    f"{self._folder} does not exist (yet); waiting for it to appear",
                 )
             return
         if self._observer is None:
@@ -357,12 +362,12 @@ class ExportWatcher:
                     WatchEvent(
                         "error",
                         None,
-                        f"native file events unavailable for {self.export_dir} ({exc}); "
+                        f"native file events unavailable for {self._folder} ({exc}); "
                         "falling back to polling (raise fs.inotify.max_user_watches to avoid this)",
                     )
                 )
                 return self._start_observer(identity, replaced=replaced)
-            self._set_status("error", f"cannot watch {self.export_dir} ({exc}); retrying")
+            self._set_status("error", f"cannot watch {self._folder} ({exc}); retrying")
             return False
         self._observer = observer
         self._watched_identity = identity
@@ -374,7 +379,7 @@ class ExportWatcher:
             how = "live file events"
             status = "live"
         prefix = "the folder was replaced; " if replaced else ""
-        self._set_status(status, f"{prefix}watching {self.export_dir} ({how})", force=replaced)
+        self._set_status(status, f"{prefix}watching {self._folder} ({how})", force=replaced)
         return True
 
     def _stop_observer(self) -> None:
@@ -429,7 +434,7 @@ class ExportWatcher:
             self._specials &= specials
         if queued:
             if reason == "catch-up":
-                message = f"catching up: {plural(queued, 'file')} in {self.export_dir} to check"
+                message = f"catching up: {plural(queued, 'file')} in {self._folder} to check"
             else:
                 message = f"rescan found {plural(queued, 'new or changed file')} that events missed"
             self._emit(WatchEvent("rescan", None, message))
@@ -442,7 +447,8 @@ class ExportWatcher:
                 WatchEvent(
                     "error",
                     path,
-                    f"refused {path}: not a regular file (a FIFO, socket or device); remove it",
+                    f"refused {self._shown(path)}: not a regular file "
+                    "(a FIFO, socket or device); remove it",
                 )
             )
 
@@ -491,7 +497,11 @@ class ExportWatcher:
                     self._removed(path)
                 else:
                     self._emit(
-                        WatchEvent("vanished", path, f"{path} disappeared before it could be read")
+                        WatchEvent(
+                            "vanished",
+                            path,
+                            f"{self._shown(path)} disappeared before it could be read",
+                        )
                     )
                 continue
             except OSError as exc:
@@ -508,7 +518,11 @@ class ExportWatcher:
                 track.sig = None
                 if not track.stat_error_reported:
                     track.stat_error_reported = True
-                    self._emit(WatchEvent("error", path, f"{path}: cannot stat ({exc.strerror})"))
+                    self._emit(
+                        WatchEvent(
+                            "error", path, f"{self._shown(path)}: cannot stat ({exc.strerror})"
+                        )
+                    )
                 continue
             if not stat.S_ISREG(st.st_mode):
                 del self._tracks[path]
@@ -529,7 +543,7 @@ class ExportWatcher:
                     WatchEvent(
                         "still_changing",
                         path,
-                        f"{path} is still being written after {waited:.0f} s "
+                        f"{self._shown(path)} is still being written after {waited:.0f} s "
                         f"({st.st_size} bytes so far); it will be read once it stops changing",
                     )
                 )

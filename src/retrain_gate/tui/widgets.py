@@ -43,8 +43,13 @@ class StatusBar(Widget):
 
     def state_text(self, *, short: bool = False) -> tuple[str, str]:
         """(words, style) for the watcher state; `short` names the folder without its path."""
-        export_dir = self.config.paths.export_dir
-        shown = export_dir.name if short else figures.relative_path(export_dir, self.config)
+        paths = self.config.paths
+        if paths.bucket is not None:
+            shown = paths.export_source  # the URL: the mirror under state_dir is ours, not theirs
+        elif short:
+            shown = paths.export_dir.name
+        else:
+            shown = figures.relative_path(paths.export_dir, self.config)
         folder = figures.safe(shown, 60)
         if self.role == "following":
             return "following another writer (read-only)", "bold cyan"

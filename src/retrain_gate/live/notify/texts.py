@@ -232,7 +232,7 @@ def _refused(new: Mapping[str, str], config: Config) -> Event:
     ]
     if len(new) > len(shown):
         lines.append(f"  and {len(new) - len(shown)} more (retrain-gate check lists them)")
-    lines.append(f"Export folder: {printable(config.paths.export_dir)}")
+    lines.append(f"Export folder: {printable(config.paths.export_source)}")
     return Event("refused", f"{len(new)} export file(s) refused", "\n".join(lines))
 
 
@@ -309,7 +309,7 @@ def derive(
 def unreadable_event(config: Config, since: float, now: float, why: str) -> Event:
     minutes = (now - since) / 60
     body = (
-        f"The watcher has not been able to read {printable(config.paths.export_dir)} for "
+        f"The watcher has not been able to read {printable(config.paths.export_source)} for "
         f"{minutes:.0f} min: {printable(why)}\n"
         "New exports are not being ingested until it can."
     )
