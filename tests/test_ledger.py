@@ -845,3 +845,23 @@ def test_json_exports(tmp_path: Path) -> None:
     (copy / "ledger.jsonl").write_bytes(b"".join(canonical_json(e) + b"\n" for e in as_json))
     assert (copy / "ledger.jsonl").read_bytes() == ledger.path.read_bytes()
     assert Ledger(copy).verify().ok
+
+
+def test_verify_counts_entries_and_bytes_in_words(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path)
+    ledger.append("report", "Kim", {"note": "worse"})
+    assert ledger.verify().message == f"{ledger.path}: 1 entry verified"
+    with ledger.path.open("ab") as handle:
+        handle.write(b"{")  # an append cut after its first byte
+    assert ledger.verify().message == (
+        f"{ledger.path}: 1 entry verified; the last byte is an unfinished line from an "
+        "interrupted write, not an entry (the next append removes it)"
+    )
+    with ledger.path.open("ab") as handle:
+        handle.write(b'"s')
+    assert "; the last 3 bytes are an unfinished line" in ledger.verify().message
+    ledger.append("report", "Ana", {"note": "also worse"})
+    assert ledger.verify().message == f"{ledger.path}: 2 entries verified"
+    with ledger.path.open("ab") as handle:
+        handle.write(b"x")
+    assert ledger.verify().message.endswith("the file ends in 1 byte that is not a ledger entry")

@@ -514,3 +514,25 @@ def test_with_a_bucket_the_messages_name_the_bucket_not_its_mirror(tmp_path: Pat
         "The watcher has not been able to read s3://labels/ls for 2 min:"
     )
     assert "mirror" not in refused.body + unreadable.body
+
+
+def test_refused_files_are_counted_in_words(tmp_path: Path) -> None:
+    engine = engine_on(tmp_path, [])
+    one = {str(tmp_path / "exports" / "a.json"): "the file is empty"}
+    _observed, (event,) = derive(Observed(), snapshot(engine, one), engine.config)
+    assert event.title == "1 export file refused"
+    assert event.body.splitlines()[0] == "1 export file refused; fix or remove it:"
+    two = one | {str(tmp_path / "exports" / "b.json"): "the file is empty"}
+    _observed, (event,) = derive(Observed(), snapshot(engine, two), engine.config)
+    assert event.title == "2 export files refused"
+    assert event.body.splitlines()[0] == "2 export files refused; fix or remove them:"
+
+
+def test_an_approval_of_one_episode_is_singular(tmp_path: Path) -> None:
+    engine = engine_on(tmp_path, [])
+    observed, _events = derive(None, snapshot(engine), engine.config)
+    payload = {"approved_episodes": [["pick", "e1"]], "approved_frames": 1, "decision": "READY"}
+    engine.ledger.append("approval", "Lee", payload)
+    _observed, events = derive(observed, snapshot(engine), engine.config)
+    (approval,) = [e for e in events if e.kind == "approval"]
+    assert ": 1 episode (1 frame) joins the corpus." in approval.body

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import LedgerError
+from retrain_gate.text import plural
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +228,8 @@ def _tail_problem(tail: bytes, expected_seq: int, prev_hash: str) -> str | None:
     if not tail:
         return None
     if not tail.startswith(b"{"):
-        return f"ends in {len(tail)} bytes that are not a ledger entry"
+        that = "that is" if len(tail) == 1 else "that are"
+        return f"ends in {plural(len(tail), 'byte')} {that} not a ledger entry"
     # A cut can fall inside a multi-byte character; the replacement stays inside the string.
     text = tail.decode("utf-8", errors="replace")
     try:
@@ -475,11 +477,12 @@ class Ledger:
             return self._bad(
                 count + 1, f"entry {count + 1} (line {count + 1}): the file {problem}", prev_hash
             )
-        message = f"{self.path}: {count} entries verified"
+        message = f"{self.path}: {plural(count, 'entry', 'entries')} verified"
         if tail:
+            last = "the last byte is" if len(tail) == 1 else f"the last {len(tail):,} bytes are"
             message += (
-                f"; the last {len(tail)} bytes are an unfinished line from an interrupted "
-                "write, not an entry (the next append removes them)"
+                f"; {last} an unfinished line from an interrupted write, not an entry "
+                "(the next append removes it)"
             )
         return VerifyResult(
             ok=True, count=count, message=message, partial_tail=bool(tail), last_hash=last_hash
@@ -592,8 +595,8 @@ class Ledger:
         except OSError as exc:
             raise self._write_error(exc, "repair") from exc
         self.last_warning = (
-            f"{self.path}: removed an unfinished last line ({len(tail)} bytes) left by an "
-            "interrupted write; it was never a recorded entry"
+            f"{self.path}: removed an unfinished last line ({plural(len(tail), 'byte')}) left "
+            "by an interrupted write; it was never a recorded entry"
         )
         logger.warning(self.last_warning)
         return committed_end, last

@@ -544,7 +544,8 @@ class ExportWatcher:
                         "still_changing",
                         path,
                         f"{self._shown(path)} is still being written after {waited:.0f} s "
-                        f"({st.st_size} bytes so far); it will be read once it stops changing",
+                        f"({plural(st.st_size, 'byte')} so far); it will be read once it "
+                        "stops changing",
                     )
                 )
         # Oldest first, so exports are ingested in the order they were written.

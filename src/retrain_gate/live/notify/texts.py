@@ -20,7 +20,7 @@ from retrain_gate.decisions.ledger import LedgerEntry
 from retrain_gate.decisions.output import alert_words, origin
 from retrain_gate.metrics import open_alert_keys
 from retrain_gate.models import HumanState, Report
-from retrain_gate.text import percent, printable, short_hash
+from retrain_gate.text import percent, plural, printable, short_hash
 
 
 @dataclass
@@ -94,7 +94,7 @@ def _decision_line(report: Report) -> str:
 def _release_episodes(report: Report, name: str | None) -> str:
     for release in report.releases:
         if release.model_version == name:
-            return f"{release.episodes} episodes"
+            return plural(release.episodes, "episode")
     return "episodes unknown"
 
 
@@ -177,10 +177,12 @@ def _ledger_event(entry: LedgerEntry, snap: Snapshot, config: Config) -> Event |
     if entry.kind == "approval":
         episodes = len(payload.get("approved_episodes") or [])
         frames = payload.get("approved_frames", 0)
+        frames_text = plural(frames, "frame") if isinstance(frames, int) else "? frames"
+        join = "joins" if episodes == 1 else "join"
         override = " against a WAIT (override)" if payload.get("override") else ""
         body = (
             f"Retrain approved{override} by {_who(entry)} (ledger #{entry.seq}): "
-            f"{episodes} episodes ({frames} frames) join the corpus.{noted}\n"
+            f"{plural(episodes, 'episode')} ({frames_text}) {join} the corpus.{noted}\n"
             f"Figures when approved: {printable(payload.get('decision', ''))}, "
             f"{printable(payload.get('reason', ''))}\n"
             f"Training slice: {printable(payload.get('manifest', ''))}\n"
@@ -226,14 +228,15 @@ def _wait(snap: Snapshot) -> Event:
 
 def _refused(new: Mapping[str, str], config: Config) -> Event:
     shown = sorted(new.items())[:5]
-    lines = [f"{len(new)} export file(s) refused; fix or remove them:"]
+    refused = f"{plural(len(new), 'export file')} refused"
+    lines = [f"{refused}; fix or remove {'it' if len(new) == 1 else 'them'}:"]
     lines += [
         f"  {printable(Path(p).name, limit=120)}: {printable(r, limit=200)}" for p, r in shown
     ]
     if len(new) > len(shown):
-        lines.append(f"  and {len(new) - len(shown)} more (retrain-gate check lists them)")
+        lines.append(f"  and {len(new) - len(shown):,} more (retrain-gate check lists them)")
     lines.append(f"Export folder: {printable(config.paths.export_source)}")
-    return Event("refused", f"{len(new)} export file(s) refused", "\n".join(lines))
+    return Event("refused", refused, "\n".join(lines))
 
 
 def _recorded_since(entries: Sequence[LedgerEntry], since: float) -> list[LedgerEntry]:
