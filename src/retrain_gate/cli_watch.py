@@ -61,7 +61,8 @@ class _Printer:
                 # Refused event names them: say each once, as `check` does.
                 for path, reason in refused.items():
                     if self._refused.get(path) != reason:
-                        self.say(at, f"refused {printable(path)}: {printable(reason)}", err=True)
+                        shown = printable(self._config.paths.shown(path))  # a bucket: its URL
+                        self.say(at, f"refused {shown}: {printable(reason)}", err=True)
                 self._refused = dict(refused)
             case (
                 live.Problem()
