@@ -26,6 +26,7 @@ from retrain_gate.tui.app import RetrainGateApp, make_app
 from retrain_gate.tui.messages import Activity, ReportReady, WatchState
 from retrain_gate.tui.screens import HELP, RefusedScreen
 from retrain_gate.tui.widgets import StatusBar
+from tests import bucketkit
 from tests.test_tui_actions import (
     SIZE,
     four_episodes,
@@ -307,3 +308,27 @@ async def test_the_header_names_a_bucket_by_its_url_not_its_mirror(tmp_path: Pat
         app.post_message(WatchState("folder_missing", "s3://labels/ls does not exist (yet)", AT))
         await wait_for(pilot, lambda: "waiting for the folder s3://labels/ls" in screen_text(app))
         assert "mirror" not in screen_text(app)
+
+
+@sync
+async def test_the_activity_names_a_bucket_by_its_url_from_the_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Live, against a bucket nobody serves (a closed port on 127.0.0.1): the start line,
+    the watcher's lines and the header name the URL, never the mirror under state_dir."""
+    for key in [k for k in os.environ if k.startswith(("AWS_", "GOOGLE_", "AZURE_"))]:
+        monkeypatch.delenv(key)
+    for key, value in bucketkit.s3_env(bucketkit.free_port()).items():
+        if key.startswith("AWS_"):
+            monkeypatch.setenv(key, value)
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "config.toml").write_text(
+        '[paths]\nexport_dir = "s3://labels/ls"\nstate_dir = "state"\neval_set = "eval"\n',
+        encoding="utf-8",
+    )
+    app = make_app(load_config(tmp_path / "config.toml"))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "unreachable since" in activity_text(app), timeout=60)
+        text = activity_text(app)
+        assert "starting: s3://labels/ls" in text
+        assert "mirror" not in text + screen_text(app)

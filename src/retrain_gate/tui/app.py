@@ -263,9 +263,7 @@ class RetrainGateApp(App[int]):
         # collector's generations, full collections no longer walk it on key presses.
         gc.freeze()
         self.service = self._service_factory(self.config, self._on_service_event)
-        self.log_line(
-            f"starting: {figures.relative_path(self.config.paths.export_dir, self.config)}"
-        )
+        self.log_line(f"starting: {figures.export_folder(self.config)}")
         self.service.start()
 
     def on_resize(self, event: events.Resize) -> None:

@@ -69,6 +69,15 @@ def when(iso: str | None) -> str:
     return parsed.astimezone().strftime("%Y-%m-%d %H:%M")
 
 
+def export_folder(config: Config, *, short: bool = False) -> str:
+    """The export folder as the person wrote it: a bucket by its URL (the mirror under
+    state_dir is ours, not theirs); `short`: a folder's name without its path."""
+    paths = config.paths
+    if paths.bucket is not None:
+        return paths.export_source
+    return paths.export_dir.name if short else relative_path(paths.export_dir, config)
+
+
 def relative_path(path: Path, config: Config) -> str:
     """Paths as the person wrote them in the config (relative to it) when possible."""
     base = config.source.parent if config.source is not None else None

@@ -43,14 +43,7 @@ class StatusBar(Widget):
 
     def state_text(self, *, short: bool = False) -> tuple[str, str]:
         """(words, style) for the watcher state; `short` names the folder without its path."""
-        paths = self.config.paths
-        if paths.bucket is not None:
-            shown = paths.export_source  # the URL: the mirror under state_dir is ours, not theirs
-        elif short:
-            shown = paths.export_dir.name
-        else:
-            shown = figures.relative_path(paths.export_dir, self.config)
-        folder = figures.safe(shown, 60)
+        folder = figures.safe(figures.export_folder(self.config, short=short), 60)
         if self.role == "following":
             return "following another writer (read-only)", "bold cyan"
         if self.role == "stopped":
