@@ -54,3 +54,33 @@ def test_an_export_removed_while_no_writer_watched(folder: Path) -> None:
         assert "Traceback" not in watch.text()
     finally:
         watch.stop()
+
+
+def test_a_rename_is_a_removal_at_once_not_at_the_next_rescan(folder: Path) -> None:
+    """`mv B.json C.json` then `rm C.json` under `watch`: the rename's old name leaves with
+    the rename itself (a walkthrough found B's removal waited for the next full rescan, so
+    `rm C.json` left the figures at 4 while `check` said 2)."""
+    config = folder / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace("rescan_seconds = 2", "rescan_seconds = 600"),
+        encoding="utf-8",
+    )
+    exports = folder / "exports"
+    base = write_export(folder, "base.json", [reviewed(1, DAY1), reviewed(2, DAY1)], mtime=900)
+    x = write_export(folder, "X.json", [reviewed(3, DAY1), reviewed(4, DAY1)], mtime=1_000)
+    shutil.copy(base, exports / "base.json")
+    watch = Watch(folder)
+    try:
+        wait_for(lambda: "base.json: 2 frames" in watch.text(), timeout=20)
+        shutil.copy(x, exports / "B.json")
+        wait_for(lambda: "B.json: 2 frames" in watch.text(), timeout=20)
+        os.rename(exports / "B.json", exports / "C.json")
+        wait_for(lambda: "B.json: its versions" in watch.text(), timeout=10)
+        wait_for(lambda: "C.json: 2 frames" in watch.text(), timeout=10)
+        assert check(folder)["frames"]["total"] == 4
+        (exports / "C.json").unlink()
+        wait_for(lambda: "C.json: its versions" in watch.text(), timeout=10)
+        assert check(folder)["frames"]["total"] == 2
+        assert "Traceback" not in watch.text()
+    finally:
+        watch.stop()

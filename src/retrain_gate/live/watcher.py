@@ -106,7 +106,9 @@ class _Hints(FileSystemEventHandler):
                 return
             kind = event.event_type
             if kind == "moved":
-                # A rename into place (atomic save, finished download) is the file's arrival.
+                # A rename into place (atomic save, finished download) is the file's arrival
+                # under its new name, and its departure from the old one (`mv B.json C.json`).
+                self._forget(os.fsdecode(event.src_path))
                 if event.dest_path:
                     self._record(os.fsdecode(event.dest_path), False)
             elif kind in ("created", "modified", "attrib"):
