@@ -34,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.storage import comparable
+
 ROOT = Path(__file__).resolve().parents[1]
 STORAGE = ROOT / "tests" / "data" / "ls_storage" / "annotation_layout" / "storage"
 BUCKET = "bench"
@@ -54,6 +56,8 @@ def _env(port: int) -> dict[str, str]:
         AWS_SECRET_ACCESS_KEY="bench-secret",
         AWS_REGION="us-east-1",
         AWS_ALLOW_HTTP="true",
+        # the checks run this checkout's package, not an installed one
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]),
     )
     return env
 
@@ -102,7 +106,7 @@ def _project(folder: Path, export_dir: str) -> Path:
     return folder
 
 
-def run(count: int, runs: int, out_dir: Path, *, checks: bool = True) -> int:
+def run(count: int, runs: int, out_dir: Path, *, checks: bool = True, polls: bool = True) -> int:
     import obstore
     from obstore.store import from_url
 
@@ -145,7 +149,7 @@ def run(count: int, runs: int, out_dir: Path, *, checks: bool = True) -> int:
         bucket = parse_bucket_url(url)
         cold, idle, one, listing = [], [], [], []
         idle_downloads: list[int] = []
-        for n in range(runs):
+        for n in range(runs if polls else 0):
             mirror_dir = work / f"mirror-{n}" / "bucket" / "mirror"
             mirror = BucketMirror(bucket, mirror_dir)
             t = time.perf_counter()
@@ -172,7 +176,7 @@ def run(count: int, runs: int, out_dir: Path, *, checks: bool = True) -> int:
             shutil.rmtree(work / f"mirror-{n}")
         figures["cold_poll_seconds"] = _median(cold)
         figures["no_change_poll_seconds"] = _median(idle)
-        figures["no_change_poll_downloads"] = max(idle_downloads)
+        figures["no_change_poll_downloads"] = max(idle_downloads, default=0)
         figures["one_new_object_poll_seconds"] = _median(one)
         figures["listing_alone_seconds"] = _median(listing)
         if any(idle_downloads):
@@ -199,11 +203,13 @@ def run(count: int, runs: int, out_dir: Path, *, checks: bool = True) -> int:
         if checks:
             seconds, as_folder = _check(folder, env)
             figures["cold_check_folder_seconds"] = seconds
-            same = (
-                report["frames"] == as_folder["frames"]
-                and report["episodes"] == as_folder["episodes"]
-            )
+            same = comparable(report) == comparable(as_folder)
             figures["figures_equal_the_folder"] = same
+            figures["differing_figures"] = sorted(
+                key
+                for key in comparable(report).keys() | comparable(as_folder).keys()
+                if report.get(key) != as_folder.get(key)
+            )
             failed = failed or not same
     finally:
         server.terminate()
@@ -211,7 +217,9 @@ def run(count: int, runs: int, out_dir: Path, *, checks: bool = True) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results-bucket.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    (out_dir / f"results-bucket-{count}.json").write_text(
+        json.dumps(figures, indent=2), encoding="utf-8"
+    )
     rows = [
         ("objects", f"{count:,}"),
         ("cold poll (list + download all)", f"{figures['cold_poll_seconds']:.2f} s"),
@@ -239,8 +247,23 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     parser.add_argument("--polls-only", action="store_true", help="skip the `check` processes")
+    parser.add_argument(
+        "--checks-only",
+        action="store_true",
+        help="skip the in-process polls: only the checks and the bucket-vs-folder figures",
+    )
     args = parser.parse_args()
-    sys.exit(run(args.objects, args.runs, args.out, checks=not args.polls_only))
+    if args.polls_only and args.checks_only:
+        parser.error("--polls-only and --checks-only exclude each other")
+    sys.exit(
+        run(
+            args.objects,
+            args.runs,
+            args.out,
+            checks=not args.polls_only,
+            polls=not args.checks_only,
+        )
+    )
 
 
 if __name__ == "__main__":

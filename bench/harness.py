@@ -119,11 +119,12 @@ with open(sys.argv[1], "w") as out:
 """
 
 
-def run_process(argv: list[str], *, cwd: Path | None = None) -> Proc:
+def run_process(argv: list[str], *, cwd: Path | None = None, src: Path | None = None) -> Proc:
     """Run `argv`; its wall time and its own peak RSS (ru_maxrss of exactly this child,
-    started from a small launcher: see _LAUNCHER)."""
+    started from a small launcher: see _LAUNCHER). `src`: the package's source tree to run
+    (default this checkout's; bench/versus.py passes another version's)."""
     # This checkout's package first: an installed retrain-gate may be another version.
-    path = os.pathsep.join([str(workloads.ROOT / "src"), str(workloads.ROOT)])
+    path = os.pathsep.join([str(src or workloads.ROOT / "src"), str(workloads.ROOT)])
     env = dict(os.environ, PYTHONPATH=path)
     with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report"
@@ -384,7 +385,9 @@ def watch_latency(
     settle = 1.0
     lines: list[tuple[float, str]] = []
     cond = threading.Condition()
-    env = dict(os.environ, PYTHONPATH=str(workloads.ROOT), PYTHONUNBUFFERED="1")
+    # this checkout's package, as run_process runs it (ROOT alone would import the installed one)
+    path = os.pathsep.join([str(workloads.ROOT / "src"), str(workloads.ROOT)])
+    env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         [PYTHON, "-m", "retrain_gate", "watch", "--config", str(setup.config)],
         stdout=subprocess.PIPE,

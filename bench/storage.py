@@ -107,52 +107,66 @@ def check(config: Path) -> tuple[float, int, dict[str, Any]]:
     return proc.wall, proc.rss, json.loads(proc.stdout)
 
 
-def cold(config: Path, runs: int) -> dict[str, Any]:
-    walls, rss = [], []
-    figures: dict[str, Any] = {}
-    for _ in range(runs):
-        shutil.rmtree(config.parent / "state", ignore_errors=True)
-        wall, peak, figures = check(config)
-        walls.append(wall)
-        rss.append(peak)
-    return {"wall_s": statistics.median(walls), "rss_mb": max(rss) / 2**20, "figures": figures}
+def cold(configs: dict[str, Path], runs: int, log: Any = print) -> dict[str, Any]:
+    """A cold `check` of each workload, `runs` times, in turns (one of each, then again), so
+    that a load which drifts during the run falls on every workload alike."""
+    walls: dict[str, list[float]] = {name: [] for name in configs}
+    rss: dict[str, list[int]] = {name: [] for name in configs}
+    figures: dict[str, dict[str, Any]] = {}
+    for run_index in range(runs):
+        for name, config in configs.items():
+            shutil.rmtree(config.parent / "state", ignore_errors=True)
+            wall, peak, figures[name] = check(config)
+            walls[name].append(wall)
+            rss[name].append(peak)
+            log(f"  run {run_index + 1}: cold check of {name} {wall:.2f}s")
+    return {
+        name: {
+            "wall_s": statistics.median(walls[name]),
+            "walls": walls[name],
+            "rss_mb": max(rss[name]) / 2**20,
+            "figures": figures[name],
+        }
+        for name in configs
+    }
+
+
+# What names files, paths or times: the rest of check's JSON are the figures.
+NOT_FIGURES = {"refused_files", "ignored_files", "eval", "last_approval_at"}
 
 
 def comparable(figures: dict[str, Any]) -> dict[str, Any]:
-    """The figures that do not name files or paths."""
-    return {
-        key: figures[key] for key in ("frames", "delta", "spread", "decision") if key in figures
-    }
+    """The figures of check's JSON: all but what names files, paths or times."""
+    return {key: value for key, value in figures.items() if key not in NOT_FIGURES}
 
 
 def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, Any]:
     work = out / "storage-work"
     largest = max(sizes)
-    results: dict[str, Any] = {"sizes": sizes, "runs": runs, "cold": {}}
+    results: dict[str, Any] = {"sizes": sizes, "runs": runs}
+    configs: dict[str, Path] = {}
     for files in sorted(sizes):
         folder = work / f"folder-{files}" / "exports"
         if not (folder / str(files)).exists():
             log(f"writing {files:,} annotation files")
             shutil.rmtree(folder, ignore_errors=True)
             write_folder(folder, files)
-        config = project(work / f"folder-{files}", folder)
-        log(f"cold check of {files:,} files")
-        results["cold"][f"files-{files}"] = cold(config, runs)
+        configs[f"files-{files}"] = project(work / f"folder-{files}", folder)
     export_dir = work / f"export-{largest}" / "exports"
     if not (export_dir / "export.json").exists():
         write_export(export_dir / "export.json", largest)
-    config = project(work / f"export-{largest}", export_dir)
-    log(f"cold check of one export of {largest:,} tasks")
-    results["cold"][f"export-{largest}"] = cold(config, runs)
+    configs[f"export-{largest}"] = project(work / f"export-{largest}", export_dir)
+    results["cold"] = cold(configs, runs, log)
 
     # the largest folder in the store: a no-op check, then one new annotation file per run
     folder_config = project(work / f"folder-{largest}", work / f"folder-{largest}" / "exports")
     check(folder_config)
-    noop = [check(folder_config)[0] for _ in range(runs)]
-    one_new = []
-    for run_index in range(runs):
+    noop, one_new = [], []
+    for run_index in range(runs):  # in turns, as the cold checks
+        noop.append(check(folder_config)[0])
         write_folder(work / f"folder-{largest}" / "exports", 1, first=largest + 1 + run_index)
         one_new.append(check(folder_config)[0])
+        log(f"  run {run_index + 1}: no-op {noop[-1]:.2f}s, one new file {one_new[-1]:.2f}s")
     for extra in range(runs):  # the folder stays the generated one for the next run
         (work / f"folder-{largest}" / "exports" / str(largest + 1 + extra)).unlink()
     results["noop_s"] = statistics.median(noop)
@@ -166,6 +180,10 @@ def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, A
         f"files-{largest} / files-{smallest}": big["wall_s"]
         / results["cold"][f"files-{smallest}"]["wall_s"],
         "one new file - no-op (s)": results["one_new_s"] - results["noop_s"],
+    }
+    # Linear means a flat time per file: each size's against the smallest's.
+    results["per_file_ms"] = {
+        f"files-{n}": 1000 * results["cold"][f"files-{n}"]["wall_s"] / n for n in sorted(sizes)
     }
     results["figures_agree"] = comparable(big["figures"]) == comparable(export["figures"])
     for entry in results["cold"].values():
@@ -186,6 +204,8 @@ def report_md(results: dict[str, Any]) -> str:
         "| --- | --- |",
     ]
     lines += [f"| {name} | {value:.2f} |" for name, value in results["ratios"].items()]
+    lines += ["", "| folder | ms a file (cold check / files) |", "| --- | --- |"]
+    lines += [f"| {name} | {ms:.3f} |" for name, ms in results["per_file_ms"].items()]
     lines.append("")
     lines.append(f"figures of the folder = figures of the export: {results['figures_agree']}")
     return "\n".join(lines)
