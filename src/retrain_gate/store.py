@@ -365,8 +365,8 @@ class FrameStore:
         if self._holds_gone(work.gone):
             self._read_again(progress)
         if any(r.outcome in ("ingested", "removed") for r in results):
-            counts = _Counts(before, self.frames())
-            results = [counts.of(r, work) for r in results]
+            counts = _Counts(before, self.frames(), work)
+            results = [counts.of(r) for r in results]
         if save:
             self.flush()
         return results
@@ -485,7 +485,7 @@ class FrameStore:
             self._registry_dirty = True
             work.annotations[str(path)] = file
             work.touched.add(file.frame)
-            work.keys[str(path)] = {file.frame}
+            work.add_annotation_key(path, file.frame)
             return IngestResult(path, "ingested", frames=1)
         if loaded.kind == "task" and loaded.parsed is not None:
             registry[str(path)] = FileRecord(size, mtime_ns, "", "ingested", frames=1)
@@ -707,42 +707,72 @@ class _Work:
     touched: set[FrameKey] = field(default_factory=set)  # frames whose storage version changes
     gone: set[tuple[int, str]] = field(default_factory=set)  # arrivals of versions that left
     reread: list[Path] = field(default_factory=list)  # files that now hold a removed file's bytes
-    keys: dict[str, set[FrameKey]] = field(default_factory=dict)  # the frames of each file read
+    # the frames of each file read, to count what each brought: tables for exports, one row
+    # for each annotation file (a Python set of an export's keys cost as much as its merge)
+    export_keys: list[pl.DataFrame] = field(default_factory=list)
+    annotation_keys: list[tuple[str, int | None, int]] = field(default_factory=list)
 
     def add_export(self, path: Path, parsed: ParsedExport) -> None:
         self.exports.append(parsed)
-        self.keys[str(path)] = set(parsed.frames.select(FRAME_KEY).iter_rows())
+        keys = parsed.frames.select(FRAME_KEY)
+        self.export_keys.append(keys.with_columns(file=pl.lit(str(path))))
+
+    def add_annotation_key(self, path: Path, frame: FrameKey) -> None:
+        self.annotation_keys.append((str(path), frame[0], frame[1]))
+
+    def frames_by_file(self) -> pl.DataFrame:
+        """(file, project, task_id) for every frame of every file this batch read."""
+        singles = pl.DataFrame(
+            self.annotation_keys,
+            schema={"file": pl.String, "project": pl.Int64, "task_id": pl.Int64},
+            orient="row",
+        )
+        tables = [t.select("file", *FRAME_KEY) for t in self.export_keys]
+        return pl.concat([singles, *tables], how="vertical")
 
 
 class _Counts:
-    """What a batch changed, frame by frame (two joins on the whole store, once a batch)."""
+    """What a batch changed, frame by frame, and how much of it each file brought: joins on
+    the frame key, once a batch, with no per-frame Python objects."""
 
-    def __init__(self, before: pl.DataFrame, after: pl.DataFrame) -> None:
-        self.new: set[FrameKey] = set()
-        self.changed: set[FrameKey] = set()
+    def __init__(self, before: pl.DataFrame, after: pl.DataFrame, work: _Work) -> None:
         self.removed = max(0, before.height - after.height)
-        if _changes(before, after)[0]:
-            self.new = set(
-                after.join(before, on=FRAME_KEY, how="anti", nulls_equal=True)
-                .select(FRAME_KEY)
-                .iter_rows()
-            )
+        keys = after.select(FRAME_KEY)
+        if before.is_empty():  # a first read: every frame is new
+            new, changed = keys, keys.clear()
+        elif not _changes(before, after)[0]:
+            new, changed = keys.clear(), keys.clear()
+        else:
+            new = after.join(before, on=FRAME_KEY, how="anti", nulls_equal=True).select(FRAME_KEY)
             differ = after.join(before, on=_CONTENT, how="anti", nulls_equal=True)
-            self.changed = set(differ.select(FRAME_KEY).iter_rows()) - self.new
             gone = before.join(after, on=FRAME_KEY, how="anti", nulls_equal=True)
-            self.changed |= set(gone.select(FRAME_KEY).iter_rows())
+            changed = pl.concat(
+                [
+                    differ.select(FRAME_KEY).join(new, on=FRAME_KEY, how="anti", nulls_equal=True),
+                    gone.select(FRAME_KEY),
+                ]
+            )
+        self.changed = changed.height
+        per_file = (
+            work.frames_by_file()
+            .join(new.with_columns(new=pl.lit(1)), on=FRAME_KEY, how="left", nulls_equal=True)
+            .join(
+                changed.with_columns(changed=pl.lit(1)), on=FRAME_KEY, how="left", nulls_equal=True
+            )
+            .group_by("file")
+            .agg(pl.col("new").sum(), pl.col("changed").sum())
+        )
+        self._per_file: dict[str, tuple[int, int]] = {
+            file: (int(n), int(c)) for file, n, c in per_file.iter_rows()
+        }
 
-    def of(self, result: IngestResult, work: _Work) -> IngestResult:
+    def of(self, result: IngestResult) -> IngestResult:
         if result.outcome == "removed":  # its frames are no longer known: the batch's counts
-            return replace(result, changed_frames=len(self.changed), removed_frames=self.removed)
+            return replace(result, changed_frames=self.changed, removed_frames=self.removed)
         if result.outcome != "ingested":
             return result
-        keys = work.keys.get(str(result.path), set())
-        return replace(
-            result,
-            new_frames=len(keys & self.new),
-            changed_frames=len(keys & self.changed),
-        )
+        new, changed = self._per_file.get(str(result.path), (0, 0))
+        return replace(result, new_frames=new, changed_frames=changed)
 
 
 @contextlib.contextmanager
