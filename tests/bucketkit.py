@@ -17,6 +17,7 @@ import base64
 import email.utils
 import hashlib
 import hmac
+import importlib.util
 import os
 import shutil
 import socket
@@ -217,13 +218,15 @@ class ThreadedS3:
 
 @contextmanager
 def gcs_emulator(bucket: str) -> Iterator[int]:
-    exe = shutil.which("gcp-storage-emulator")
-    if exe is None:
+    # the interpreter running the tests, not PATH: a venv that is not activated has it too
+    if importlib.util.find_spec("gcp_storage_emulator") is None:
         pytest.skip("gcp-storage-emulator is not installed; pip install -e '.[test]'")
     port = free_port()
     proc = subprocess.Popen(
         [
-            exe,
+            sys.executable,
+            "-m",
+            "gcp_storage_emulator",
             "start",
             "--host=127.0.0.1",
             f"--port={port}",
