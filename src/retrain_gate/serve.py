@@ -138,19 +138,21 @@ class Guard:
         Nothing in it is the secret."""
         if host is None or hostname_of(host) not in self.hostnames:
             served = ", ".join(sorted(self.hostnames))
-            return (
-                f"Host {printable(host, limit=80)} is not a name this server is served under "
-                f"({served}); open the link `retrain-gate serve` printed"
+            named = (
+                "a request without a Host header"
+                if host is None
+                else f"Host {printable(host, limit=80)} is not a name this server is served under"
             )
+            return f"{named} ({served}); open the link `retrain-gate serve` printed"
         # A browser always sends Origin with a websocket, and with a cross-origin request.
         if (origin is not None or websocket) and (
             origin is None or origin_of(origin) not in self.origins
         ):
             what, act = ("a websocket", "open") if websocket else ("a request", "send")
-            return (
-                f"{what} from {printable(origin, limit=80)}: only the page this server "
-                f"serves may {act} one"
+            source = (
+                "without an Origin" if origin is None else f"from {printable(origin, limit=80)}"
             )
+            return f"{what} {source}: only the page this server serves may {act} one"
         if self.holds(token) or self.holds(cookie):
             return None
         if token or cookie:
