@@ -357,19 +357,28 @@ def test_a_failed_listing_removes_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 # ------------------------------------------------------------------ watch, server stopped
 
 
+def _labels_bucket_without_17(
+    port: int,
+) -> tuple[dict[str, str], bucketkit.Bucket, dict[str, bytes]]:
+    """s3://labels/ls on the threaded server, holding every recorded storage file but `17`
+    (the one a test adds while `watch` runs): the credentials, the bucket and the files."""
+    bucketkit.create_s3_bucket(port, "labels")
+    env = bucketkit.s3_env(port)
+    bucket = bucketkit.Bucket("s3://labels/ls", env)
+    files = _storage_files()
+    for name, data in files.items():
+        if name != "17":
+            bucket.put(name, data)
+    return env, bucket, files
+
+
 def test_watch_keeps_the_figures_while_the_server_is_down_and_catches_up(
     tmp_path: Path,
 ) -> None:
     server = bucketkit.ThreadedS3()
     server.start()
     try:
-        bucketkit.create_s3_bucket(server.port, "labels")
-        env = bucketkit.s3_env(server.port)
-        bucket = bucketkit.Bucket("s3://labels/ls", env)
-        files = _storage_files()
-        for name, data in files.items():
-            if name != "17":
-                bucket.put(name, data)
+        env, bucket, files = _labels_bucket_without_17(server.port)
         project = _project(tmp_path, bucket.url, poll_seconds=0.5)
         (project / "config.toml").write_text(
             (project / "config.toml").read_text() + "[watch]\nsettle_seconds = 0.2\n"
@@ -544,13 +553,7 @@ def test_the_dashboard_says_the_bucket_is_unreachable_and_since_when(tmp_path: P
     server.start()
     tmux = Tmux(f"retrain-gate-bucket-{os.getpid()}")
     try:
-        bucketkit.create_s3_bucket(server.port, "labels")
-        env = bucketkit.s3_env(server.port)
-        bucket = bucketkit.Bucket("s3://labels/ls", env)
-        files = _storage_files()
-        for name, data in files.items():
-            if name != "17":
-                bucket.put(name, data)
+        env, bucket, files = _labels_bucket_without_17(server.port)
         project = _project(tmp_path, bucket.url, poll_seconds=0.5)
         aws = " ".join(f"{k}={v}" for k, v in env.items() if k.startswith("AWS_"))
         command = f"env {aws} {sys.executable} -m retrain_gate tui --config {project}/config.toml"

@@ -83,12 +83,6 @@ class Engine:
         if self._isolated is not None:
             self._isolated.close()
 
-    def pending_files(self) -> list[Path]:
-        export_dir = self.config.paths.export_dir
-        if not export_dir.is_dir():
-            return []
-        return [p for p in iter_candidates(export_dir) if self.store.needs_ingest(p)]
-
     def ingest(
         self, path: Path, progress: ProgressFn | None = None, *, save: bool = True
     ) -> IngestResult:
