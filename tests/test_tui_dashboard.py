@@ -166,8 +166,13 @@ async def test_the_dashboard_shows_episodes_per_task(tmp_path: Path) -> None:
     app = make_app(config)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot, app)
-        await wait_for(pilot, lambda: "Episodes per task" in screen_text(app))
-        lines = [" ".join(line.split()) for line in screen_text(app).splitlines()]
+
+        def painted() -> list[str]:
+            return [" ".join(line.split()) for line in screen_text(app).splitlines()]
+
+        # the panel's title shows before the ingest lands: wait for its rows, not the title
+        await wait_for(pilot, lambda: "│pick 2 of 2 0 2 0.00│" in painted())
+        lines = painted()
         assert "│task harvested in progress in delta corrections/episode│" in lines
         # pick and pour: 2 of 2 harvested each, nothing in progress, both in the delta,
         # pre-annotations accepted unchanged: 0 corrections per episode
