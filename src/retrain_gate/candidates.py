@@ -7,7 +7,6 @@ a `check` never imports watchdog.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -36,21 +35,21 @@ def classify_name(path: Path, *, is_dir: bool = False) -> NameClass:
     directories are ignored. Everything else is a candidate, including `.csv` or `.xml` files: the
     caller refuses those with a message instead of letting them disappear silently.
     """
-    name = path.name
-    if is_dir or not name or name.startswith("."):
-        return "ignore"
-    if name.lower().endswith(TEMP_SUFFIXES):
+    if is_dir or not _candidate_name(path.name):
         return "ignore"
     return "candidate"
 
 
-def iter_candidates(export_dir: Path) -> Iterator[Path]:
-    """Visible files under export_dir, sorted (hidden and temporary names are skipped)."""
-    found: list[Path] = []
+def _candidate_name(name: str) -> bool:
+    return bool(name) and not name.startswith(".") and not name.lower().endswith(TEMP_SUFFIXES)
+
+
+def candidate_names(export_dir: Path) -> list[str]:
+    """The paths of the visible files under export_dir, sorted (hidden and temporary names
+    are skipped). Strings, not Paths: a listing of 20k files makes a Path only of those that
+    changed."""
+    found: list[str] = []
     for root, dirs, files in os.walk(export_dir, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in files:
-            path = Path(root) / name
-            if classify_name(path) == "candidate":
-                found.append(path)
-    yield from sorted(found, key=str)  # comparing Paths part by part is slow
+        found += [os.path.join(root, name) for name in files if _candidate_name(name)]
+    return sorted(found)

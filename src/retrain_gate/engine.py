@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from retrain_gate import alerts
-from retrain_gate.candidates import iter_candidates
+from retrain_gate.candidates import candidate_names
 from retrain_gate.config import Config
 from retrain_gate.decisions.ledger import Ledger, utc_now_iso
 from retrain_gate.decisions.replay import human_state
@@ -109,10 +109,10 @@ class Engine:
         export_dir = self.config.paths.export_dir
         if not export_dir.is_dir():
             return []  # a folder that is not there (unmounted) is not an empty one
-        batch = self.store.changes(iter_candidates(export_dir))
+        batch = self.store.changes(candidate_names(export_dir))
         # a file the walk could not list (a folder without permission) is not a removed one
         removed = tuple(p for p in batch.removed if not os.path.lexists(p))
-        batch = Batch(changed=batch.changed, removed=removed)
+        batch = Batch(changed=batch.changed, removed=removed, seen=batch.seen)
         try:
             return self.store.apply(batch, progress=progress, on_file=on_file, save=False)
         finally:

@@ -22,21 +22,21 @@ def signature(path: Path | str, *, follow: bool = True) -> Signature | None:
     return (st.st_size, st.st_mtime_ns)
 
 
-def signature_or_link(path: Path) -> Signature | None:
+def signature_or_link(path: Path | str) -> Signature | None:
     """(size, mtime_ns) of a file, or of the link itself when it cannot be followed (a loop,
     a dangling link), so such a name is refused once with a reason instead of skipped."""
     try:
-        st = path.stat()
+        st = os.stat(path)
     except FileNotFoundError:
         try:
-            st = path.lstat()
+            st = os.lstat(path)
         except OSError:
             return None
         if not stat.S_ISLNK(st.st_mode):
             return None
     except OSError:
         try:
-            st = path.lstat()
+            st = os.lstat(path)
         except OSError:
             return None
     return (st.st_size, st.st_mtime_ns)

@@ -114,7 +114,7 @@ def load_storage(path: Path, config: Config, size: int, mtime_ns: int) -> Loaded
     """Read one file without an extension: a per-annotation storage file, a task-format one,
     or neither. Never raises for a bad file: it returns a refusal."""
     from retrain_gate.labelstudio.export import parse_export, read_file
-    from retrain_gate.labelstudio.storage import classify, read_annotation
+    from retrain_gate.labelstudio.storage import Kind, StorageProblem, classify, read_annotation
 
     budget = memory_refusal(size)
     if budget is not None:
@@ -125,9 +125,14 @@ def load_storage(path: Path, config: Config, size: int, mtime_ns: int) -> Loaded
         return Loaded(size, mtime_ns, "", None, exc.reason)
     size = len(raw)
     try:
-        kind = classify(raw)
-        if kind == "annotation":
+        kind: Kind = "annotation"
+        try:  # what nearly every such file is: decoded once, not classified first
             file = read_annotation(raw, path, mtime_ns, config)
+        except (StorageProblem, RecursionError):
+            kind = classify(raw)
+            if kind == "annotation":  # one, but not a usable one: refused with the reason
+                raise
+        if kind == "annotation":
             if _IN_WORKER:
                 return Loaded(size, mtime_ns, "", None, kind=kind, raw=bytes(raw))
             return Loaded(size, mtime_ns, "", None, kind=kind, annotation=file)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,7 +22,7 @@ import polars as pl
 
 from retrain_gate.config import Config
 from retrain_gate.errors import ExportRefused
-from retrain_gate.fsutil import atomic_write, signature_or_link
+from retrain_gate.fsutil import Signature, atomic_write, signature_or_link
 from retrain_gate.labelstudio import RULES_VERSION
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
 from retrain_gate.registry import (
@@ -58,10 +58,13 @@ class Batch:
     oldest first). `removed`: files gone since (deleted, renamed away, objects gone from a
     complete bucket listing). A path is the file's local path; a source that mirrors a bucket
     hands the paths of its local copies. `FrameStore.changes(present)` makes the batch from
-    a complete listing of what is present now."""
+    a complete listing of what is present now; `seen` holds the (size, mtime_ns) that listing
+    found for each changed file, so that it is not asked of the disk again (a changed file
+    missing from it is looked at when read)."""
 
     changed: tuple[Path, ...] = ()
     removed: tuple[Path, ...] = ()
+    seen: Mapping[str, Signature] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -179,8 +182,6 @@ class FrameStore:
         self._frames_dirty = False
         self._registry_dirty = False
         self.stale: str | None = None  # why the stored frames were dropped, until the next flush
-        # (size, mtime_ns) of each file as a listing (`changes`) last saw it
-        self._listed: dict[str, tuple[int, int]] = {}
 
     # -------------------------------------------------------------- loading
 
@@ -272,18 +273,28 @@ class FrameStore:
 
     def needs_ingest(self, path: Path) -> bool:
         signature = signature_or_link(path)
-        if signature is None:
-            return False
-        self._listed[str(path)] = signature  # the next batch sorts by it, without a stat
-        return self.known(path, *signature) is None
+        return signature is not None and self.known(path, *signature) is None
 
-    def changes(self, present: Iterable[Path]) -> Batch:
+    def changes(self, present: Iterable[Path | str]) -> Batch:
         """The batch that brings the store to a complete listing of the files present now:
         the new or changed ones, and every file the store knows that is not listed."""
-        listed = {str(path): path for path in present}
-        changed = tuple(path for path in listed.values() if self.needs_ingest(path))
-        removed = tuple(Path(name) for name in self.registry() if name not in listed)
-        return Batch(changed=changed, removed=removed)
+        registry = self.registry()
+        listed: set[str] = set()
+        changed: list[Path] = []
+        seen: dict[str, Signature] = {}
+        for path in present:
+            name = str(path)
+            listed.add(name)
+            signature = signature_or_link(name)
+            if signature is None:
+                continue
+            record = registry.get(name)
+            if record is not None and (record.size, record.mtime_ns) == signature:
+                continue  # as `known`, without a Path for each of 20k unchanged files
+            changed.append(Path(name))
+            seen[name] = signature
+        removed = tuple(Path(name) for name in registry if name not in listed)
+        return Batch(changed=tuple(changed), removed=removed, seen=seen)
 
     def ingest(
         self, path: Path, *, progress: ProgressFn | None = None, save: bool = True
@@ -344,18 +355,15 @@ class FrameStore:
             self._rewritten(path, work)  # a file holding its old bytes is read in this batch
         asked = {str(p) for p in batch.changed}
         unique = {str(p): p for p in (*batch.changed, *work.reread)}
-        listed, self._listed = self._listed, {}
-        arrivals = {
-            name: (listed[name][1], path.name) if name in listed else _arrival(path)
-            for name, path in unique.items()
-        }
+        seen = {name: batch.seen.get(name) or signature_or_link(name) for name in unique}
+        arrivals = {name: _arrival(path, seen[name]) for name, path in unique.items()}
         changed = sorted(unique.values(), key=lambda p: arrivals[str(p)])
         for index, path in enumerate(changed, start=1):
             if on_file is not None:
                 on_file(path.name, index, len(changed))
             if progress is not None and len(changed) > 1:  # a folder of many small files
                 progress("reading files", index - 1, len(changed))
-            result = self._read(path, work, progress)
+            result = self._read(path, seen[str(path)], work, progress)
             if str(path) in asked or result.outcome != "unchanged":
                 results.append(result)
         results += [r for r in removals if r is not None]
@@ -407,9 +415,10 @@ class FrameStore:
         self._registry_dirty = True
         self._left(path, record, work)
 
-    def _read(self, path: Path, work: _Work, progress: ProgressFn | None) -> IngestResult:
+    def _read(
+        self, path: Path, signature: Signature | None, work: _Work, progress: ProgressFn | None
+    ) -> IngestResult:
         """Read one changed file into the batch's tables (nothing is merged yet)."""
-        signature = signature_or_link(path)
         if signature is None:
             return IngestResult(path, "refused", reason="the file disappeared before it was read")
         size, mtime_ns = signature
@@ -631,8 +640,9 @@ class FrameStore:
         self.reset()
         self.registry().update(kept)
         work = _Work()
-        for path in sorted(again, key=_arrival):
-            self._read(path, work, progress)
+        seen = {str(path): signature_or_link(path) for path in again}
+        for path in sorted(again, key=lambda p: _arrival(p, seen[str(p)])):
+            self._read(path, seen[str(path)], work, progress)
         self._merge_batch(work)
 
     def flush(self) -> None:
@@ -772,7 +782,8 @@ class _Counts:
         if result.outcome != "ingested":
             return result
         new, changed = self._per_file.get(str(result.path), (0, 0))
-        return replace(result, new_frames=new, changed_frames=changed)
+        # not `replace`: its generic path costs as much as the rest of a small file's count
+        return IngestResult(result.path, result.outcome, result.frames, new, changed)
 
 
 @contextlib.contextmanager
@@ -790,12 +801,9 @@ def _collector_paused() -> Iterator[None]:
         gc.enable()
 
 
-def _arrival(path: Path) -> tuple[int, str]:
+def _arrival(path: Path, signature: Signature | None) -> tuple[int, str]:
     """Oldest first: the order files were written in (mtime, then name)."""
-    try:
-        return (path.stat().st_mtime_ns, path.name)
-    except OSError:
-        return (0, path.name)
+    return (signature[1] if signature is not None else 0, path.name)
 
 
 def _latest(frames: pl.DataFrame) -> pl.DataFrame:

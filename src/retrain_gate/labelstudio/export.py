@@ -8,6 +8,7 @@ progress is honest, and a read past its time limit stops between chunks.
 from __future__ import annotations
 
 import mmap
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -165,10 +166,10 @@ def parsed(
     )
 
 
-def read_file(path: Path, config: Config) -> tuple[bytearray, int]:
+def read_file(path: Path, config: Config) -> tuple[bytes, int]:
     """A file's bytes and mtime, refusing what is too big or cannot be read."""
     raw, mtime_ns = _read(path, config, releasable=False)
-    assert isinstance(raw, bytearray)
+    assert isinstance(raw, bytes)
     return raw, mtime_ns
 
 
@@ -180,7 +181,7 @@ def read_releasable(path: Path, config: Config) -> tuple[Bytes, int]:
 
 def _read(path: Path, config: Config, *, releasable: bool) -> tuple[Bytes, int]:
     try:
-        stat = path.stat()  # before opening: opening a FIFO would wait for a writer
+        stat = os.stat(path)  # before opening: opening a FIFO would wait for a writer
         if not S_ISREG(stat.st_mode):
             raise ExportRefused(path, "not a regular file (a FIFO, socket or device); remove it")
         limit = config.limits.max_export_mb * 1024 * 1024
@@ -190,6 +191,8 @@ def _read(path: Path, config: Config, *, releasable: bool) -> tuple[Bytes, int]:
                 f"{stat.st_size / 2**20:,.0f} MB is over [limits] max_export_mb = "
                 f"{config.limits.max_export_mb:g}; raise the limit or export a filtered view",
             )
+        if not releasable:  # a storage file: small, read whole (a plain read costs half)
+            return _read_whole(path, stat.st_size), stat.st_mtime_ns
         with path.open("rb", buffering=0) as handle:
             raw = _memory(stat.st_size, releasable)
             got = _read_into(handle, raw)
@@ -199,6 +202,17 @@ def _read(path: Path, config: Config, *, releasable: bool) -> tuple[Bytes, int]:
     except OSError as exc:
         raise unreadable(path, exc) from None
     return raw, stat.st_mtime_ns
+
+
+def _read_whole(path: Path, size: int) -> bytes:
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        chunks: list[bytes] = []
+        while chunk := os.read(fd, size + 1 if not chunks else 1 << 20):  # to the end, also
+            chunks.append(chunk)  # of a file that grew since the stat
+    finally:
+        os.close(fd)
+    return b"".join(chunks)
 
 
 # Private anonymous memory: given back by `MADV_DONTNEED` (shared memory would keep the pages)

@@ -57,11 +57,11 @@ def _file_decoder(field: str, frames_field: str | None) -> msgspec.json.Decoder[
         [
             ("id", int),
             ("task", task),
+            ("result", msgspec.Raw),  # required: without it the file is not an annotation
             ("was_cancelled", bool | None, False),
             ("ground_truth", bool | None, False),
             ("created_at", str | None, None),
             ("updated_at", str | None, None),
-            ("result", msgspec.Raw, msgspec.Raw(b"null")),
             ("parent_prediction", int | None, None),
             ("prediction", Prediction | None, None),
         ],
