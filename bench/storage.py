@@ -11,6 +11,10 @@ tasks. Measured, each as a process (`check --json`, wall and peak RSS, median of
 
 The folder's figures are compared with the export's (they hold the same tasks): the run exits
 1 when they differ. Ratios, not absolute times, are what to compare across machines.
+
+`--against SRC` (another version's `src`, e.g. `git archive REV src | tar -x -C /tmp/before`)
+also runs that version's cold `check` of the largest folder and of the export, in the same
+turns, and reports this version's time over its (median of the runs' ratios).
 """
 
 from __future__ import annotations
@@ -100,23 +104,30 @@ def project(root: Path, export_dir: Path) -> Path:
     return config
 
 
-def check(config: Path) -> tuple[float, int, dict[str, Any]]:
-    proc = run_process([PYTHON, "-m", "retrain_gate", "check", "--json", "--config", str(config)])
+def check(config: Path, src: Path | None = None) -> tuple[float, int, dict[str, Any]]:
+    argv = [PYTHON, "-m", "retrain_gate", "check", "--json", "--config", str(config)]
+    proc = run_process(argv, src=src)
     if proc.returncode not in (0, 1):  # 1: the gate says wait; 2: an error
         raise SystemExit(f"check failed ({proc.returncode}) on {config}")
     return proc.wall, proc.rss, json.loads(proc.stdout)
 
 
-def cold(configs: dict[str, Path], runs: int, log: Any = print) -> dict[str, Any]:
+def cold(
+    configs: dict[str, Path],
+    runs: int,
+    log: Any = print,
+    sources: dict[str, Path] | None = None,
+) -> dict[str, Any]:
     """A cold `check` of each workload, `runs` times, in turns (one of each, then again), so
-    that a load which drifts during the run falls on every workload alike."""
+    that a load which drifts during the run falls on every workload alike. `sources`: the
+    package source a workload runs (default this checkout's)."""
     walls: dict[str, list[float]] = {name: [] for name in configs}
     rss: dict[str, list[int]] = {name: [] for name in configs}
     figures: dict[str, dict[str, Any]] = {}
     for run_index in range(runs):
         for name, config in configs.items():
             shutil.rmtree(config.parent / "state", ignore_errors=True)
-            wall, peak, figures[name] = check(config)
+            wall, peak, figures[name] = check(config, (sources or {}).get(name))
             walls[name].append(wall)
             rss[name].append(peak)
             log(f"  run {run_index + 1}: cold check of {name} {wall:.2f}s")
@@ -140,7 +151,9 @@ def comparable(figures: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in figures.items() if key not in NOT_FIGURES}
 
 
-def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, Any]:
+def run(
+    sizes: list[int], runs: int, out: Path, log: Any = print, against: Path | None = None
+) -> dict[str, Any]:
     work = out / "storage-work"
     largest = max(sizes)
     results: dict[str, Any] = {"sizes": sizes, "runs": runs}
@@ -156,7 +169,13 @@ def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, A
     if not (export_dir / "export.json").exists():
         write_export(export_dir / "export.json", largest)
     configs[f"export-{largest}"] = project(work / f"export-{largest}", export_dir)
-    results["cold"] = cold(configs, runs, log)
+    sources: dict[str, Path] = {}
+    if against is not None:
+        for name, base in ((f"files-{largest}", "folder"), (f"export-{largest}", "export")):
+            exports = work / f"{base}-{largest}" / "exports"
+            configs[f"{name}-against"] = project(work / f"{base}-{largest}-against", exports)
+            sources[f"{name}-against"] = against
+    results["cold"] = cold(configs, runs, log, sources)
 
     # the largest folder in the store: a no-op check, then one new annotation file per run
     folder_config = project(work / f"folder-{largest}", work / f"folder-{largest}" / "exports")
@@ -185,6 +204,12 @@ def run(sizes: list[int], runs: int, out: Path, log: Any = print) -> dict[str, A
     results["per_file_ms"] = {
         f"files-{n}": 1000 * results["cold"][f"files-{n}"]["wall_s"] / n for n in sorted(sizes)
     }
+    if against is not None:
+        for name in (f"files-{largest}", f"export-{largest}"):
+            mine, theirs = results["cold"][name], results["cold"][f"{name}-against"]
+            results["ratios"][f"{name} / the same, against"] = statistics.median(
+                a / b for a, b in zip(mine["walls"], theirs["walls"], strict=True)
+            )
     results["figures_agree"] = comparable(big["figures"]) == comparable(export["figures"])
     for entry in results["cold"].values():
         entry.pop("figures")
@@ -216,10 +241,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--files", type=int, nargs="+", default=[5000, 20000])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument("--against", type=Path, help="another version's src folder")
     args = parser.parse_args(argv)
     if len(args.files) < 2 or args.runs < 1:
         parser.error("give at least two --files sizes and --runs >= 1")
-    results = run(args.files, args.runs, args.out.resolve(), log=lambda m: print(m, flush=True))
+    results = run(
+        args.files,
+        args.runs,
+        args.out.resolve(),
+        log=lambda m: print(m, flush=True),
+        against=args.against.resolve() if args.against else None,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     name = "-".join(str(n) for n in sorted(args.files))
     (args.out / f"storage-{name}.json").write_text(json.dumps(results, indent=2))
