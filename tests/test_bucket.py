@@ -482,7 +482,9 @@ def test_watch_and_check_name_a_refused_object_by_its_url(
     checked = _run(project, bucket.env, "check")
     assert checked.returncode == 0, checked.stderr
     assert "    s3://labels/ls/task/bad.json: " in checked.stdout
-    assert "bucket/mirror" not in text + checked.stdout + checked.stderr
+    as_json = _run(project, bucket.env, "check", "--json")
+    assert list(json.loads(as_json.stdout)["refused_files"]) == ["s3://labels/ls/task/bad.json"]
+    assert "bucket/mirror" not in text + checked.stdout + checked.stderr + as_json.stdout
     assert "Traceback" not in text
 
 

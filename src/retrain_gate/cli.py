@@ -247,8 +247,8 @@ def cmd_check(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
         data = report.model_dump(mode="json")
-        data["refused_files"] = refused
-        data["ignored_files"] = ignored
+        data["refused_files"] = {config.paths.shown(p): r for p, r in refused.items()}
+        data["ignored_files"] = {config.paths.shown(p): r for p, r in ignored.items()}
         data["mapping_warnings"] = mapping_warnings(report, config)
         if preview is not None:
             data["delta_episode_list"] = [dataclasses.asdict(row) for row in preview]
