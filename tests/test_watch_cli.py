@@ -81,3 +81,19 @@ def test_a_second_watcher_follows_then_takes_over(folder: Path, watch: Watch) ->
         finally:
             second.send_signal(signal.SIGTERM)
             second.wait(10)
+
+
+def test_an_edited_config_is_said_with_whether_it_loads(folder: Path, watch: Watch) -> None:
+    """Settings apply from the next start: an edit says so (and what is wrong with it), and
+    the watcher goes on with the settings it started with."""
+    config = folder / "config.toml"
+    config.write_text(config.read_text() + "[gates]\nmin_delta_fraction = 0.2\n", encoding="utf-8")
+    kept = "the settings it started with stay in use until watch or the dashboard restarts"
+    wait_for(lambda: f"config.toml changed; {kept}" in watch.text(), timeout=20)
+    config.write_text("[gates\n", encoding="utf-8")
+    wait_for(lambda: "cannot be used: config.toml: not valid TOML" in watch.text(), timeout=20)
+    (folder / "exports" / "a.json").write_bytes(export_bytes(1, "pick"))
+    wait_for(lambda: "a.json: 3 frames" in watch.text(), timeout=20)
+    text = watch.text()
+    assert text.count("config.toml changed") == 1, text  # once for each edit, not each second
+    assert "Traceback" not in text

@@ -70,6 +70,7 @@ class _Printer:
                 | live.BucketUnreachable()
                 | live.NotifyProblem()
                 | live.NothingMapped()
+                | live.ConfigEdited()
             ):
                 self.say(event.at, printable(event.text), err=True)
             case live.WatcherNote(kind="rescan"):

@@ -105,6 +105,13 @@ class SettingsChanged(_Said):
 
 
 @dataclass(frozen=True)
+class ConfigEdited(_Said):
+    """The config file changed (or left) after the service started with it: the settings in
+    use stay those it started with until a restart; `text` says whether the new file is
+    usable."""
+
+
+@dataclass(frozen=True)
 class NothingMapped(_Said):
     """Frames were read, but the pattern maps none of them to an episode (what `check` says)."""
 
@@ -257,6 +264,7 @@ LiveEvent = (
     | Removed
     | RefusedFiles
     | SettingsChanged
+    | ConfigEdited
     | NothingMapped
     | PullStarted
     | PullNotice

@@ -31,6 +31,7 @@ from retrain_gate.live.events import (
     BucketReachable,
     BucketSynced,
     BucketUnreachable,
+    ConfigEdited,
     Listener,
     LiveEvent,
     Problem,
@@ -69,7 +70,7 @@ class GateService:
         self.role: Role = "starting"
         self._watcher: ExportWatcher | None = None
         self._thread: threading.Thread | None = None
-        self._seen: dict[str, object] = {}
+        self._seen: dict[str, object] = {"config": self._config_signature()}  # as started
         self.last_report: Report | None = None
         self._last_progress = 0.0
         self._in_memory = False  # the writer, but the state folder cannot be written
@@ -355,7 +356,32 @@ class GateService:
             self._save_error = None
             self._emit(RoleChanged(self.role, "the state is saved again"))
 
+    def _config_signature(self) -> object:
+        source = self.config.source
+        return None if source is None else signature(source)
+
+    def _config_edited(self) -> None:
+        """Say when the config file changed under a running service, and whether the new
+        file would load: its settings apply from the next start (a live switch of folders,
+        state or thresholds mid-session is a different session)."""
+        source = self.config.source
+        if source is None or not self._changed("config", self._config_signature()):
+            return
+        from retrain_gate.config import load_config
+
+        kept = "the settings it started with stay in use until watch or the dashboard restarts"
+        if not source.exists():
+            self._emit(ConfigEdited(f"{source} was removed; {kept}"))
+            return
+        try:
+            load_config(source)
+        except RetrainGateError as exc:
+            self._emit(ConfigEdited(f"the config changed and cannot be used: {exc}; {kept}"))
+            return
+        self._emit(ConfigEdited(f"{source} changed; {kept}"))
+
     def _tick(self, state: Path) -> None:
+        self._config_edited()
         if self._may_pull():
             self._save()
             self.pulls.when_due(may_pull=True)

@@ -342,7 +342,7 @@ class RetrainGateApp(App[int]):
             case live.NotifyDelivered(text=text, at=at):
                 post(Activity(text, at))
                 post(NotifyState("info", text, at))
-            case live.NothingMapped(text=text, at=at):
+            case live.NothingMapped(text=text, at=at) | live.ConfigEdited(text=text, at=at):
                 post(Activity(text, at, level="warning"))
             case (
                 live.SettingsChanged()
