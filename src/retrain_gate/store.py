@@ -488,13 +488,12 @@ class FrameStore:
                     file = read_annotation(loaded.raw or b"", path, mtime_ns, self.config)
                 except StorageProblem as exc:
                     return self._record_refusal(path, size, mtime_ns, "", str(exc))
-            registry[str(path)] = FileRecord(
-                size, mtime_ns, "", "ingested", frames=1, frame=list(file.frame)
-            )
+            name, frame = str(path), file.frame
+            registry[name] = FileRecord(size, mtime_ns, "", "ingested", frames=1, frame=list(frame))
             self._registry_dirty = True
-            work.annotations[str(path)] = file
-            work.touched.add(file.frame)
-            work.add_annotation_key(path, file.frame)
+            work.annotations[name] = file
+            work.touched.add(frame)
+            work.add_annotation_key(path, frame)
             return IngestResult(path, "ingested", frames=1)
         if loaded.kind == "task" and loaded.parsed is not None:
             registry[str(path)] = FileRecord(size, mtime_ns, "", "ingested", frames=1)

@@ -207,9 +207,11 @@ def _read(path: Path, config: Config, *, releasable: bool) -> tuple[Bytes, int]:
 def _read_whole(path: Path, size: int) -> bytes:
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
     try:
-        chunks: list[bytes] = []
-        while chunk := os.read(fd, size + 1 if not chunks else 1 << 20):  # to the end, also
-            chunks.append(chunk)  # of a file that grew since the stat
+        # One byte more than the stat said: a shorter read is the end of a regular file; a
+        # full one means it grew since the stat, and is read on to its end.
+        chunks = [os.read(fd, size + 1)]
+        while len(chunks[0]) > size and (chunk := os.read(fd, 1 << 20)):
+            chunks.append(chunk)
     finally:
         os.close(fd)
     return b"".join(chunks)
