@@ -555,6 +555,20 @@ def test_gcs_new_overwritten_and_deleted_objects(tmp_path: Path, gcs: int) -> No
     assert not (state / "bucket" / "mirror" / "8").exists()
 
 
+def test_gcs_keys_with_spaces_ampersands_and_percents(tmp_path: Path, gcs: int) -> None:
+    """A key is percent-encoded in the request and XML-escaped in the listing: annotation 17
+    under a key with a space, '&', '<', '%' and a non-ASCII letter still counts, and is
+    mirrored under its escaped name."""
+    files = _storage_files()
+    for name, data in files.items():
+        key = "ls/sub dir/17 & <é>%41" if name == "17" else f"ls/{name}"
+        bucketkit.gcs_upload(gcs, "labels", key, data)
+    project = _project(tmp_path, "gs://labels/ls")
+    assert _figures(_check(project, bucketkit.gcs_env(gcs))) == _expected("storage_alone")
+    mirror = project / "state" / "bucket" / "mirror"
+    assert (mirror / "sub dir" / "17 & <é>%2541").read_bytes() == files["17"]
+
+
 def _one_line_exit_2(out: subprocess.CompletedProcess[str]) -> str:
     assert out.returncode == 2, out.stderr
     assert out.stdout == ""
