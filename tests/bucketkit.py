@@ -3,7 +3,8 @@
 - S3: moto's standalone server (`python -m moto.server`), a subprocess; or moto's threaded
   server in this process where a test must stop and restart the server with its objects kept
   (moto keeps its buckets in the memory of the process that serves them).
-- GCS: gcp-storage-emulator.
+- GCS: gcp-storage-emulator, started by tests/gcs_emulator.py, which adds the XML listing
+  obstore uses and the emulator lacks.
 - Azure: Azurite (npm), telemetry off.
 
 Each yields the environment a client needs (the cloud's standard variables, nothing else),
@@ -23,8 +24,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -215,56 +218,84 @@ class ThreadedS3:
 
 # ------------------------------------------------------------------ GCS
 
+GCS_TOKEN = "test-gcs-bearer-token-value"  # the only token the emulator takes (--token)
+GCS_PAGE_SIZE = 4  # objects per listing page: the 15 recorded files take four pages
+_GCS_LAUNCHER = Path(__file__).with_name("gcs_emulator.py")
+
 
 @contextmanager
-def gcs_emulator(bucket: str) -> Iterator[int]:
+def gcs_emulator(bucket: str, *, page_size: int = GCS_PAGE_SIZE) -> Iterator[int]:
+    """gcp-storage-emulator, through tests/gcs_emulator.py (which adds the XML listing that
+    obstore uses and the emulator lacks), refusing any token but `GCS_TOKEN`."""
     # the interpreter running the tests, not PATH: a venv that is not activated has it too
     if importlib.util.find_spec("gcp_storage_emulator") is None:
         pytest.skip("gcp-storage-emulator is not installed; pip install -e '.[test]'")
     port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gcp_storage_emulator",
-            "start",
-            "--host=127.0.0.1",
-            f"--port={port}",
-            "--in-memory",
-            f"--default-bucket={bucket}",
-        ],
-        env=clean_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+    with tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                str(_GCS_LAUNCHER),
+                f"--port={port}",
+                f"--bucket={bucket}",
+                f"--token={GCS_TOKEN}",
+                f"--page-size={page_size}",
+            ],
+            env=clean_env(),
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
         try:
-            _wait_port(port, proc)
-        except RuntimeError as exc:
-            pytest.skip(f"gcp-storage-emulator did not start: {exc}")
-        yield port
-    finally:
-        _stop(proc)
+            try:
+                _wait_port(port, proc)
+            except RuntimeError as exc:
+                if proc.poll() is None:
+                    pytest.skip(f"gcp-storage-emulator did not start: {exc}")
+                # installed, and exited: the launcher or the emulator broke, not a skip
+                errors.seek(0)
+                said = errors.read().decode("utf-8", "replace").strip()
+                pytest.fail(f"tests/gcs_emulator.py exited {proc.returncode}: {said[-2000:]}")
+            yield port
+        finally:
+            _stop(proc)
 
 
-def gcs_env(port: int) -> dict[str, str]:
-    return clean_env(
-        GOOGLE_BASE_URL=f"http://127.0.0.1:{port}",
-        GOOGLE_BEARER_TOKEN="test-bearer-token",  # the emulator checks none; no token request
-        GOOGLE_ALLOW_HTTP="true",
-    )
+def gcs_env(port: int, **extra: str) -> dict[str, str]:
+    base = {
+        "GOOGLE_BASE_URL": f"http://127.0.0.1:{port}",
+        "GOOGLE_BEARER_TOKEN": GCS_TOKEN,  # a static token: no token request is made
+        "GOOGLE_ALLOW_HTTP": "true",
+    }
+    return clean_env(**{**base, **extra})
+
+
+def _gcs_json_api(request: urllib.request.Request) -> None:
+    request.add_header("Authorization", f"Bearer {GCS_TOKEN}")
+    urllib.request.urlopen(request, timeout=10).close()
 
 
 def gcs_upload(port: int, bucket: str, key: str, data: bytes) -> None:
-    """Through the emulator's JSON API (its XML API answers no upload obstore can read)."""
+    """Through the emulator's JSON API (its XML upload answers without the ETag obstore
+    needs); a key that exists is overwritten."""
     name = urllib.parse.quote(key, safe="")
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/octet-stream"},
+    _gcs_json_api(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={name}",
+            data=data,
+            method="POST",
+            headers={"Content-Type": "application/octet-stream"},
+        )
     )
-    urllib.request.urlopen(request, timeout=10).close()
+
+
+def gcs_delete(port: int, bucket: str, key: str) -> None:
+    """Through the emulator's JSON API, as gcs_upload."""
+    name = urllib.parse.quote(key, safe="")
+    _gcs_json_api(
+        urllib.request.Request(
+            f"http://127.0.0.1:{port}/storage/v1/b/{bucket}/o/{name}", method="DELETE"
+        )
+    )
 
 
 # ------------------------------------------------------------------ Azure (Azurite)

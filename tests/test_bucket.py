@@ -488,24 +488,137 @@ def test_watch_and_check_name_a_refused_object_by_its_url(
     assert "Traceback" not in text
 
 
-# ------------------------------------------------------------------ GCS and Azure
+# ------------------------------------------------------------------ GCS (gcp-storage-emulator)
 
 
-def test_gcs_bucket_gives_the_account(tmp_path: Path) -> None:
+@pytest.fixture
+def gcs() -> Iterator[int]:
+    """The emulator with an empty bucket `labels`; every listing of it is paged by
+    `bucketkit.GCS_PAGE_SIZE` objects."""
     with bucketkit.gcs_emulator("labels") as port:
-        env = bucketkit.gcs_env(port)
-        for name, data in _storage_files().items():
-            bucketkit.gcs_upload(port, "labels", f"ls/{name}", data)
-        project = _project(tmp_path, "gs://labels/ls")
-        out = _run(project, env, "check", "--json")
-        if out.returncode == 2 and "501" in out.stderr:
-            pytest.skip(
-                "gcp-storage-emulator answers obstore's GCS listing (the XML API, "
-                "ListObjectsV2) with 501 Not Implemented; no GCS emulator on the package "
-                "index implements it"
-            )
-        assert out.returncode == 0, out.stderr
-        assert _figures(json.loads(out.stdout)) == _expected("storage_alone")
+        yield port
+
+
+def test_gcs_cold_listing_gives_the_account_and_the_folder_figures(
+    tmp_path: Path, gcs: int
+) -> None:
+    files = _storage_files()
+    for name, data in files.items():
+        bucketkit.gcs_upload(gcs, "labels", f"ls/{name}", data)
+    bucketkit.gcs_upload(gcs, "labels", "elsewhere/1", files["1"])  # outside the prefix
+    env = bucketkit.gcs_env(gcs)
+    project = _project(tmp_path / "p", "gs://labels/ls")
+    report = _check(project, env)
+    assert _figures(report) == _expected("storage_alone")
+    assert report["frames"]["release_unknown"] == 9
+    assert _figures(report) == _figures(_as_folder(tmp_path, files))
+    # all 15 objects, listed over four pages of four: every continuation token was followed
+    assert len(files) > 3 * bucketkit.GCS_PAGE_SIZE
+    mirror = project / "state" / "bucket" / "mirror"
+    assert sorted(p.name for p in mirror.iterdir()) == sorted(files)
+    listing = json.loads((project / "state" / "bucket" / "listing.json").read_text())
+    assert sorted(listing["objects"]) == sorted(files)
+    assert bucketkit.GCS_TOKEN not in (project / "state" / "bucket" / "listing.json").read_text()
+
+
+def test_gcs_new_overwritten_and_deleted_objects(tmp_path: Path, gcs: int) -> None:
+    """As the S3 test: each change in the bucket gives the figures of the same files as a
+    folder, and a check with nothing new downloads nothing."""
+    env = bucketkit.gcs_env(gcs)
+    files = _storage_files()
+    start = {name: data for name, data in files.items() if name != "17"}
+    start["3"] = (ANNOTATIONS / "steps" / "3.before-update").read_bytes()
+    for name, data in start.items():
+        bucketkit.gcs_upload(gcs, "labels", f"ls/{name}", data)
+    project = _project(tmp_path / "p", "gs://labels/ls")
+    state = project / "state"
+    first = _check(project, env)
+    assert _figures(first) == _figures(_as_folder(tmp_path / "a", start))
+
+    inodes = {p.name: p.stat().st_ino for p in (state / "bucket" / "mirror").iterdir()}
+    assert _figures(_check(project, env)) == _figures(first)
+    assert {p.name: p.stat().st_ino for p in (state / "bucket" / "mirror").iterdir()} == inodes
+
+    # annotation 17 new, annotation 3 overwritten in place: the account, and task 3's wrist
+    # marked as changed by the update (one corrected frame more)
+    bucketkit.gcs_upload(gcs, "labels", "ls/17", files["17"])
+    bucketkit.gcs_upload(gcs, "labels", "ls/3", files["3"])
+    after = _check(project, env)
+    assert _figures(after) == _expected("storage_alone")
+    assert after["frames"]["corrected"] == first["frames"]["corrected"] + 1
+
+    # annotation 8 deleted: task 7 falls back to annotation 7 (prediction accepted)
+    bucketkit.gcs_delete(gcs, "labels", "ls/8")
+    gone = _check(project, env)
+    rest = {name: data for name, data in files.items() if name != "8"}
+    assert _figures(gone) == _figures(_as_folder(tmp_path / "b", rest))
+    assert gone["frames"]["corrected"] == after["frames"]["corrected"] - 1
+    assert gone["frames"]["reviewed"] == after["frames"]["reviewed"]
+    assert not (state / "bucket" / "mirror" / "8").exists()
+
+
+def test_gcs_keys_with_spaces_ampersands_and_percents(tmp_path: Path, gcs: int) -> None:
+    """A key is percent-encoded in the request and XML-escaped in the listing: annotation 17
+    under a key with a space, '&', '<', '%' and a non-ASCII letter still counts, and is
+    mirrored under its escaped name."""
+    files = _storage_files()
+    for name, data in files.items():
+        key = "ls/sub dir/17 & <é>%41" if name == "17" else f"ls/{name}"
+        bucketkit.gcs_upload(gcs, "labels", key, data)
+    project = _project(tmp_path, "gs://labels/ls")
+    assert _figures(_check(project, bucketkit.gcs_env(gcs))) == _expected("storage_alone")
+    mirror = project / "state" / "bucket" / "mirror"
+    assert (mirror / "sub dir" / "17 & <é>%2541").read_bytes() == files["17"]
+
+
+def _one_line_exit_2(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 2, out.stderr
+    assert out.stdout == ""
+    line = out.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "gs://labels/ls" in line
+    return line
+
+
+def test_gcs_wrong_token_exits_2_naming_the_variable_not_its_value(
+    tmp_path: Path, gcs: int
+) -> None:
+    bucketkit.gcs_upload(gcs, "labels", "ls/1", _storage_files()["1"])
+    env = bucketkit.gcs_env(gcs, GOOGLE_BEARER_TOKEN="wrong-bearer-token-value")
+    line = _one_line_exit_2(_run(_project(tmp_path, "gs://labels/ls"), env, "check"))
+    assert "access denied" in line and "GOOGLE_BEARER_TOKEN" in line
+    assert "wrong-bearer-token-value" not in line and bucketkit.GCS_TOKEN not in line
+
+
+def test_gcs_without_credentials_exits_2_naming_the_variables(tmp_path: Path, gcs: int) -> None:
+    """No GOOGLE_* credential and no gcloud login: the client asks the metadata server,
+    pointed at a closed port on 127.0.0.1 here (never the real 169.254.169.254)."""
+    closed = f"127.0.0.1:{bucketkit.free_port()}"
+    env = bucketkit.clean_env(
+        GOOGLE_BASE_URL=f"http://127.0.0.1:{gcs}",
+        GOOGLE_ALLOW_HTTP="true",
+        GCE_METADATA_HOST=closed,
+        GCE_METADATA_IP=closed,
+        HOME=str(tmp_path / "home"),  # no ~/.config/gcloud/application_default_credentials.json
+    )
+    line = _one_line_exit_2(_run(_project(tmp_path, "gs://labels/ls"), env, "check"))
+    assert "no usable credentials" in line and "GOOGLE_APPLICATION_CREDENTIALS" in line
+
+
+def test_gcs_server_down_check_exits_2_and_removes_nothing(tmp_path: Path, gcs: int) -> None:
+    for name, data in _storage_files().items():
+        bucketkit.gcs_upload(gcs, "labels", f"ls/{name}", data)
+    env = bucketkit.gcs_env(gcs)
+    project = _project(tmp_path, "gs://labels/ls")
+    assert _figures(_check(project, env)) == _expected("storage_alone")
+    down = dict(env, GOOGLE_BASE_URL=f"http://127.0.0.1:{bucketkit.free_port()}")
+    line = _one_line_exit_2(_run(project, down, "check"))
+    assert "cannot connect" in line
+    mirror = project / "state" / "bucket" / "mirror"
+    assert sorted(p.name for p in mirror.iterdir()) == sorted(_storage_files())
+
+
+# ------------------------------------------------------------------ Azure (Azurite)
 
 
 def test_azure_container_gives_the_account_and_follows_changes(tmp_path: Path) -> None:
