@@ -603,6 +603,7 @@ def test_gcs_without_credentials_exits_2_naming_the_variables(tmp_path: Path, gc
     )
     line = _one_line_exit_2(_run(_project(tmp_path, "gs://labels/ls"), env, "check"))
     assert "no usable credentials" in line and "GOOGLE_APPLICATION_CREDENTIALS" in line
+    assert "?" not in line and "retries" not in line and "Generic" not in line  # plain words
 
 
 def test_gcs_server_down_check_exits_2_and_removes_nothing(tmp_path: Path, gcs: int) -> None:

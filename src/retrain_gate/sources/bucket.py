@@ -152,7 +152,10 @@ def describe_error(exc: BaseException, bucket: BucketURL) -> str:
     ):
         reason = f"access denied{code}; {_credential_names(bucket.scheme)}"
     elif "token request" in lowered or "credential" in lowered:
-        first = text.splitlines()[0][:160]
+        # the client's own words, without its "Generic GCS error:" and a URL's query
+        first = re.sub(r"^Generic \w+ error: ", "", text.splitlines()[0])
+        first = re.sub(r"\?\S*?(?=\)|$|\s)", "", first)
+        first = re.sub(r" in [\d.]+\w*s, after .*", "", first)[:240]  # the retry accounting
         reason = f"no usable credentials ({first}); {_credential_names(bucket.scheme)}"
     elif status == 404 or isinstance(exc, FileNotFoundError):
         reason = f"not found{code}: check the bucket (container) name and the region/endpoint"
