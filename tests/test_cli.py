@@ -141,7 +141,7 @@ def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
     assert pin_line.startswith("#1    pinned the eval set · Kim · ")
     assert "reason: v1 · at " in pin_line
     assert approval_line.startswith("#2    approved a retrain · Ana · ")
-    assert "reason: (no note) the gates said READY: ready" in approval_line
+    assert "reason: (no note; the gates said READY) · " in approval_line
     assert approval_line.endswith(f"3 episodes → {manifest.name}")
 
 

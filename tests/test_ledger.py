@@ -865,3 +865,37 @@ def test_verify_counts_entries_and_bytes_in_words(tmp_path: Path) -> None:
     with ledger.path.open("ab") as handle:
         handle.write(b"x")
     assert ledger.verify().message.endswith("the file ends in 1 byte that is not a ledger entry")
+
+
+# ---------------------------------------------------------------- the words people read
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"note": "drift", "decision": "READY", "reason": "ready"}, "drift"),
+        ({"note": "", "decision": "READY", "reason": "ready"}, "(no note; the gates said READY)"),
+        (
+            {"decision": "REGRESSION", "reason": "regression: m2 needs 1.84 corrections"},
+            "(no note; the gates said REGRESSION, m2 needs 1.84 corrections)",
+        ),
+        (
+            {"decision": "WAIT", "reason": "need 10% delta, have 6%"},
+            "(no note; the gates said WAIT, need 10% delta, have 6%)",
+        ),
+        (
+            {"decision": "WAIT", "reason": "x", "requested_by": "Kim", "request_note": "demo"},
+            "(no note; confirms the request by Kim: demo)",
+        ),
+        ({}, "(no note)"),
+    ],
+)
+def test_an_approval_without_a_note_says_why_once(payload: dict[str, Any], expected: str) -> None:
+    entry = _entry(1, "approval", "Ana", payload)
+    assert entry.reason == expected
+    assert entry_line(entry).split(" · ")[4] == f"reason: {expected}"
+
+
+def test_a_decline_says_what_the_gates_said_once() -> None:
+    entry = _entry(1, "decline", "Ana", {"note": "no GPUs", "decision": "READY", "reason": "ready"})
+    assert entry_line(entry).endswith("reason: no GPUs · the gates said READY")

@@ -142,11 +142,23 @@ class LedgerEntry(BaseModel):
         if self.kind == "approval":
             requested, why = self.payload.get("requested_by"), self.payload.get("request_note")
             if isinstance(requested, str) and isinstance(why, str):
-                return f"(no note) confirms the request by {requested}: {why}"
+                return f"(no note; confirms the request by {requested}: {why})"
             decision, why = self.payload.get("decision"), self.payload.get("reason")
             if isinstance(decision, str) and isinstance(why, str):
-                return f"(no note) the gates said {decision}: {why}"
+                return f"(no note; {gates_said(decision, why)})"
         return "(no note)"
+
+
+def gates_said(decision: str, reason: str) -> str:
+    """What the gates said, recorded as a decision and its reason, in words that do not say
+    the decision twice: READY's reason is "ready", and a regression's starts "regression: "."""
+    rest = reason.strip()
+    word = decision.lower()
+    if rest.lower() == word:
+        return f"the gates said {decision}"
+    if rest.lower().startswith(f"{word}:"):
+        rest = rest[len(word) + 1 :].strip()
+    return f"the gates said {decision}, {rest}" if rest else f"the gates said {decision}"
 
 
 MEANINGS: dict[str, str] = {

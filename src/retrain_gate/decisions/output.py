@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrain_gate.decisions.ledger import LedgerEntry, canonical_json
+from retrain_gate.decisions.ledger import LedgerEntry, canonical_json, gates_said
 from retrain_gate.text import csv_cell, json_safe, plural, short_hash
 
 
@@ -101,7 +101,7 @@ def entry_details(entry: LedgerEntry) -> str:
         declines = p.get("declines_request")
         if isinstance(declines, int):
             return f"declines the request #{declines}"
-        return f"the gates said {p.get('decision', '?')}: {p.get('reason', '?')}"
+        return gates_said(str(p.get("decision", "?")), str(p.get("reason", "?")))
     if entry.kind == "pin":
         value = p.get("eval_hash")
         return f"at {short_hash(value if isinstance(value, str) else None)}"
