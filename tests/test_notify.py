@@ -345,9 +345,23 @@ def test_a_damaged_outbox_is_said_once_and_replaced(
         wait_for(lambda: len(receiver.posts) == 1, what="the alert, observed afresh")
         wait_for(lambda: notifier.pending() == 0, what="the outbox to record it")
     (warning,) = [t for t, level in statuses.lines if level == "warning"]
-    assert f"{OUTBOX_NAME}: unreadable" in warning and "rebuilt it from the ledger" in warning
+    # Which file, what happened to it and what was done, in words: not the decoder's exception.
+    path = tmp_path / "state" / OUTBOX_NAME
+    assert warning == (
+        f"{path}: the notification outbox was damaged, so it was rebuilt from the ledger: the "
+        "decisions of the last 24 h are sent again (a duplicate rather than a loss)"
+    )
     outbox, problem = load_outbox(engine.config.paths.state_dir)
     assert problem is None and outbox.observed is not None
+
+
+def test_an_outbox_that_cannot_be_read_says_why_in_words(tmp_path: Path) -> None:
+    (tmp_path / OUTBOX_NAME).mkdir()  # read as a file, it fails with EISDIR
+    outbox, problem = load_outbox(tmp_path)
+    assert outbox.messages == []
+    assert problem == (
+        f"{tmp_path / OUTBOX_NAME}: the notification outbox could not be read (Is a directory)"
+    )
 
 
 def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
@@ -389,7 +403,7 @@ def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
     assert sum("retrain approved by Lee" in t for t in titles) == 1, titles
     assert sum("regression alert on v2 (against v1) ended" in t for t in titles) == 1, titles
     assert len(titles) == 3, titles  # the alert itself has ended: not raised again
-    rebuilt = [t for t, _level in statuses.lines if "rebuilt it from the ledger" in t]
+    rebuilt = [t for t, _level in statuses.lines if "rebuilt from the ledger" in t]
     assert len(rebuilt) == 1 and "sent again" in rebuilt[0]
 
 
