@@ -40,6 +40,7 @@ from retrain_gate.decisions.actions import (
 )
 from retrain_gate.decisions.output import news_line
 from retrain_gate.engine import Engine
+from retrain_gate.evalset import empty_pin_refusal
 from retrain_gate.history import Outlook, engine_outlook
 from retrain_gate.live import events as live
 from retrain_gate.live.service import GateService
@@ -630,6 +631,13 @@ class RetrainGateApp(App[int]):
         self._open(AckModal)
 
     def action_pin_eval(self) -> None:
+        report = self.report
+        if report is not None:
+            # Said before the form, not after a name and a note were typed into it.
+            empty = empty_pin_refusal(self.config.paths.eval_set, report.eval.current_hash)
+            if empty is not None:
+                self.notify(figures.safe(empty, 300), severity="warning", markup=False)
+                return
         self._open(PinModal)
 
     def action_report_regression(self) -> None:
