@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
@@ -248,3 +249,45 @@ async def test_a_long_refusal_reason_hangs_under_its_file() -> None:
         assert lines[0] == "project-7-at-2026-11-26.json"
         assert len(lines) > 2 and all(line.startswith("  ") for line in lines[1:]), lines
         assert " ".join(" ".join(lines[1:]).split()) == reason
+
+
+def _coverage_rows(app: RetrainGateApp) -> list[str]:
+    # The panel's text at its width on the screen, as it is drawn inside the border.
+    text = app.query_one("#tasks", Panel).render()
+    assert isinstance(text, Text)
+    return text.plain.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("counts", "shares", "top_line"),
+    [
+        # Thirds: each rounded up read 34% + 34% + 34% = 102%.
+        ({"a": 1, "b": 1, "c": 1}, ["34%", "33%", "33%"], "top share 34% ≤ 80%"),
+        # 201 of 250 = 80.4% is over an 80% maximum: whole percents would show "80%" (or,
+        # rounded up, 81% beside a row of 80%); one decimal shows both as the gate reads them.
+        ({"a": 201, "b": 49}, ["80.4%", "19.6%"], "top share 80.4% > 80%"),
+        ({"a": 200, "b": 50}, ["80%", "20%"], "top share 80% ≤ 80%"),
+    ],
+)
+@sync
+async def test_task_shares_on_the_dashboard_add_up_to_100_percent(
+    counts: dict[str, int], shares: list[str], top_line: str
+) -> None:
+    delta = sum(counts.values())
+    top = max(counts.values()) / delta
+    rep = REGRESSION.model_copy(
+        update={
+            "task_counts": counts,
+            "delta_episodes": delta,
+            "top_task": "a",
+            "top_task_share": top,
+        }
+    )
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(ReportReady(rep, "loaded", AT))
+        await wait_for(pilot, lambda: "top share" in "\n".join(_coverage_rows(app)))
+        rows = _coverage_rows(app)
+        shown = [row.split()[-1] for row in rows[: len(counts)]]
+        assert shown == shares, rows
+        assert any(top_line in row for row in rows), rows
