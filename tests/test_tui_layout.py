@@ -9,6 +9,7 @@ banner, every panel border and the Activity log on screen, and no toast left ove
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -291,3 +292,26 @@ async def test_task_shares_on_the_dashboard_add_up_to_100_percent(
         shown = [row.split()[-1] for row in rows[: len(counts)]]
         assert shown == shares, rows
         assert any(top_line in row for row in rows), rows
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sync
+async def test_a_long_activity_line_hangs_under_its_text(size: tuple[int, int]) -> None:
+    # Wrapped, the rest of a line continues under its first word, never under the time
+    # ("14:02:11 declined by Kim ... down this" / "week"), as the help's definitions do.
+    words = " ".join(f"word{n}" for n in range(60))
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=size) as pilot:
+        app.log_line(words, at=AT)
+        app.log_line("short", at=AT)
+        await pilot.pause()
+        log = app.query_one("#activity", RichLog)
+        lines = [strip.text.rstrip() for strip in log.lines]
+        stamp = lines[0][:8]
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", stamp), lines
+        assert lines[0].startswith(f"{stamp} word0 word1"), lines
+        rest = lines[1:-1]
+        assert len(rest) >= 2, lines  # it did wrap
+        assert all(line.startswith(" " * 9) and line[9] != " " for line in rest), lines
+        assert " ".join(" ".join(lines[:-1]).split()) == f"{stamp} {words}"  # nothing lost
+        assert lines[-1] == f"{stamp} short"
