@@ -550,3 +550,24 @@ def test_an_approval_of_one_episode_is_singular(tmp_path: Path) -> None:
     _observed, events = derive(observed, snapshot(engine), engine.config)
     (approval,) = [e for e in events if e.kind == "approval"]
     assert ": 1 episode (1 frame) joins the corpus." in approval.body
+
+
+def test_a_message_says_the_decision_once(tmp_path: Path) -> None:
+    """READY's reason is "ready" and a regression's starts "regression: ": a message said
+    "READY to retrain: ready" and "Decision: REGRESSION. regression: v2 needs …"."""
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [])
+    _observed, (raised,) = derive(None, snapshot(engine), engine.config)
+    decision = next(line for line in raised.body.splitlines() if line.startswith("Decision"))
+    assert (
+        decision == "Decision: REGRESSION, v2 needs 4.2 corrections per episode against 0.9 for v1."
+    )
+    snap = snapshot(engine)
+    ready = snap.report.model_copy(update={"decision": "READY", "reason": "ready"})
+    _observed, (event,) = derive(
+        Observed(decision="WAIT", alerts=["statistics:v1->v2"]),
+        Snapshot(ready, snap.human, [], {}),
+        engine.config,
+    )
+    assert event.kind == "ready"
+    assert event.body.splitlines()[0] == "READY to retrain."

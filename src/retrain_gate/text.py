@@ -49,6 +49,18 @@ def percent(fraction: float | Fraction, digits: int = 1, *, up: bool = False) ->
     return f"{sign}{text}%"
 
 
+def beyond_decision(decision: str, reason: str) -> str:
+    """What a reason says beyond its decision: READY's reason is "ready", and a regression's
+    starts "regression: ", which after the decision word would say it twice."""
+    rest = reason.strip()
+    word = decision.lower()
+    if rest.lower() == word:
+        return ""
+    if rest.lower().startswith(f"{word}:"):
+        return rest[len(word) + 1 :].strip()
+    return rest
+
+
 def percent_shares(counts: Sequence[int], digits: int = 0) -> list[tuple[int, str]]:
     """Each count's share of their sum, as (units of 10**-digits percent, text), rounded so
     that the shown shares add up to exactly 100%: each is rounded down, and the units left

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import LedgerError
-from retrain_gate.text import plural
+from retrain_gate.text import beyond_decision, plural
 
 logger = logging.getLogger(__name__)
 
@@ -150,14 +150,8 @@ class LedgerEntry(BaseModel):
 
 
 def gates_said(decision: str, reason: str) -> str:
-    """What the gates said, recorded as a decision and its reason, in words that do not say
-    the decision twice: READY's reason is "ready", and a regression's starts "regression: "."""
-    rest = reason.strip()
-    word = decision.lower()
-    if rest.lower() == word:
-        return f"the gates said {decision}"
-    if rest.lower().startswith(f"{word}:"):
-        rest = rest[len(word) + 1 :].strip()
+    """What the gates said, recorded as a decision and its reason, saying the decision once."""
+    rest = beyond_decision(decision, reason)
     return f"the gates said {decision}, {rest}" if rest else f"the gates said {decision}"
 
 
