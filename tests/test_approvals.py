@@ -313,7 +313,7 @@ def test_a_decline_is_recorded_and_shown_until_the_delta_changes(kim_only: Path)
         "Kim Park",
         "GPU cluster is down this week",
     )
-    assert row["details"] == "the gates said READY: ready"
+    assert row["details"] == "the gates said READY"
 
     # One more harvested episode: a new delta, so the decline no longer speaks for it.
     write_export(
@@ -530,7 +530,7 @@ def test_an_override_needs_a_second_different_approver(two_person: Path) -> None
         ("requested a retrain against WAIT (needs a second approver)", "Kim Park"),
         ("approved a retrain", "Lee Chan"),
     ]
-    assert rows[1]["reason"] == "(no note) confirms the request by Kim Park: demo Friday"
+    assert rows[1]["reason"] == "(no note; confirms the request by Kim Park: demo Friday)"
     assert "confirms #1 by Kim Park" in rows[1]["details"]
     assert run("ledger", "verify", cwd=two_person).returncode == 0
 

@@ -141,8 +141,43 @@ def test_approve_moves_the_delta_into_the_corpus(project: Path) -> None:
     assert pin_line.startswith("#1    pinned the eval set · Kim · ")
     assert "reason: v1 · at " in pin_line
     assert approval_line.startswith("#2    approved a retrain · Ana · ")
-    assert "reason: (no note) the gates said READY: ready" in approval_line
+    assert "reason: (no note; the gates said READY) · " in approval_line
     assert approval_line.endswith(f"3 episodes → {manifest.name}")
+
+
+def test_pinning_an_empty_eval_set_is_refused(project: Path) -> None:
+    """An empty eval folder hashes like any other, and the gate would pass on it: pinning
+    nothing is a folder not filled yet or a wrong path, so it is refused in one line."""
+    folder = project / "evalset"
+    folder.mkdir()
+    (folder / ".DS_Store").write_bytes(b"finder")  # a dot file does not count
+    config = project / "config.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('"eval.txt"', '"evalset"'), encoding="utf-8"
+    )
+    refused = run("pin-eval", "--by", "Kim", "--note", "v1", cwd=project)
+    assert refused.returncode == 2, refused.stdout
+    assert refused.stderr.splitlines() == [
+        f"retrain-gate: the eval set folder {folder} has no files (names starting with a dot do "
+        "not count): put the eval files in it, or point [paths] eval_set at the folder that "
+        "holds them, then pin. Nothing was recorded"
+    ]
+    (project / "eval.txt").write_bytes(b"")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('"evalset"', '"eval.txt"'), encoding="utf-8"
+    )
+    empty_file = run("pin-eval", "--by", "Kim", "--note", "v1", cwd=project)
+    assert empty_file.returncode == 2
+    assert f"the eval set file {project / 'eval.txt'} is empty" in empty_file.stderr
+    assert json.loads(run("ledger", "--json", cwd=project).stdout) == []
+    assert check_json(project)["eval"]["status"] == "unpinned"
+
+    (folder / "set.txt").write_text("eval v1\n", encoding="utf-8")  # one file: a pin
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('"eval.txt"', '"evalset"'), encoding="utf-8"
+    )
+    assert run("pin-eval", "--by", "Kim", "--note", "v1", cwd=project).returncode == 0
+    assert check_json(project)["eval"]["status"] == "pinned"
 
 
 def test_approving_a_wait_needs_override_and_a_note(project: Path) -> None:

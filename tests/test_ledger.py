@@ -865,3 +865,104 @@ def test_verify_counts_entries_and_bytes_in_words(tmp_path: Path) -> None:
     with ledger.path.open("ab") as handle:
         handle.write(b"x")
     assert ledger.verify().message.endswith("the file ends in 1 byte that is not a ledger entry")
+
+
+# ---------------------------------------------------------------- the words people read
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({"note": "drift", "decision": "READY", "reason": "ready"}, "drift"),
+        ({"note": "", "decision": "READY", "reason": "ready"}, "(no note; the gates said READY)"),
+        (
+            {"decision": "REGRESSION", "reason": "regression: m2 needs 1.84 corrections"},
+            "(no note; the gates said REGRESSION, m2 needs 1.84 corrections)",
+        ),
+        (
+            {"decision": "WAIT", "reason": "need 10% delta, have 6%"},
+            "(no note; the gates said WAIT, need 10% delta, have 6%)",
+        ),
+        (
+            {"decision": "WAIT", "reason": "x", "requested_by": "Kim", "request_note": "demo"},
+            "(no note; confirms the request by Kim: demo)",
+        ),
+        ({}, "(no note)"),
+    ],
+)
+def test_an_approval_without_a_note_says_why_once(payload: dict[str, Any], expected: str) -> None:
+    entry = _entry(1, "approval", "Ana", payload)
+    assert entry.reason == expected
+    assert entry_line(entry).split(" · ")[4] == f"reason: {expected}"
+
+
+def test_a_decline_says_what_the_gates_said_once() -> None:
+    entry = _entry(1, "decline", "Ana", {"note": "no GPUs", "decision": "READY", "reason": "ready"})
+    assert entry_line(entry).endswith("reason: no GPUs · the gates said READY")
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "said"),
+    [
+        (
+            "pin",
+            {"eval_hash": "36989d10" + "0" * 56, "note": "eval v3 frozen"},
+            "pinned the eval set at 36989d10: eval v3 frozen",
+        ),
+        (
+            "approval",
+            {
+                "approved_episodes": [["a", "e1"]],
+                "manifest": "approvals/s.csv",
+                "decision": "READY",
+                "reason": "ready",
+                "note": "",
+            },
+            "approved a retrain of 1 episode → s.csv (no note; the gates said READY)",
+        ),
+        (
+            "approval",
+            {"approved_episodes": [], "override": True, "note": "same data"},
+            "approved a retrain of 0 episodes, against WAIT (override): same data",
+        ),
+        (
+            "request",
+            {
+                "approved_episodes": [["a", "e1"], ["b", "e2"]],
+                "override": True,
+                "note": "demo Friday",
+            },
+            "requested a retrain of 2 episodes against WAIT (needs a second approver): demo Friday",
+        ),
+        (
+            "decline",
+            {"decision": "READY", "reason": "ready", "note": "no GPUs"},
+            "declined a retrain when the gates said READY: no GPUs",
+        ),
+        (
+            "decline",
+            {"declines_request": 3, "note": "not on a Friday"},
+            "declined the retrain requested in #3: not on a Friday",
+        ),
+        (
+            "ack",
+            {"alert_keys": ["statistics:m1->m2"], "note": ""},
+            "acknowledged the regression alert on m2 (against m1) (no note)",
+        ),
+        (
+            "ack",
+            {"alert_keys": ["report:2"], "note": "seen"},
+            "acknowledged the regression reported in #2: seen",
+        ),
+        ("report", {"note": "hands look worse"}, "reported a regression: hands look worse"),
+        (
+            "pin",
+            {"meaning": "froze the eval set", "eval_hash": "ab" * 32, "note": "v4"},
+            "froze the eval set (at abababab): v4",
+        ),
+    ],
+)
+def test_each_news_line_is_one_sentence(kind: str, payload: dict[str, Any], said: str) -> None:
+    # The dashboard's Activity and `watch` print this; a colon comes only before the note.
+    line = news_line(_entry(1, kind, "Ana", payload))
+    assert line == f"ledger #1: Ana (u@h) {said}"

@@ -345,9 +345,23 @@ def test_a_damaged_outbox_is_said_once_and_replaced(
         wait_for(lambda: len(receiver.posts) == 1, what="the alert, observed afresh")
         wait_for(lambda: notifier.pending() == 0, what="the outbox to record it")
     (warning,) = [t for t, level in statuses.lines if level == "warning"]
-    assert f"{OUTBOX_NAME}: unreadable" in warning and "rebuilt it from the ledger" in warning
+    # Which file, what happened to it and what was done, in words: not the decoder's exception.
+    path = tmp_path / "state" / OUTBOX_NAME
+    assert warning == (
+        f"{path}: the notification outbox was damaged, so it was rebuilt from the ledger: the "
+        "decisions of the last 24 h are sent again (a duplicate rather than a loss)"
+    )
     outbox, problem = load_outbox(engine.config.paths.state_dir)
     assert problem is None and outbox.observed is not None
+
+
+def test_an_outbox_that_cannot_be_read_says_why_in_words(tmp_path: Path) -> None:
+    (tmp_path / OUTBOX_NAME).mkdir()  # read as a file, it fails with EISDIR
+    outbox, problem = load_outbox(tmp_path)
+    assert outbox.messages == []
+    assert problem == (
+        f"{tmp_path / OUTBOX_NAME}: the notification outbox could not be read (Is a directory)"
+    )
 
 
 def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
@@ -389,7 +403,7 @@ def test_decisions_pending_in_a_damaged_outbox_are_rebuilt_from_the_ledger(
     assert sum("retrain approved by Lee" in t for t in titles) == 1, titles
     assert sum("regression alert on v2 (against v1) ended" in t for t in titles) == 1, titles
     assert len(titles) == 3, titles  # the alert itself has ended: not raised again
-    rebuilt = [t for t, _level in statuses.lines if "rebuilt it from the ledger" in t]
+    rebuilt = [t for t, _level in statuses.lines if "rebuilt from the ledger" in t]
     assert len(rebuilt) == 1 and "sent again" in rebuilt[0]
 
 
@@ -536,3 +550,24 @@ def test_an_approval_of_one_episode_is_singular(tmp_path: Path) -> None:
     _observed, events = derive(observed, snapshot(engine), engine.config)
     (approval,) = [e for e in events if e.kind == "approval"]
     assert ": 1 episode (1 frame) joins the corpus." in approval.body
+
+
+def test_a_message_says_the_decision_once(tmp_path: Path) -> None:
+    """READY's reason is "ready" and a regression's starts "regression: ": a message said
+    "READY to retrain: ready" and "Decision: REGRESSION. regression: v2 needs …"."""
+    drop_regression(tmp_path)
+    engine = engine_on(tmp_path, [])
+    _observed, (raised,) = derive(None, snapshot(engine), engine.config)
+    decision = next(line for line in raised.body.splitlines() if line.startswith("Decision"))
+    assert (
+        decision == "Decision: REGRESSION, v2 needs 4.2 corrections per episode against 0.9 for v1."
+    )
+    snap = snapshot(engine)
+    ready = snap.report.model_copy(update={"decision": "READY", "reason": "ready"})
+    _observed, (event,) = derive(
+        Observed(decision="WAIT", alerts=["statistics:v1->v2"]),
+        Snapshot(ready, snap.human, [], {}),
+        engine.config,
+    )
+    assert event.kind == "ready"
+    assert event.body.splitlines()[0] == "READY to retrain."

@@ -151,6 +151,24 @@ async def test_pin_eval_typed_with_the_keyboard_lands_in_the_ledger(ready_folder
 
 
 @sync
+async def test_an_empty_eval_folder_is_not_offered_for_pinning(ready_folder: Config) -> None:
+    (ready_folder.paths.eval_set / "set.txt").unlink()
+    app = make_app(ready_folder)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await started(pilot, app)
+        await pilot.press("p")
+        # The toast wraps the long tmp path; the words around it are what a person reads.
+        await wait_for(pilot, lambda: "has no files (names starting with a dot" in screen_text(app))
+        assert not isinstance(app.screen, DecisionModal)
+        said = screen_text(app)
+        assert (
+            "the eval set folder" in said and "put the eval files in it, or point [paths]" in said
+        )
+        assert "Nothing was recorded" in said
+    assert entries(ready_folder) == []
+
+
+@sync
 async def test_pin_needs_a_note(ready_folder: Config) -> None:
     app = make_app(ready_folder)
     async with app.run_test(size=SIZE) as pilot:

@@ -123,13 +123,13 @@ async def test_decisions_from_the_cli_get_an_activity_line_with_who(tmp_path: Pa
         pin = await asyncio.to_thread(cli, config, "pin-eval", "--by", "Kim", "--note", "v1 set")
         assert pin.returncode == 0, pin.stderr
         await wait_for(pilot, lambda: "ledger #1: Kim" in activity_text(app))
-        assert "pinned the eval set: at " in activity_text(app)
+        assert "pinned the eval set at " in activity_text(app)
         assert "v1 set" in activity_text(app)
 
         approve = await asyncio.to_thread(cli, config, "approve", "--by", "Ana")
         assert approve.returncode == 0, approve.stderr
         await wait_for(pilot, lambda: "ledger #2: Ana" in activity_text(app))
-        assert "approved a retrain: 4 episodes" in activity_text(app)
+        assert "approved a retrain of 4 episodes" in activity_text(app)
         user = pwd.getpwuid(os.getuid()).pw_name  # the real login, whatever $USER says
         assert f"Ana ({user}@" in activity_text(app)
         await wait_for(pilot, lambda: app.report is not None and app.report.corpus_episodes == 14)
@@ -153,7 +153,7 @@ async def test_a_decision_made_here_is_not_logged_twice(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause(1.5)  # housekeeping ticks every second: it has read the ledger
         assert activity_text(app).count("ledger #1: Kim") == 1
-        assert "pinned the eval set: at " in activity_text(app)
+        assert "pinned the eval set at " in activity_text(app)
 
 
 # ---------------------------------------------------------------- per-task table (3)

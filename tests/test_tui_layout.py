@@ -9,11 +9,13 @@ banner, every panel border and the Activity log on screen, and no toast left ove
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.text import Text
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widgets import DataTable, RichLog
@@ -248,3 +250,68 @@ async def test_a_long_refusal_reason_hangs_under_its_file() -> None:
         assert lines[0] == "project-7-at-2026-11-26.json"
         assert len(lines) > 2 and all(line.startswith("  ") for line in lines[1:]), lines
         assert " ".join(" ".join(lines[1:]).split()) == reason
+
+
+def _coverage_rows(app: RetrainGateApp) -> list[str]:
+    # The panel's text at its width on the screen, as it is drawn inside the border.
+    text = app.query_one("#tasks", Panel).render()
+    assert isinstance(text, Text)
+    return text.plain.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("counts", "shares", "top_line"),
+    [
+        # Thirds: each rounded up read 34% + 34% + 34% = 102%.
+        ({"a": 1, "b": 1, "c": 1}, ["34%", "33%", "33%"], "top share 34% ≤ 80%"),
+        # 201 of 250 = 80.4% is over an 80% maximum: whole percents would show "80%" (or,
+        # rounded up, 81% beside a row of 80%); one decimal shows both as the gate reads them.
+        ({"a": 201, "b": 49}, ["80.4%", "19.6%"], "top share 80.4% > 80%"),
+        ({"a": 200, "b": 50}, ["80%", "20%"], "top share 80% ≤ 80%"),
+    ],
+)
+@sync
+async def test_task_shares_on_the_dashboard_add_up_to_100_percent(
+    counts: dict[str, int], shares: list[str], top_line: str
+) -> None:
+    delta = sum(counts.values())
+    top = max(counts.values()) / delta
+    rep = REGRESSION.model_copy(
+        update={
+            "task_counts": counts,
+            "delta_episodes": delta,
+            "top_task": "a",
+            "top_task_share": top,
+        }
+    )
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.post_message(ReportReady(rep, "loaded", AT))
+        await wait_for(pilot, lambda: "top share" in "\n".join(_coverage_rows(app)))
+        rows = _coverage_rows(app)
+        shown = [row.split()[-1] for row in rows[: len(counts)]]
+        assert shown == shares, rows
+        assert any(top_line in row for row in rows), rows
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@sync
+async def test_a_long_activity_line_hangs_under_its_text(size: tuple[int, int]) -> None:
+    # Wrapped, the rest of a line continues under its first word, never under the time
+    # ("14:02:11 declined by Kim ... down this" / "week"), as the help's definitions do.
+    words = " ".join(f"word{n}" for n in range(60))
+    app = make_app(snapshot_config(), live=False, clock=lambda: AT)
+    async with app.run_test(size=size) as pilot:
+        app.log_line(words, at=AT)
+        app.log_line("short", at=AT)
+        await pilot.pause()
+        log = app.query_one("#activity", RichLog)
+        lines = [strip.text.rstrip() for strip in log.lines]
+        stamp = lines[0][:8]
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", stamp), lines
+        assert lines[0].startswith(f"{stamp} word0 word1"), lines
+        rest = lines[1:-1]
+        assert len(rest) >= 2, lines  # it did wrap
+        assert all(line.startswith(" " * 9) and line[9] != " " for line in rest), lines
+        assert " ".join(" ".join(lines[:-1]).split()) == f"{stamp} {words}"  # nothing lost
+        assert lines[-1] == f"{stamp} short"

@@ -233,12 +233,17 @@ DRIFTED = report(
     gates=_gates(delta=True, eval=False),
     delta_episodes=55,
     delta_fraction=0.11,
+    # The per-task counts add up to the delta, as the engine's do.
+    task_counts={"pick_cube": 21, "stack_blocks": 13, "pour_water": 11, "greifen_würfel": 10},
+    top_task_share=21 / 55,
     reason="eval set drifted, pin it before retraining",
 )
-# Untrusted text from exports must show literally, never restyle the screen.
-HOSTILE = report(
-    task_counts={"[red]x": 12, "evil\x1b[31mred": 7, "pour_water": 6, "greifen_würfel": 6},
-    top_task="[red]x",
+# Untrusted text from exports must show literally, never restyle the screen. The counts
+# replace BASE's (a merge would keep pick_cube and stack_blocks: 50 episodes in a delta of 31).
+HOSTILE = report(top_task="[red]x").model_copy(
+    update={
+        "task_counts": {"[red]x": 12, "evil\x1b[31mred": 7, "pour_water": 6, "greifen_würfel": 6}
+    }
 )
 
 OUTLOOK = Outlook(

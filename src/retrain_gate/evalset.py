@@ -71,3 +71,28 @@ def eval_set_hash(path: Path) -> str | None:
     if path.is_dir():
         return _directory_sha256(path)
     return None
+
+
+# What a file of no bytes, and a folder with no visible file, hash to (no line to hash).
+EMPTY_HASH = hashlib.sha256(b"").hexdigest()
+
+
+def empty_pin_refusal(path: Path, current_hash: str | None) -> str | None:
+    """Why the eval set at `path` must not be pinned as it is, or None when it may.
+
+    A pin says "compare models on these files". Pinning nothing is a folder not filled yet or a
+    wrong `[paths] eval_set`, and the gate would then pass on an eval set that holds nothing.
+    Taken from the hash about to be recorded, so what is refused is exactly what would be pinned.
+    """
+    if current_hash != EMPTY_HASH:
+        return None
+    if path.is_dir():
+        return (
+            f"the eval set folder {path} has no files (names starting with a dot do not count): "
+            "put the eval files in it, or point [paths] eval_set at the folder that holds them, "
+            "then pin. Nothing was recorded"
+        )
+    return (
+        f"the eval set file {path} is empty: write the eval set into it, or point "
+        "[paths] eval_set at the eval set, then pin. Nothing was recorded"
+    )

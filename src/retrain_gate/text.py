@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Sequence
 from datetime import datetime
 from fractions import Fraction
 
@@ -46,6 +47,41 @@ def percent(fraction: float | Fraction, digits: int = 1, *, up: bool = False) ->
     whole, part = divmod(math.ceil(scaled) if up else math.floor(scaled), scale)
     text = f"{whole}.{part:0{digits}d}".rstrip("0").rstrip(".") if digits else str(whole)
     return f"{sign}{text}%"
+
+
+def beyond_decision(decision: str, reason: str) -> str:
+    """What a reason says beyond its decision: READY's reason is "ready", and a regression's
+    starts "regression: ", which after the decision word would say it twice."""
+    rest = reason.strip()
+    word = decision.lower()
+    if rest.lower() == word:
+        return ""
+    if rest.lower().startswith(f"{word}:"):
+        return rest[len(word) + 1 :].strip()
+    return rest
+
+
+def percent_shares(counts: Sequence[int], digits: int = 0) -> list[tuple[int, str]]:
+    """Each count's share of their sum, as (units of 10**-digits percent, text), rounded so
+    that the shown shares add up to exactly 100%: each is rounded down, and the units left
+    over go to the largest remainders (ties: the earlier count). Rounding each share on its
+    own can show 34% + 33% + 34%. For display only: a gate compares the exact share."""
+    total = sum(counts)
+    scale = 10**digits
+    if total <= 0:
+        return [(0, "0%") for _ in counts]
+    exact = [Fraction(count * 100 * scale, total) for count in counts]
+    units = [math.floor(value) for value in exact]
+    left = 100 * scale - sum(units)
+    by_remainder = sorted(range(len(counts)), key=lambda i: (-(exact[i] - units[i]), i))
+    for i in by_remainder[:left]:
+        units[i] += 1
+    return [(unit, _percent_text(unit, digits)) for unit in units]
+
+
+def _percent_text(units: int, digits: int) -> str:
+    whole, part = divmod(units, 10**digits)
+    return (f"{whole}.{part:0{digits}d}".rstrip("0").rstrip(".") if digits else str(whole)) + "%"
 
 
 def _escape(char: str) -> str:

@@ -20,6 +20,7 @@ from retrain_gate.decisions.names import validate_name, validate_note
 from retrain_gate.decisions.output import alert_words
 from retrain_gate.engine import Engine
 from retrain_gate.errors import RetrainGateError
+from retrain_gate.evalset import empty_pin_refusal
 from retrain_gate.metrics import delta_episodes, delta_key, open_alert_keys
 from retrain_gate.models import HumanState, Report
 from retrain_gate.text import plural
@@ -262,6 +263,9 @@ def pin_eval(engine: Engine, *, by: str, note: str) -> Recorded:
         raise ActionRefused(
             f"the eval set is missing at {engine.config.paths.eval_set}; nothing to pin"
         )
+    empty = empty_pin_refusal(engine.config.paths.eval_set, current)
+    if empty is not None:
+        raise ActionRefused(empty)
     payload = {
         "meaning": MEANINGS["pin"],
         "eval_hash": current,

@@ -48,7 +48,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from retrain_gate.decisions.names import validate_name
 from retrain_gate.errors import LedgerError
-from retrain_gate.text import plural
+from retrain_gate.text import beyond_decision, plural
 
 logger = logging.getLogger(__name__)
 
@@ -142,11 +142,17 @@ class LedgerEntry(BaseModel):
         if self.kind == "approval":
             requested, why = self.payload.get("requested_by"), self.payload.get("request_note")
             if isinstance(requested, str) and isinstance(why, str):
-                return f"(no note) confirms the request by {requested}: {why}"
+                return f"(no note; confirms the request by {requested}: {why})"
             decision, why = self.payload.get("decision"), self.payload.get("reason")
             if isinstance(decision, str) and isinstance(why, str):
-                return f"(no note) the gates said {decision}: {why}"
+                return f"(no note; {gates_said(decision, why)})"
         return "(no note)"
+
+
+def gates_said(decision: str, reason: str) -> str:
+    """What the gates said, recorded as a decision and its reason, saying the decision once."""
+    rest = beyond_decision(decision, reason)
+    return f"the gates said {decision}, {rest}" if rest else f"the gates said {decision}"
 
 
 MEANINGS: dict[str, str] = {

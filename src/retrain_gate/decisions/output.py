@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
-from retrain_gate.decisions.ledger import LedgerEntry, canonical_json
+from retrain_gate.decisions.ledger import MEANINGS, LedgerEntry, canonical_json, gates_said
 from retrain_gate.text import csv_cell, json_safe, plural, short_hash
 
 
@@ -101,7 +101,7 @@ def entry_details(entry: LedgerEntry) -> str:
         declines = p.get("declines_request")
         if isinstance(declines, int):
             return f"declines the request #{declines}"
-        return f"the gates said {p.get('decision', '?')}: {p.get('reason', '?')}"
+        return gates_said(str(p.get("decision", "?")), str(p.get("reason", "?")))
     if entry.kind == "pin":
         value = p.get("eval_hash")
         return f"at {short_hash(value if isinstance(value, str) else None)}"
@@ -112,9 +112,30 @@ def entry_details(entry: LedgerEntry) -> str:
 
 
 def entry_summary(entry: LedgerEntry) -> str:
-    """One line per decision: what it meant and what it recorded, in words."""
+    """One decision as one phrase: what it meant and what it recorded, in words
+    ("pinned the eval set at 36989d10"). A note can follow it after a colon, so the phrase
+    itself has none between the meaning and the details."""
     details = entry_details(entry)
-    return f"{entry.meaning}: {details}" if details else entry.meaning
+    p: dict[str, Any] = entry.payload
+    if entry.meaning != MEANINGS[entry.kind]:
+        # A meaning recorded in other words than ours: keep them, details in brackets.
+        return f"{entry.meaning} ({details})" if details else entry.meaning
+    if entry.kind == "approval":
+        return f"approved a retrain of {details}"
+    if entry.kind == "request":
+        episodes = p.get("approved_episodes")
+        count = plural(len(episodes), "episode") if isinstance(episodes, list) else "? episodes"
+        return f"requested a retrain of {count} against WAIT (needs a second approver)"
+    if entry.kind == "pin":
+        return f"pinned the eval set {details}"
+    if entry.kind == "decline":
+        declines = p.get("declines_request")
+        if isinstance(declines, int):
+            return f"declined the retrain requested in #{declines}"
+        return f"declined a retrain when {details}"
+    if entry.kind == "ack" and details != "?":
+        return f"acknowledged {details}"
+    return entry.meaning
 
 
 def entry_line(entry: LedgerEntry) -> str:
@@ -130,7 +151,8 @@ def entry_line(entry: LedgerEntry) -> str:
 def news_line(entry: LedgerEntry) -> str:
     """One entry as a line of news (the dashboard's Activity, `watch`): number, who (and from
     where), what, and the reason."""
-    reason = f": {entry.reason}" if entry.reason else ""
+    # The reason is the note, or "(no note...)" in brackets, which needs no colon before it.
+    reason = f": {entry.note}" if entry.note else f" {entry.reason}"
     return f"ledger #{entry.seq}: {entry.actor} ({origin(entry)}) {entry_summary(entry)}{reason}"
 
 

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import ClassVar
 
+from rich.table import Table
 from rich.text import Text
 from textual import events, on, work
 from textual._styles_cache import StylesCache
@@ -40,6 +41,7 @@ from retrain_gate.decisions.actions import (
 )
 from retrain_gate.decisions.output import news_line
 from retrain_gate.engine import Engine
+from retrain_gate.evalset import empty_pin_refusal
 from retrain_gate.history import Outlook, engine_outlook
 from retrain_gate.live import events as live
 from retrain_gate.live.service import GateService
@@ -465,11 +467,19 @@ class RetrainGateApp(App[int]):
             panel.show(self.report, self.outlook)
 
     def log_line(self, text: str, *, at: float | None = None, style: str = "") -> None:
-        line = Text(time_of_day(self.clock() if at is None else at) + " ", style="dim")
         # File names read better relative to the watched folder, as the header shows it.
         folder = str(self.config.paths.export_dir)
         text = text.replace(folder + "/", "").replace(folder, "the export folder")
-        line.append(figures.safe(text, 600), style=style)
+        # Two columns, as the help screen's definitions: a line that wraps hangs under its own
+        # text, leaving the time alone at the left edge.
+        line = Table.grid(padding=(0, 1))
+        line.add_column(no_wrap=True)
+        line.add_column(ratio=1)
+        # The whole line is dim, the style on top of it (as when it was one Text styled dim).
+        line.add_row(
+            Text(time_of_day(self.clock() if at is None else at), style="dim"),
+            Text(figures.safe(text, 600), style=f"dim {style}".strip()),
+        )
         # expand: measured alone, a long line is capped at the console's default width (80).
         self.query_one("#activity", RichLog).write(line, expand=True)
 
@@ -630,6 +640,13 @@ class RetrainGateApp(App[int]):
         self._open(AckModal)
 
     def action_pin_eval(self) -> None:
+        report = self.report
+        if report is not None:
+            # Said before the form, not after a name and a note were typed into it.
+            empty = empty_pin_refusal(self.config.paths.eval_set, report.eval.current_hash)
+            if empty is not None:
+                self.notify(figures.safe(empty, 300), severity="warning", markup=False)
+                return
         self._open(PinModal)
 
     def action_report_regression(self) -> None:

@@ -19,7 +19,15 @@ from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
 from retrain_gate.render import mapping_findings, release_unknown_text
 from retrain_gate.stats import as_fraction
-from retrain_gate.text import NOT_APPLICABLE, article, percent, plural, printable, short_hash
+from retrain_gate.text import (
+    NOT_APPLICABLE,
+    article,
+    percent,
+    percent_shares,
+    plural,
+    printable,
+    short_hash,
+)
 
 FULL = "█"
 EMPTY = "░"
@@ -263,6 +271,20 @@ def _forecast(report: Report, outlook: Outlook) -> str:
 # ---------------------------------------------------------------- spread
 
 
+def _task_shares(counts: Sequence[int], share_max: float, share_ok: bool) -> list[str]:
+    """The tasks' shares of the delta (largest count first) as shown: whole percents that add
+    up to 100%, or with as many decimals as it takes for the largest to read on the side of
+    `[gates] max_task_share` that the gate put it (80.4% against 80%, not 80%). The gate
+    itself compares the exact share; this is only what is written."""
+    limit = as_fraction(share_max) * 100
+    shares: list[tuple[int, str]] = []
+    for digits in range(4):
+        shares = percent_shares(counts, digits)
+        if not shares or (shares[0][0] <= limit * 10**digits) == share_ok:
+            break
+    return [text for _, text in shares]
+
+
 def coverage_panel(report: Report, config: Config, width: int) -> Text:
     out = Text()
     counts = sorted(report.task_counts.items(), key=lambda kv: (-kv[1], kv[0]))
@@ -270,17 +292,23 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
     if not counts:
         out.append("no tasks with work flowing yet", style="dim")
         out.append("\n")
+    gini_max, share_max = config.gates.max_task_gini, config.gates.max_task_share
+    share_ok = report.top_task_share <= share_max
+    shares = _task_shares([count for _, count in counts], share_max, share_ok)
+    share_width = max([4, *(len(text) for text in shares)])
     name_width = min(max((len(safe(name, 40)) for name, _ in counts), default=8), 22)
-    tail = 11  # "  1,234 100%"
+    tail = 7 + share_width  # "  1,234 100%"
     bar_width = max(width - name_width - tail - 1, 4)
     top = report.top_task
-    for name, count in counts[:MAX_TASK_ROWS]:
-        share = count / delta if delta else 0.0
+    # The per-task counts add up to the delta; the bars and the figures share the sum.
+    total = sum(count for _, count in counts)
+    for (name, count), share_text in zip(counts[:MAX_TASK_ROWS], shares, strict=False):
+        share = count / total if total else 0.0
         shown = clip(safe(name, 40), name_width).ljust(name_width)
         out.append(shown, style="bold" if name == top and count else "")
         out.append(" ")
         out.append(bar(share, bar_width), style="magenta")
-        out.append(f" {count:>5,} {percent(share, 0, up=True):>4}")
+        out.append(f" {count:>5,} {share_text:>{share_width}}")
         out.append("\n")
     if len(counts) > MAX_TASK_ROWS:
         rest = counts[MAX_TASK_ROWS:]
@@ -289,15 +317,13 @@ def coverage_panel(report: Report, config: Config, width: int) -> Text:
             f"{plural(sum(c for _, c in rest), 'episode')}\n",
             style="dim",
         )
-    gini_max, share_max = config.gates.max_task_gini, config.gates.max_task_share
     gini_ok = report.task_gini <= gini_max
-    share_ok = report.top_task_share <= share_max
     out.append(f"Gini {report.task_gini:.2f} {'≤' if gini_ok else '>'} {gini_max:.2f}")
     out.append(f" {OK if gini_ok else NO}", style="green" if gini_ok else "red")
-    out.append(
-        f"   top share {percent(report.top_task_share, 0, up=True)} {'≤' if share_ok else '>'} "
-    )
-    out.append(f"{percent(share_max, 0)}")
+    # The top task's row and this line show the same figure.
+    top_text = shares[0] if shares else percent(report.top_task_share, 0, up=True)
+    out.append(f"   top share {top_text} {'≤' if share_ok else '>'} ")
+    out.append(f"{percent(share_max)}")
     out.append(f" {OK if share_ok else NO}", style="green" if share_ok else "red")
     gate = next((g for g in report.gates if g.name == "spread"), None)
     if gate is not None:

@@ -96,7 +96,7 @@ class Notifier:
             self._replay_since = self._clock() - self.config.notify.give_up_after_seconds
             hours = self.config.notify.give_up_after_seconds / 3600
             self._status(
-                f"{problem}; rebuilt it from the ledger: the decisions of the last "
+                f"{problem}, so it was rebuilt from the ledger: the decisions of the last "
                 f"{hours:g} h are sent again (a duplicate rather than a loss)",
                 "warning",
             )

@@ -75,9 +75,12 @@ def load_outbox(state_dir: Path) -> tuple[Outbox, str | None]:
         return Outbox.from_json(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
         return Outbox(), None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+    except OSError as exc:
         # The messages it held are lost with it: the notifier rebuilds them from the ledger.
-        return Outbox(), f"{path}: unreadable ({exc!r})"
+        return Outbox(), f"{path}: the notification outbox could not be read ({exc.strerror})"
+    except (ValueError, TypeError, KeyError, AttributeError):
+        # Cut short, edited, or not JSON at all: what the decoder says of it helps nobody.
+        return Outbox(), f"{path}: the notification outbox was damaged"
 
 
 def delivery_problems(state_dir: Path, since: float) -> tuple[int, int, str]:

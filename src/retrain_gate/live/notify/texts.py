@@ -20,7 +20,7 @@ from retrain_gate.decisions.ledger import LedgerEntry
 from retrain_gate.decisions.output import alert_words, origin
 from retrain_gate.metrics import open_alert_keys
 from retrain_gate.models import HumanState, Report
-from retrain_gate.text import percent, plural, printable, short_hash
+from retrain_gate.text import beyond_decision, percent, plural, printable, short_hash
 
 
 @dataclass
@@ -88,7 +88,8 @@ def _delta_line(report: Report) -> str:
 
 
 def _decision_line(report: Report) -> str:
-    return f"Decision: {report.decision}. {printable(report.reason)}"
+    rest = beyond_decision(report.decision, report.reason)
+    return f"Decision: {report.decision}" + (f", {printable(rest)}." if rest else ".")
 
 
 def _release_episodes(report: Report, name: str | None) -> str:
@@ -208,9 +209,10 @@ def _ready(snap: Snapshot, config: Config) -> Event:
     )
     if report.top_task:
         spread += f" ({printable(report.top_task)})"
+    rest = beyond_decision(report.decision, report.reason)  # READY's reason is "ready"
     body = "\n".join(
         [
-            f"READY to retrain: {printable(report.reason)}",
+            f"READY to retrain: {printable(rest)}" if rest else "READY to retrain.",
             _delta_line(report),
             spread + ".",
             f"Eval set: {report.eval.status}.",
