@@ -293,6 +293,10 @@ def test_check_json_on_the_demo_prints_every_field_of_the_semantics(tmp_path: Pa
     assert [g["name"] for g in data["gates"]] == ["delta", "spread", "eval", "regression"]
     versions = [r["model_version"] for r in data["releases"]]
     assert versions == ["hand-kp-2026.09", "hand-kp-2026.10", "hand-kp-2026.11"]  # oldest first
+    # the recorded reason is §8's; the headline does not say the decision twice
+    assert data["reason"].startswith("regression: hand-kp-2026.11 needs ")
+    first = run("check", "--config", str(config), cwd=tmp_path).stdout.splitlines()[0]
+    assert first.startswith("REGRESSION hand-kp-2026.11 needs "), first
 
 
 # ---------------------------------------------------------------- the parser and the README

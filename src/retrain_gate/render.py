@@ -8,11 +8,11 @@ from __future__ import annotations
 from retrain_gate.config import Config
 from retrain_gate.decisions.names import NOTE_MAX
 from retrain_gate.models import EpisodeExample, Gate, Regression, Report
-from retrain_gate.text import plural, printable
+from retrain_gate.text import decision_reason, plural, printable
 
 
 def headline(report: Report) -> str:
-    return f"{report.decision:<6} {printable(report.reason)}"
+    return f"{report.decision:<6} {printable(decision_reason(report.decision, report.reason))}"
 
 
 # The widest verdict: the columns after it line up whatever the verdict.

@@ -61,6 +61,16 @@ def beyond_decision(decision: str, reason: str) -> str:
     return rest
 
 
+def decision_reason(decision: str, reason: str) -> str:
+    """The reason to show beside its decision word (`REGRESSION  v2 needs ...`, not
+    `REGRESSION regression: v2 needs ...`); READY's reason says nothing more than the word,
+    so it says what READY means. The recorded reason (--json, the ledger) stays as defined."""
+    rest = beyond_decision(decision, reason)
+    if not rest and decision == "READY":
+        return "every gate passes"
+    return rest or reason
+
+
 def percent_shares(counts: Sequence[int], digits: int = 0) -> list[tuple[int, str]]:
     """Each count's share of their sum, as (units of 10**-digits percent, text), rounded so
     that the shown shares add up to exactly 100%: each is rounded down, and the units left

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from retrain_gate.text import percent, percent_shares
+from retrain_gate.text import decision_reason, percent, percent_shares
 
 
 def test_a_figure_is_rounded_down_so_a_shortfall_never_reads_as_enough() -> None:
@@ -35,3 +35,15 @@ def test_shares_add_up_to_exactly_100_percent() -> None:
     assert percent_shares([]) == []
     for counts in ([1] * 7, [3, 3, 1], [5, 4, 4, 4, 4, 4], [997, 1, 1, 1]):
         assert sum(units for units, _ in percent_shares(counts)) == 100
+
+
+def test_the_reason_beside_its_decision_does_not_repeat_it() -> None:
+    """The recorded reasons (§8: "ready", "regression: ...") shown after the decision word."""
+    assert decision_reason("READY", "ready") == "every gate passes"
+    assert decision_reason("REGRESSION", "regression: v2 needs 4.2 against 0.9 for v1") == (
+        "v2 needs 4.2 against 0.9 for v1"
+    )
+    assert decision_reason("REGRESSION", "reported by kim: boxes drift") == (
+        "reported by kim: boxes drift"
+    )
+    assert decision_reason("WAIT", "need 10% delta, have 4%") == "need 10% delta, have 4%"

@@ -22,6 +22,7 @@ from retrain_gate.stats import as_fraction
 from retrain_gate.text import (
     NOT_APPLICABLE,
     article,
+    decision_reason,
     percent,
     percent_shares,
     plural,
@@ -108,7 +109,7 @@ def banner(report: Report | None) -> tuple[str, Text]:
     text = Text()
     text.append(f" {decision} ", style="bold reverse")
     text.append("  ")
-    text.append(safe(report.reason, 300), style="bold")
+    text.append(safe(decision_reason(decision, report.reason), 300), style="bold")
     text.append("\n")
     regression = report.regression
     if decision == "REGRESSION":

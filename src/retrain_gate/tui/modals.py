@@ -29,7 +29,7 @@ from retrain_gate.decisions.names import NOTE_MAX, validate_name, validate_note
 from retrain_gate.errors import RetrainGateError
 from retrain_gate.models import Report
 from retrain_gate.render import gate_verdict
-from retrain_gate.text import is_unsafe, plural, short_hash
+from retrain_gate.text import decision_reason, is_unsafe, plural, short_hash
 from retrain_gate.tui import figures
 
 DecisionKind = Literal["approve", "decline", "ack", "pin", "report"]
@@ -435,7 +435,7 @@ class ApproveModal(DecisionModal):
 
     def intro(self, report: Report) -> Text:
         out = Text()
-        reason = figures.safe(report.reason, 2000)
+        reason = figures.safe(decision_reason(report.decision, report.reason), 2000)
         pending = report.pending_approval
         if pending is not None and self._confirming(report):
             out.append(
@@ -521,7 +521,8 @@ class DeclineModal(DecisionModal):
                 f"{figures.when(pending.at)}: {figures.safe(pending.note, 2000)}\n",
                 style="bold yellow",
             )
-        out.append(f"Now: {report.decision} · {figures.safe(report.reason, 2000)}\n", style="bold")
+        why = decision_reason(report.decision, report.reason)
+        out.append(f"Now: {report.decision} · {figures.safe(why, 2000)}\n", style="bold")
         out.append(
             f"Declining records that you looked at it ({report.delta_episodes:,} new episodes) "
             "and decided not to retrain now, with your reason. Nothing joins the corpus."
@@ -543,7 +544,7 @@ class AckModal(DecisionModal):
 
     def intro(self, report: Report) -> Text:
         out = Text("Alert: ", style="bold red")
-        out.append(figures.safe(report.reason, 300))
+        out.append(figures.safe(decision_reason(report.decision, report.reason), 300))
         out.append("\n")
         out.append_text(figures.regression_state(report))
         return out
