@@ -545,13 +545,15 @@ def _download(
         try:
             digest = hashlib.sha256()
             size = 0
-            with os.fdopen(fd, "wb") as handle:
+            # The descriptor itself, not a buffered file: a buffer still holding bytes when
+            # the disk fills would fail again on close, and that error would hide this one.
+            try:
                 try:
                     for chunk in response.data:
                         size += len(chunk)
                         if size > cap:
                             raise _too_big(what, f"more than {cap:,} bytes sent", limit_mb)
-                        _write(handle, chunk, export_dir, what, size)
+                        _write(fd, chunk, export_dir, what, size)
                         digest.update(chunk)
                         deadline.check(f"{_bytes(size)} of {what} downloaded")
                 except httpx.TimeoutException:
@@ -565,7 +567,9 @@ def _download(
                         f"the download of {what} broke off after {size:,} bytes "
                         f"({type(exc).__name__}); pull again"
                     ) from None
-                _sync(handle, export_dir, what, size)
+                _sync(fd, export_dir, what, size)
+            finally:
+                os.close(fd)
             if size == 0:
                 raise PullError(
                     f"Label Studio sent an empty {what}; pull again, or check the server's log"
@@ -606,17 +610,18 @@ def _disk_error(exc: OSError, export_dir: Path, what: str, size: int) -> PullErr
     return PullError(f"{export_dir}: cannot write {what} ({exc.strerror}); pull again")
 
 
-def _write(handle: Any, chunk: bytes, export_dir: Path, what: str, size: int) -> None:
+def _write(fd: int, chunk: bytes, export_dir: Path, what: str, size: int) -> None:
+    view = memoryview(chunk)
     try:
-        handle.write(chunk)
+        while view:  # a write may take only part of it
+            view = view[os.write(fd, view) :]
     except OSError as exc:
         raise _disk_error(exc, export_dir, what, size) from None
 
 
-def _sync(handle: Any, export_dir: Path, what: str, size: int) -> None:
+def _sync(fd: int, export_dir: Path, what: str, size: int) -> None:
     try:
-        handle.flush()
-        os.fsync(handle.fileno())
+        os.fsync(fd)
     except OSError as exc:
         raise _disk_error(exc, export_dir, what, size) from None
 
