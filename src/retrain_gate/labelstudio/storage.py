@@ -113,7 +113,7 @@ def read_annotation(
         ground_truth=record.ground_truth,
         created_at=record.created_at,
         updated_at=record.updated_at,
-        result=record.result,
+        result=record.result.copy(),  # its own bytes: the file's can go before the merge
         parent_prediction=record.parent_prediction,
         prediction=record.prediction,
     )
