@@ -180,6 +180,20 @@ def test_pinning_an_empty_eval_set_is_refused(project: Path) -> None:
     assert check_json(project)["eval"]["status"] == "pinned"
 
 
+def test_an_override_never_pins_an_empty_eval_set(project: Path) -> None:
+    """An approval pins the eval set it was made against: with the eval file emptied (the gate
+    says WAIT), even an override with a note is refused, and nothing is recorded."""
+    (project / "eval.txt").write_bytes(b"")
+    refused = run("approve", "--by", "Ana", "--override", "--note", "deadline", cwd=project)
+    assert refused.returncode == 2, refused.stdout
+    assert refused.stderr.splitlines() == [
+        f"retrain-gate: the eval set file {project / 'eval.txt'} is empty: write the eval set "
+        "into it, or point [paths] eval_set at the eval set, then approve (it pins the eval "
+        "set). Nothing was recorded"
+    ]
+    assert json.loads(run("ledger", "--json", cwd=project).stdout) == []
+
+
 def test_approving_a_wait_needs_override_and_a_note(project: Path) -> None:
     refused = run("approve", "--by", "Ana", cwd=project)  # eval unpinned: WAIT
     assert refused.returncode == 2 and "--override" in refused.stderr

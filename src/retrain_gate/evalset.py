@@ -77,12 +77,13 @@ def eval_set_hash(path: Path) -> str | None:
 EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 
 
-def empty_pin_refusal(path: Path, current_hash: str | None) -> str | None:
+def empty_pin_refusal(path: Path, current_hash: str | None, then: str = "pin") -> str | None:
     """Why the eval set at `path` must not be pinned as it is, or None when it may.
 
     A pin says "compare models on these files". Pinning nothing is a folder not filled yet or a
     wrong `[paths] eval_set`, and the gate would then pass on an eval set that holds nothing.
     Taken from the hash about to be recorded, so what is refused is exactly what would be pinned.
+    `then`: what to do after (an approval pins the eval set too).
     """
     if current_hash != EMPTY_HASH:
         return None
@@ -90,9 +91,9 @@ def empty_pin_refusal(path: Path, current_hash: str | None) -> str | None:
         return (
             f"the eval set folder {path} has no files (names starting with a dot do not count): "
             "put the eval files in it, or point [paths] eval_set at the folder that holds them, "
-            "then pin. Nothing was recorded"
+            f"then {then}. Nothing was recorded"
         )
     return (
         f"the eval set file {path} is empty: write the eval set into it, or point "
-        "[paths] eval_set at the eval set, then pin. Nothing was recorded"
+        f"[paths] eval_set at the eval set, then {then}. Nothing was recorded"
     )

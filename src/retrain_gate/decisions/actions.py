@@ -181,6 +181,13 @@ def approve(engine: Engine, *, by: str, note: str = "", override: bool = False) 
             "the training slice would be empty. To record a retrain on the same data anyway "
             f"({report.reason}), pass --override with a --note that says why"
         )
+    # An approval pins the eval set it was made against: never one with nothing in it (an
+    # override can get here with the eval folder emptied since the last pin).
+    empty_eval = empty_pin_refusal(
+        engine.config.paths.eval_set, report.eval.current_hash, "approve (it pins the eval set)"
+    )
+    if empty_eval is not None:
+        raise ActionRefused(empty_eval)
     if against_wait:
         why = " (a note is required when approving against a wait)"
     else:
