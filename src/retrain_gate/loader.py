@@ -220,6 +220,11 @@ def load_export(
 Loader = Callable[[Path, Config, int, int, KnownContent, TaskProgress | None], Loaded]
 
 
+# Storage files up to this size are read in the calling process, not in the worker: far
+# below any memory budget, and Label Studio writes tens of thousands of them.
+IN_PROCESS_BYTES = 1 << 20
+
+
 class IsolatedLoader:
     """`load_export` in one long-lived worker process (started on first use, or by `warm`).
 
@@ -264,6 +269,10 @@ class IsolatedLoader:
         known: KnownContent,
         progress: TaskProgress | None = None,
     ) -> Loaded:
+        if not path.suffix and size <= IN_PROCESS_BYTES:
+            # A storage file of a few KB: the round trip to the worker costs more than its
+            # read, and its annotation is decoded here again anyway.
+            return load_storage(path, config, size, mtime_ns)
         if progress:
             progress("reading (worker process)", 0, 1)
         with self._lock:
