@@ -97,3 +97,19 @@ def test_an_edited_config_is_said_with_whether_it_loads(folder: Path, watch: Wat
     text = watch.text()
     assert text.count("config.toml changed") == 1, text  # once for each edit, not each second
     assert "Traceback" not in text
+
+
+def test_each_gate_is_named_in_the_words_check_uses(folder: Path, watch: Watch) -> None:
+    """watch's one-line summary and check's gate lines say the same verdicts: a gate that
+    check calls ALERT or FAIL is never 'no' (which, for the regression gate, read as 'no
+    regression')."""
+    (folder / "exports" / "a.json").write_bytes(export_bytes(1, "pick"))
+    wait_for(lambda: "a.json: 3 frames" in watch.text(), timeout=20)
+    result = subprocess.run([*CLI, "check"], cwd=folder, capture_output=True, text=True, timeout=60)
+    gates = ("delta", "spread", "eval", "regression")
+    lines = [line.split() for line in result.stdout.splitlines()]
+    verdicts = [words[:2] for words in lines if words and words[0] in gates]
+    expected = "[" + "  ".join(f"{name} {verdict}" for name, verdict in verdicts) + "]"
+    assert tuple(name for name, _ in verdicts) == gates
+    assert "eval FAIL" in expected  # nothing pinned in this folder
+    wait_for(lambda: expected in watch.text(), timeout=20)

@@ -11,7 +11,7 @@ from types import FrameType
 from retrain_gate.config import Config
 from retrain_gate.live import events as live
 from retrain_gate.live.service import GateService
-from retrain_gate.models import Gate, Report
+from retrain_gate.models import Report
 from retrain_gate.render import (
     decided_lines,
     gate_state,
@@ -21,12 +21,6 @@ from retrain_gate.render import (
     unmapped_text,
 )
 from retrain_gate.text import clock, printable
-
-
-def _verdict(gate: Gate, report: Report) -> str:
-    if gate.passed is None:  # as `check` says it: not applicable yet, or unknown
-        return gate_verdict(gate, report.regression)
-    return "ok" if gate.passed else "no"
 
 
 class _Printer:
@@ -47,7 +41,9 @@ class _Printer:
                 state = gate_state(report)
                 if state != self._state:
                     self._state = state
-                    gates = "  ".join(f"{g.name} {_verdict(g, report)}" for g in report.gates)
+                    gates = "  ".join(
+                        f"{g.name} {gate_verdict(g, report.regression)}" for g in report.gates
+                    )
                     self.say(at, f"{headline(report)}   [{gates}]")
                     for line in decided_lines(report):
                         self.say(at, line.strip())
