@@ -136,6 +136,23 @@ async def test_decisions_from_the_cli_get_an_activity_line_with_who(tmp_path: Pa
 
 
 @sync
+async def test_a_catch_up_that_finds_nothing_new_says_so(tmp_path: Path) -> None:
+    """Opened on a folder already read: 'catching up: 1 file ...' is followed by a line that
+    it is as it was, and the busy indicator goes."""
+    config = make_config(tmp_path)
+    four_episodes(config.paths.export_dir)
+    assert cli(config, "check").returncode == 0
+    app = make_app(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: "is as it was last read" in activity_text(app))
+        text = activity_text(app)
+        assert text.index("catching up: 1 file") < text.index("is as it was last read"), text
+        assert "project-1-at-2026-11-26.json is as it was last read: the figures stand" in text
+        assert app.query_one(StatusBar).busy is None
+
+
+@sync
 async def test_a_decision_made_here_is_not_logged_twice(tmp_path: Path) -> None:
     config = make_config(tmp_path)
     four_episodes(config.paths.export_dir)

@@ -113,3 +113,20 @@ def test_each_gate_is_named_in_the_words_check_uses(folder: Path, watch: Watch) 
     assert tuple(name for name, _ in verdicts) == gates
     assert "eval FAIL" in expected  # nothing pinned in this folder
     wait_for(lambda: expected in watch.text(), timeout=20)
+
+
+def test_files_found_as_they_were_say_so(folder: Path, watch: Watch) -> None:
+    """A restart's catch-up that finds every file as it was read says so (the dashboard's
+    'catching up: 2 files' was otherwise the last word)."""
+    for name, first in (("a.json", 1), ("b.json", 50)):
+        (folder / "exports" / name).write_bytes(export_bytes(first, "pick"))
+    wait_for(lambda: "a.json: 3 frames" in watch.text() and "b.json: 3 frames" in watch.text(), 20)
+    watch.stop()
+
+    again = Watch(folder)
+    try:
+        wait_for(lambda: "2 files as they were last read" in again.text(), timeout=20)
+        text = again.text()
+        assert "ingested" not in text
+    finally:
+        again.stop()

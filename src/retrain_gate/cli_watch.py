@@ -76,6 +76,7 @@ class _Printer:
                 | live.Skipped()
                 | live.Removed()
                 | live.SettingsChanged()
+                | live.NothingNew()
                 | live.PullStarted()
                 | live.PullDone()
                 | live.RoleChanged()

@@ -112,6 +112,12 @@ class ConfigEdited(_Said):
 
 
 @dataclass(frozen=True)
+class NothingNew(_Said):
+    """Files handed over (a catch-up at start, a touch, a storage "Sync" that rewrites every
+    file) held exactly what was read from them before: the figures stand."""
+
+
+@dataclass(frozen=True)
 class NothingMapped(_Said):
     """Frames were read, but the pattern maps none of them to an episode (what `check` says)."""
 
@@ -265,6 +271,7 @@ LiveEvent = (
     | RefusedFiles
     | SettingsChanged
     | ConfigEdited
+    | NothingNew
     | NothingMapped
     | PullStarted
     | PullNotice

@@ -34,6 +34,7 @@ from retrain_gate.live.events import (
     ConfigEdited,
     Listener,
     LiveEvent,
+    NothingNew,
     Problem,
     Progress,
     ReportChanged,
@@ -52,6 +53,7 @@ from retrain_gate.live.writerlock import WriterLock
 from retrain_gate.models import Report
 from retrain_gate.sources.poller import BucketPoller, PollStatus
 from retrain_gate.store import Batch, IngestResult
+from retrain_gate.text import plural
 
 T = TypeVar("T")
 
@@ -288,6 +290,8 @@ class GateService:
             if result.outcome in ("ingested", "removed"):
                 names.append(result.path.name)
         if not names:
+            if ready and all(result.outcome == "unchanged" for result in results):
+                self._emit(NothingNew(_nothing_new(ready, self.config)))
             return
         why = f"ingested {names[0]}" if len(names) == 1 else f"{len(names):,} files changed"
         self._publish(why)
@@ -437,3 +441,9 @@ class GateService:
             self._emit(Problem(str(exc)))
             return
         self.tracker.ledger(entries)
+
+
+def _nothing_new(ready: list[Path], config: Config) -> str:
+    if len(ready) == 1:
+        return f"{config.paths.shown(ready[0])} is as it was last read: the figures stand"
+    return f"{plural(len(ready), 'file')} as they were last read: the figures stand"

@@ -317,7 +317,7 @@ class RetrainGateApp(App[int]):
                 post(Activity(event.text, event.at, ingested=True, ingest_done=True))
             case live.Refused():
                 post(Activity(event.text, event.at, level="warning", ingest_done=True))
-            case live.Skipped() | live.Removed():
+            case live.Skipped() | live.Removed() | live.NothingNew():
                 post(Activity(event.text, event.at, ingest_done=True))
             case live.WatcherStatus(status=status, text=text, at=at):
                 post(WatchState(status, text, at))
