@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from retrain_gate.config import load_config
-from retrain_gate.live.events import Ingested, LiveEvent, ReportChanged
+from retrain_gate.live.events import BatchRead, Ingested, LiveEvent, ReportChanged
 from retrain_gate.live.service import GateService
 from tests.lsbuild import kp
 from tests.unit.test_storage_files import annotation_file
@@ -76,9 +76,18 @@ def test_a_burst_of_saves_is_merged_in_batches(folder: Path) -> None:
 
         wait_for(all_in, timeout=60, what="all 300 frames in a report")
         with lock:
-            ingests = sum(isinstance(u, Ingested) for u in updates)
+            lines = [u for u in updates if isinstance(u, Ingested | BatchRead)]
             reports = sum(isinstance(u, ReportChanged) for u in updates) - reports_before
-        assert ingests == 300
+        files = sum(u.files if isinstance(u, BatchRead) else 1 for u in lines)
+        assert files == 300
         assert 1 <= reports <= 30, reports  # batches of what settled together
+        # ... and a line for each batch of many files, not one per file
+        assert len(lines) < 100, [u.text for u in lines]
+        for u in lines:
+            if isinstance(u, BatchRead):
+                assert (
+                    u.text
+                    == f"ingested {u.files} files: {u.files} frames, {u.files} new, 0 changed"
+                )
     finally:
         service.close()

@@ -73,6 +73,7 @@ class _Printer:
                 return  # what the rescan found is shown by what it ingests
             case (
                 live.Ingested()
+                | live.BatchRead()
                 | live.Skipped()
                 | live.Removed()
                 | live.SettingsChanged()

@@ -8,13 +8,14 @@ event is for people only: nothing decides anything by reading it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from retrain_gate.models import Report
 from retrain_gate.store import IngestResult
+from retrain_gate.text import plural
 
 Role = Literal["writer", "following", "starting", "stopped"]
 WatchStatus = Literal["live", "polling", "folder_missing", "stopped", "error"]
@@ -86,6 +87,71 @@ def file_event(
     if result.outcome == "removed":
         return Removed(result, text, at=stamp)
     return Skipped(result, text, at=stamp)
+
+
+# A catch-up or a storage "Sync" hands over thousands of files at once: past this many, a
+# batch is said in one line, not one line per file (a refused file keeps its own line).
+FILE_LINES = 10
+
+
+@dataclass(frozen=True)
+class BatchRead:
+    """Many files read in one batch: what they did, counted, in one line."""
+
+    files: int
+    ingested: bool  # frames came or went: the time of the last ingest moves
+    text: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+def batch_events(
+    results: Iterable[IngestResult], *, shown: Callable[[Path | str], str] = str
+) -> list[FileEvent | BatchRead]:
+    """The events for one batch's results: one per file for a few files, else one `BatchRead`
+    and an event for each refused file."""
+    said = [r for r in results if r.outcome != "unchanged"]
+    others = [r for r in said if r.outcome != "refused"]
+    if len(others) <= FILE_LINES:
+        return [file_event(r, shown=shown) for r in said]
+    refused: list[FileEvent | BatchRead] = [
+        file_event(r, shown=shown) for r in said if r.outcome == "refused"
+    ]
+    return [BatchRead(len(others), _batch_ingested(others), _batch_text(others)), *refused]
+
+
+def _batch_ingested(results: list[IngestResult]) -> bool:
+    return any(r.outcome in ("ingested", "removed") for r in results)
+
+
+def _batch_text(results: list[IngestResult]) -> str:
+    def of(outcome: str) -> list[IngestResult]:
+        return [r for r in results if r.outcome == outcome]
+
+    parts = []
+    if ingested := of("ingested"):
+        frames = sum(r.frames for r in ingested)
+        new = sum(r.new_frames for r in ingested)
+        changed = sum(r.changed_frames for r in ingested)
+        parts.append(
+            f"ingested {plural(len(ingested), 'file')}: {plural(frames, 'frame')}, "
+            f"{new:,} new, {changed:,} changed"
+        )
+    if removed := of("removed"):
+        changed = sum(r.changed_frames for r in removed)
+        parts.append(
+            f"removed {plural(len(removed), 'file')}: their versions leave the figures "
+            f"({changed:,} changed)"
+        )
+    if duplicate := of("duplicate"):
+        parts.append(
+            f"skipped {plural(len(duplicate), 'file')}: the same content as files already ingested"
+        )
+    if ignored := of("ignored"):
+        parts.append(
+            f"ignored {plural(len(ignored), 'file')} without an extension that "
+            f"{'is' if len(ignored) == 1 else 'are'} not Label Studio storage files"
+        )
+    return "; ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -265,6 +331,7 @@ class Problem(_Said):
 LiveEvent = (
     ReportChanged
     | Ingested
+    | BatchRead
     | Skipped
     | Refused
     | Removed

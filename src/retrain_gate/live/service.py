@@ -43,7 +43,7 @@ from retrain_gate.live.events import (
     SettingsChanged,
     WatcherNote,
     WatcherStatus,
-    file_event,
+    batch_events,
 )
 from retrain_gate.live.pulls import PullScheduler
 from retrain_gate.live.sending import Sending
@@ -207,8 +207,8 @@ class GateService:
         self._emit(RoleChanged("writer", message))
         if stale is not None:
             self._emit(SettingsChanged(stale))
-        for result in gone:
-            self._emit(file_event(result, shown=self.config.paths.shown))
+        for event in batch_events(gone, shown=self.config.paths.shown):
+            self._emit(event)
         self._publish("loaded")
         watch = self.config.watch
         watcher = ExportWatcher(
@@ -282,13 +282,9 @@ class GateService:
         except RetrainGateError as exc:
             self._emit(Problem(str(exc)))
             return
-        names: list[str] = []
-        for result in results:
-            if result.outcome == "unchanged":
-                continue
-            self._emit(file_event(result, shown=self.config.paths.shown))
-            if result.outcome in ("ingested", "removed"):
-                names.append(result.path.name)
+        for event in batch_events(results, shown=self.config.paths.shown):
+            self._emit(event)
+        names = [r.path.name for r in results if r.outcome in ("ingested", "removed")]
         if not names:
             if ready and all(result.outcome == "unchanged" for result in results):
                 self._emit(NothingNew(_nothing_new(ready, self.config)))

@@ -319,6 +319,8 @@ class RetrainGateApp(App[int]):
                 post(Activity(event.text, event.at, level="warning", ingest_done=True))
             case live.Skipped() | live.Removed() | live.NothingNew():
                 post(Activity(event.text, event.at, ingest_done=True))
+            case live.BatchRead(ingested=ingested, text=text, at=at):
+                post(Activity(text, at, ingested=ingested, ingest_done=True))
             case live.WatcherStatus(status=status, text=text, at=at):
                 post(WatchState(status, text, at))
                 post(Activity(text, at, level="error" if status == "error" else "info"))
