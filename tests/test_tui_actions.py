@@ -156,6 +156,8 @@ async def test_an_empty_eval_folder_is_not_offered_for_pinning(ready_folder: Con
     app = make_app(ready_folder)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await started(pilot, app)
+        # The panel says what a pin needs before anyone presses p.
+        assert "empty: put the eval files in it, then pin it with p" in screen_text(app)
         await pilot.press("p")
         # The toast wraps the long tmp path; the words around it are what a person reads.
         await wait_for(pilot, lambda: "has no files (names starting with a dot" in screen_text(app))

@@ -16,6 +16,7 @@ import polars as pl
 
 from retrain_gate.alerts import ended_after
 from retrain_gate.config import Config
+from retrain_gate.evalset import EMPTY_HASH
 from retrain_gate.models import (
     EPISODE_KEY,
     Ack,
@@ -389,6 +390,15 @@ def _eval_gate(status: EvalStatus) -> Gate:
         "drifted": "eval set drifted, pin it before retraining",
         "missing": f"eval set missing at {status.path}",
     }
+    if status.current_hash == EMPTY_HASH:
+        # "pin it" would be refused (evalset.empty_pin_refusal): say what will be accepted.
+        details["unpinned"] = (
+            f"eval set at {status.path} is empty: put its files there, then pin it"
+        )
+        details["drifted"] = (
+            f"eval set at {status.path} is empty now, pinned with files: restore them, or fill "
+            "it and pin it again"
+        )
     return Gate(
         name="eval",
         passed=status.status == "pinned",

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from retrain_gate.config import Config
+from retrain_gate.evalset import EMPTY_HASH
 from retrain_gate.metrics import evaluate
 from retrain_gate.models import Ack, Gate, HumanState, Pin, RegressionReport, Report
 from tests.framekit import delta_episodes, episode, frame, frames_table
@@ -256,6 +257,20 @@ def test_fewer_than_two_tasks_passes_and_says_why() -> None:
         (PIN, "h2", "drifted", "eval set drifted, pin it before retraining"),
         (None, "h2", "unpinned", "eval set not pinned yet, pin it before retraining"),
         (PIN, None, "missing", "eval set missing at /data/eval"),
+        # an empty eval set cannot be pinned: the reason says what can
+        (
+            None,
+            EMPTY_HASH,
+            "unpinned",
+            "eval set at /data/eval is empty: put its files there, then pin it",
+        ),
+        (
+            PIN,
+            EMPTY_HASH,
+            "drifted",
+            "eval set at /data/eval is empty now, pinned with files: restore them, or fill it "
+            "and pin it again",
+        ),
     ],
 )
 def test_eval_status(pin: Pin | None, current: str | None, status: str, reason: str) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from rich.text import Text
 
 from retrain_gate.config import Config
+from retrain_gate.evalset import EMPTY_HASH
 from retrain_gate.history import Outlook, describe_days, parse_stamp
 from retrain_gate.models import Report
 from retrain_gate.render import mapping_findings, release_unknown_text
@@ -409,8 +410,13 @@ def eval_panel(report: Report, config: Config, width: int) -> Text:
     if good:
         out.append(" (the same)", style="dim")
     out.append("\n")
-    if ev.status == "drifted":
+    empty = ev.current_hash == EMPTY_HASH
+    if ev.status == "drifted" and empty:
+        out.append("empty now, pinned with files: restore them, or fill it and pin it with p")
+    elif ev.status == "drifted":
         out.append("the eval set changed since it was pinned: check it, then pin it with p")
+    elif ev.status == "unpinned" and empty:
+        out.append("empty: put the eval files in it, then pin it with p")
     elif ev.status == "unpinned":
         out.append("never pinned: pin it with p (or an approval pins it)")
     else:
