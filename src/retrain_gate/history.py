@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import polars as pl
@@ -46,6 +47,7 @@ class Outlook:
     rate_days: float = 0.0  # the window the rate was measured over
     days_to_ready: float | None = None  # None: no forecast (no rate, or already enough)
     exports_since_approval: int | None = None  # ingested exports since the last approval (or ever)
+    storage_files_since_approval: int = 0  # ingested storage files, the same way
     last_ingest_at: float | None = None  # epoch seconds of the latest successful ingest
     now: datetime | None = None  # when the figures were computed (the forecast counts from it)
     ready_on: datetime | None = None  # now + days_to_ready
@@ -90,25 +92,34 @@ def outlook(
     *,
     latest_activity: datetime | None,
     ingests: Iterable[tuple[float, str]] = (),
+    storage_ingests: Iterable[float] = (),
     spark_days: int = SPARK_DAYS,
     rate_days: int = RATE_DAYS,
     now: datetime | None = None,
 ) -> Outlook:
     """Sparkline points, harvest rate and forecast for `report`.
 
-    `ingests` is (epoch seconds, outcome) per registered export file. `now` ends the rate's
-    window (default: the latest activity, for figures that are not about the present).
+    `ingests` is (epoch seconds, outcome) per registered export file; `storage_ingests` the
+    epoch seconds of each storage file ingested (Label Studio writes one per save: not an
+    export anyone would retrain after). `now` ends the rate's window (default: the latest
+    activity, for figures that are not about the present).
     """
     times = sorted(harvested_at)
     ingested = [at for at, outcome in ingests if outcome == "ingested"]
-    last_ingest = max(ingested) if ingested else None
+    storage = list(storage_ingests)
+    last_ingest = max(ingested + storage) if ingested or storage else None
     approved_at = parse_stamp(report.last_approval_at)
     # With no approval yet, every export so far is one a retrain-per-export would have used.
     approved_ts = approved_at.timestamp() if approved_at is not None else float("-inf")
     since = sum(1 for at in ingested if at > approved_ts)
+    files_since = sum(1 for at in storage if at > approved_ts)
     as_of = latest_activity
     if as_of is None:
-        return Outlook(exports_since_approval=since, last_ingest_at=last_ingest)
+        return Outlook(
+            exports_since_approval=since,
+            storage_files_since_approval=files_since,
+            last_ingest_at=last_ingest,
+        )
 
     end_of_day = datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC) + timedelta(days=1)
     daily = []
@@ -137,6 +148,7 @@ def outlook(
         rate_days=window,
         days_to_ready=days,
         exports_since_approval=since,
+        storage_files_since_approval=files_since,
         last_ingest_at=last_ingest,
     )
 
@@ -160,15 +172,21 @@ def latest_stamp(frames: pl.DataFrame) -> datetime | None:
     return parse_stamp(value if isinstance(value, str) else None)
 
 
-def registry_ingests(records: Mapping[str, object]) -> list[tuple[float, str]]:
-    """(at, outcome) of each record of `FrameStore.registry()`, read defensively."""
-    out: list[tuple[float, str]] = []
-    for record in records.values():
+def registry_ingests(records: Mapping[str, object]) -> tuple[list[tuple[float, str]], list[float]]:
+    """(at, outcome) of each export file of `FrameStore.registry()`, and the time of each
+    storage file (no extension) ingested; read defensively."""
+    exports: list[tuple[float, str]] = []
+    storage: list[float] = []
+    for name, record in records.items():
         at = getattr(record, "at", None)
         outcome = getattr(record, "outcome", None)
-        if isinstance(at, int | float) and isinstance(outcome, str):
-            out.append((float(at), outcome))
-    return out
+        if not (isinstance(at, int | float) and isinstance(outcome, str)):
+            continue
+        if PurePath(name).suffix:
+            exports.append((float(at), outcome))
+        elif outcome == "ingested":
+            storage.append(float(at))
+    return exports, storage
 
 
 def engine_outlook(engine: Engine, report: Report) -> Outlook:
@@ -177,10 +195,12 @@ def engine_outlook(engine: Engine, report: Report) -> Outlook:
 
     frames = engine.store.frames()
     keys = delta_episodes(frames, engine.config, engine.human_state())
+    exports, storage = registry_ingests(engine.store.registry())
     return outlook(
         report,
         harvest_times(frames, keys),
         latest_activity=latest_stamp(frames),
-        ingests=registry_ingests(engine.store.registry()),
+        ingests=exports,
+        storage_ingests=storage,
         now=datetime.now(UTC),
     )

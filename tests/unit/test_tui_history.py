@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from retrain_gate.history import describe_days, outlook
+from retrain_gate.config import Config, CostConfig
+from retrain_gate.history import describe_days, outlook, registry_ingests
 from retrain_gate.models import Report
+from retrain_gate.registry import FileRecord
+from retrain_gate.tui.figures import cost_panel
 from tests.test_tui_snapshots import WAIT
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -50,6 +53,43 @@ def test_no_activity_gives_no_forecast_and_counts_exports_since_the_approval() -
     assert out.days_to_ready is None and out.daily_delta == []
     assert out.exports_since_approval == 2
     assert out.last_ingest_at == approved.timestamp() + 30
+
+
+def test_storage_files_are_counted_apart_from_exports() -> None:
+    """Label Studio writes a storage file (no extension) on every save: 'retraining after
+    each' is about exports, never about those."""
+    approved = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
+    records = {
+        "/x/project-1.json": FileRecord(1, 1, "", "ingested", at=approved + 5),
+        "/x/old.json": FileRecord(1, 1, "", "ingested", at=approved - 5),
+        "/x/bad.json": FileRecord(1, 1, "", "refused", at=approved + 6),
+        "/x/storage/11": FileRecord(1, 1, "", "ingested", at=approved + 7),
+        "/x/storage/12": FileRecord(1, 1, "", "ingested", at=approved + 8),
+        "/x/storage/13": FileRecord(1, 1, "", "ingested", at=approved - 1),
+        "/x/storage/notes": FileRecord(1, 1, "", "ignored", at=approved + 9),
+    }
+    exports, storage = registry_ingests(records)
+    assert sorted(exports) == [
+        (approved - 5, "ingested"),
+        (approved + 5, "ingested"),
+        (approved + 6, "refused"),
+    ]
+    assert sorted(storage) == [approved - 1, approved + 7, approved + 8]
+    rep = report(last_approval_at="2026-11-20T00:00:00Z")
+    out = outlook(rep, [], latest_activity=None, ingests=exports, storage_ingests=storage)
+    assert (out.exports_since_approval, out.storage_files_since_approval) == (1, 2)
+    assert out.last_ingest_at == approved + 8
+
+    config = Config(cost=CostConfig(gpu_hours_per_cycle=2, cost_per_gpu_hour=40))
+    both = cost_panel(rep, out, config).plain
+    assert both.endswith(
+        "1 export since the last approval: retraining after each would have cost ~$80 "
+        "(and 2 annotation files saved)"
+    ), both
+    only_storage = outlook(rep, [], latest_activity=None, storage_ingests=storage)
+    text = cost_panel(rep, only_storage, config).plain
+    assert text.endswith("· 2 annotation files saved since the last approval"), text
+    assert "would have cost" not in text
 
 
 def test_describe_days_rounds_up_and_switches_units() -> None:

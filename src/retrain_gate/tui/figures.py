@@ -560,8 +560,14 @@ def _avoided(
     if outlook is None or outlook.exports_since_approval is None:
         return ""
     n = outlook.exports_since_approval
+    files = outlook.storage_files_since_approval
     since = "since the last approval" if report.last_approval_at else "so far"
-    text = f" · {n:,} exports {since}"
+    if files and not n:
+        # Label Studio writes a storage file on every save: nobody retrains after each one.
+        return f" · {plural(files, 'annotation file')} saved {since}"
+    text = f" · {plural(n, 'export')} {since}"
     if n and money is not None:
         text += f": retraining after each would have cost ~{currency}{n * money:,.0f}"
+    if files:
+        text += f" (and {plural(files, 'annotation file')} saved)"
     return text
