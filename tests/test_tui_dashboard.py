@@ -326,7 +326,9 @@ async def test_the_header_names_a_bucket_by_its_url_not_its_mirror(tmp_path: Pat
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         app.post_message(WatchState("live", "watching s3://labels/ls (live file events)", AT))
-        await wait_for(pilot, lambda: "watching s3://labels/ls (live)" in screen_text(app))
+        await wait_for(
+            pilot, lambda: "watching s3://labels/ls (listed every 30 s)" in screen_text(app)
+        )
         app.post_message(WatchState("folder_missing", "s3://labels/ls does not exist (yet)", AT))
         await wait_for(pilot, lambda: "waiting for the folder s3://labels/ls" in screen_text(app))
         assert "mirror" not in screen_text(app)

@@ -305,7 +305,12 @@ class GateService:
         elif event.status in ("live", "polling"):
             self._unreadable = None
         if event.kind == "status" and event.status is not None:
-            self._emit(WatcherStatus(event.status, event.message, at=event.at))
+            message = event.message
+            paths = self.config.paths
+            if paths.bucket is not None and event.status in ("live", "polling"):
+                # How the mirror folder is watched is ours; a person's bucket is listed.
+                message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
+            self._emit(WatcherStatus(event.status, message, at=event.at))
         elif event.kind != "status":
             self._emit(WatcherNote(event.kind, event.message, at=event.at))
 

@@ -48,6 +48,10 @@ class StatusBar(Widget):
             return "following another writer (read-only)", "bold cyan"
         if self.role == "stopped":
             return "stopped", "bold red"
+        if self.watcher_state in ("live", "polling") and self.config.paths.bucket is not None:
+            return f"watching {folder} (listed every {self.config.paths.poll_seconds:g} s)", (
+                "bold green"
+            )
         if self.watcher_state == "live":
             return f"watching {folder} (live)", "bold green"
         if self.watcher_state == "polling":
