@@ -356,3 +356,7 @@ async def test_the_activity_names_a_bucket_by_its_url_from_the_start(
         text = activity_text(app)
         assert "starting: s3://labels/ls" in text
         assert "mirror" not in text + screen_text(app)
+        # the header says it once: the poller's line names the bucket
+        top, _ = app.query_one(StatusBar).state_text()
+        assert "bucket s3://labels/ls unreachable since" in top, top
+        assert top.count("s3://labels/ls") == 1, top

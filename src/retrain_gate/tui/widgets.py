@@ -58,6 +58,9 @@ class StatusBar(Widget):
             return f"watching {folder} (polling)", "bold green"
         if self.watcher_state == "folder_missing":
             return f"waiting for the folder {folder}", "bold yellow"
+        if self.watcher_state == "error" and self.config.paths.bucket is not None:
+            # the poller's line names the bucket already: 'bucket s3://… unreachable since …'
+            return figures.safe(self.watcher_text, 140), "bold red"
         if self.watcher_state == "error":
             return f"error watching {folder}: {figures.safe(self.watcher_text, 80)}", "bold red"
         if self.watcher_state == "off":
