@@ -99,6 +99,8 @@ def _check(cwd: Path, env: dict[str, str]) -> tuple[float, dict[str, Any]]:
 def _project(folder: Path, export_dir: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "eval").mkdir(exist_ok=True)
+    # one file: an empty eval set's gate names its path, which differs between projects
+    (folder / "eval" / "set.txt").write_text("eval v1\n", encoding="utf-8")
     (folder / "config.toml").write_text(
         f'[paths]\nexport_dir = "{export_dir}"\nstate_dir = "state"\neval_set = "eval"\n',
         encoding="utf-8",

@@ -89,6 +89,8 @@ def write_export(path: Path, files: int) -> None:
 def project(root: Path, export_dir: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "eval").mkdir(exist_ok=True)
+    # one file: an empty eval set's gate names its path, which differs between projects
+    (root / "eval" / "set.txt").write_text("eval v1\n", encoding="utf-8")
     config = root / "config.toml"
     config.write_text(
         "[paths]\n"
