@@ -10,6 +10,9 @@ import sys
 import time
 from typing import TextIO
 
+# The store's stage while it reads a batch of many files, one step a file.
+FILES_STAGE = "reading files"
+
 
 class TerminalProgress:
     def __init__(
@@ -38,15 +41,23 @@ class TerminalProgress:
             filled = int(width * done / total) if total else 0
             bar = "█" * filled + "░" * (width - filled)
             pct = f"{100 * done / total:3.0f}%" if total else "    "
-            line = f"\r{bar} {pct} {stage} {self.file_label}"[:200]
+            line = f"\r{bar} {pct} {stage} {self._label(stage, done, total)}"[:200]
             self.stream.write(line + "\x1b[K")
             self.stream.flush()
             self._drawn = True
         elif now - self._last >= self.every:
             share = f" ({done:,}/{total:,})" if total else ""
-            self.stream.write(f"... {stage} {self.file_label}{share}\n")
+            label = "" if stage == FILES_STAGE else f" {self.file_label}"
+            self.stream.write(f"... {stage}{label}{share}\n")
             self.stream.flush()
         self._last = now
+
+    def _label(self, stage: str, done: int, total: int) -> str:
+        # A folder of many small files is counted by the bar's stage: the file's own name
+        # (a storage file's is its annotation id) would say the count a second time.
+        if stage == FILES_STAGE:
+            return f"{done:,} of {total:,}"
+        return self.file_label
 
     def close(self) -> None:
         if self._drawn:

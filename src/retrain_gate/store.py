@@ -25,6 +25,7 @@ from retrain_gate.errors import ExportRefused
 from retrain_gate.fsutil import Signature, atomic_write, signature_or_link
 from retrain_gate.labelstudio import RULES_VERSION
 from retrain_gate.models import FRAME_KEY, FRAME_SCHEMA, empty_frames
+from retrain_gate.progress import FILES_STAGE
 from retrain_gate.registry import (
     REGISTRY_FILE,
     FileRecord,
@@ -362,7 +363,7 @@ class FrameStore:
             if on_file is not None:
                 on_file(path.name, index, len(changed))
             if progress is not None and len(changed) > 1:  # a folder of many small files
-                progress("reading files", index - 1, len(changed))
+                progress(FILES_STAGE, index - 1, len(changed))
             result = self._read(path, seen[str(path)], work, progress)
             if str(path) in asked or result.outcome != "unchanged":
                 results.append(result)
