@@ -121,3 +121,17 @@ def test_the_recordings_are_what_the_account_says() -> None:
     assert before["result"][0]["origin"] == "prediction"
     assert after["result"][0]["origin"] == "prediction-changed"
     assert after["updated_at"] > before["updated_at"]
+
+
+def test_reindex_counts_storage_files_apart_from_exports(tmp_path: Path) -> None:
+    """A storage file is not an export: reindex says what it read in its own words."""
+    folder = _folder(tmp_path, "annotation_layout", "storage_plus_snapshot", frames_field=False)
+    storage = sum(1 for _ in (DATA / "annotation_layout" / "storage").iterdir())
+    before = check_json(folder)
+    out = run_cli("reindex", cwd=folder)
+    assert out.returncode == 0, out.stderr
+    first = out.stdout.splitlines()[0]
+    assert first.endswith(
+        f": 1 export and {storage} storage files read, 0 refused; the ledger is unchanged"
+    ), first
+    assert check_json(folder)["frames"] == before["frames"]

@@ -366,15 +366,24 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         _sync_bucket(engine)
         engine.store.reset()
         results, report = _refresh(engine)
-    ingested = sum(r.outcome == "ingested" for r in results)
     refused = sum(r.outcome == "refused" for r in results)
     print(
-        f"reindexed {config.paths.state_dir}: {plural(ingested, 'export')} read, "
-        f"{refused:,} refused; "
+        f"reindexed {config.paths.state_dir}: {_files_read(results)}, {refused:,} refused; "
         "the ledger is unchanged"
     )
     print(f"now: {headline(report)}")
     return 0
+
+
+def _files_read(results: list[IngestResult]) -> str:
+    """'2 exports read', '15 storage files read', '1 export and 15 storage files read'."""
+    read = [r.path for r in results if r.outcome == "ingested"]
+    storage = sum(1 for path in read if not path.suffix)  # Label Studio's: no extension
+    exports = len(read) - storage
+    parts = [plural(exports, "export")] if exports or not storage else []
+    if storage:
+        parts.append(plural(storage, "storage file"))
+    return " and ".join(parts) + " read"
 
 
 def _print_recorded(recorded: Recorded) -> None:
