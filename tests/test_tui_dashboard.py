@@ -330,7 +330,10 @@ async def test_the_header_names_a_bucket_by_its_url_not_its_mirror(tmp_path: Pat
             pilot, lambda: "watching s3://labels/ls (listed every 30 s)" in screen_text(app)
         )
         app.post_message(WatchState("folder_missing", "s3://labels/ls does not exist (yet)", AT))
-        await wait_for(pilot, lambda: "waiting for the folder s3://labels/ls" in screen_text(app))
+        await wait_for(
+            pilot, lambda: "listing s3://labels/ls for the first time" in screen_text(app)
+        )
+        assert "waiting for the folder" not in screen_text(app)
         assert "mirror" not in screen_text(app)
 
 
@@ -355,6 +358,8 @@ async def test_the_activity_names_a_bucket_by_its_url_from_the_start(
         await wait_for(pilot, lambda: "unreachable since" in activity_text(app), timeout=60)
         text = activity_text(app)
         assert "starting: s3://labels/ls" in text
+        # the mirror folder appears with the first listing: nothing a person must create
+        assert "does not exist" not in text
         assert "mirror" not in text + screen_text(app)
         # the header says it once: the poller's line names the bucket
         top, _ = app.query_one(StatusBar).state_text()

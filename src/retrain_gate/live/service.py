@@ -310,6 +310,8 @@ class GateService:
             if paths.bucket is not None and event.status in ("live", "polling"):
                 # How the mirror folder is watched is ours; a person's bucket is listed.
                 message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
+            elif paths.bucket is not None and event.status == "folder_missing":
+                message = f"listing {paths.export_source} for the first time"
             self._emit(WatcherStatus(event.status, message, at=event.at))
         elif event.kind != "status":
             self._emit(WatcherNote(event.kind, event.message, at=event.at))

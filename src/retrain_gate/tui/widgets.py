@@ -56,6 +56,9 @@ class StatusBar(Widget):
             return f"watching {folder} (live)", "bold green"
         if self.watcher_state == "polling":
             return f"watching {folder} (polling)", "bold green"
+        if self.watcher_state == "folder_missing" and self.config.paths.bucket is not None:
+            # the mirror folder is made by the first listing: nothing for a person to create
+            return f"listing {folder} for the first time", "yellow"
         if self.watcher_state == "folder_missing":
             return f"waiting for the folder {folder}", "bold yellow"
         if self.watcher_state == "error" and self.config.paths.bucket is not None:
