@@ -437,6 +437,39 @@ def test_watch_keeps_the_figures_while_the_server_is_down_and_catches_up(
         server.stop()
 
 
+def test_a_bucket_down_from_the_start_is_never_said_to_be_watched(tmp_path: Path) -> None:
+    """`watch` started while the server is down: the mirror folder appearing under it is not
+    news, so nothing says 'watching s3://...' until a listing succeeds; then it catches up."""
+    server = bucketkit.ThreadedS3()
+    server.start()
+    try:
+        env, _bucket, files = _labels_bucket_without_17(server.port)
+        server.stop()
+        project = _project(tmp_path, "s3://labels/ls", poll_seconds=0.5)
+        log = project / "watch.out"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [*CLI, "watch"], cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        try:
+            wait_for(lambda: "unreachable since" in log.read_text(), 60, "down")
+            time.sleep(2)  # several failed listings, and the mirror's watcher has started
+            down = log.read_text()
+            assert "listing s3://labels/ls for the first time" in down
+            assert "watching s3://labels/ls (listed every" not in down, down
+            server.start()
+            wait_for(lambda: "reachable again" in log.read_text(), 60, "back")
+            wait_for(lambda: _follower_total(project, env) == 13, 60, "the figures")
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(20)
+        text = log.read_text()
+        assert "Traceback" not in text
+        assert len(files) - 1 == len(list((project / "state" / "bucket" / "mirror").iterdir()))
+    finally:
+        server.stop()
+
+
 def _follower_total(project: Path, env: dict[str, str], *, down: bool = False) -> int | None:
     """The frames `check` sees beside the running watch (it follows the writer's state, and
     never lists the bucket itself)."""

@@ -299,22 +299,37 @@ class GateService:
             self._emit(Progress(stage, done, total))
 
     def _on_watch_event(self, event: WatchEvent) -> None:
+        paths = self.config.paths
+        if paths.bucket is not None:
+            self._on_mirror_event(event)
+            return
         if event.status in ("folder_missing", "error"):
             if self._unreadable is None:
                 self._unreadable = (event.at, event.message)
         elif event.status in ("live", "polling"):
             self._unreadable = None
         if event.kind == "status" and event.status is not None:
-            message = event.message
-            paths = self.config.paths
-            if paths.bucket is not None and event.status in ("live", "polling"):
-                # How the mirror folder is watched is ours; a person's bucket is listed.
-                message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
-            elif paths.bucket is not None and event.status == "folder_missing":
-                message = f"listing {paths.export_source} for the first time"
-            self._emit(WatcherStatus(event.status, message, at=event.at))
+            self._emit(WatcherStatus(event.status, event.message, at=event.at))
         elif event.kind != "status":
             self._emit(WatcherNote(event.kind, event.message, at=event.at))
+
+    def _on_mirror_event(self, event: WatchEvent) -> None:
+        """A bucket's mirror folder is ours: how it is watched is not news, and only the
+        bucket's listing says whether the export folder can be read (`_on_poll`)."""
+        paths = self.config.paths
+        if event.kind != "status":
+            self._emit(WatcherNote(event.kind, event.message, at=event.at))
+            return
+        if event.status is None:
+            return
+        message = event.message
+        if event.status in ("live", "polling"):
+            if self._unreadable is not None:
+                return  # said by BucketReachable, with this state, when a listing succeeds
+            message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
+        elif event.status == "folder_missing":
+            message = f"listing {paths.export_source} for the first time"
+        self._emit(WatcherStatus(event.status, message, at=event.at))
 
     def _changed(self, name: str, value: object) -> bool:
         if name in self._seen and self._seen[name] == value:
