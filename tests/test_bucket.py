@@ -23,7 +23,13 @@ import pytest
 
 from retrain_gate.config import parse_config
 from retrain_gate.errors import ConfigError
-from retrain_gate.sources.bucket import BucketMirror, BucketUnreachable, local_name, scrub
+from retrain_gate.sources.bucket import (
+    BucketMirror,
+    BucketUnreachable,
+    SyncResult,
+    local_name,
+    scrub,
+)
 from retrain_gate.sources.poller import backoff_seconds
 from retrain_gate.sources.url import parse_bucket_url
 from tests import bucketkit
@@ -153,6 +159,12 @@ def test_keys_map_to_names_inside_the_mirror_and_never_collide() -> None:
     assert long_a != long_b and len(long_a.encode()) <= 200
     names = ["%41", "A", "%2541", "%~", "", ".", "%~%2E", "%2E"]
     assert len({local_name(n) for n in names}) == len(names)
+
+
+def test_a_sync_is_summed_up_in_words() -> None:
+    assert SyncResult(listed=1).summary() == "1 object listed"
+    result = SyncResult(listed=1500, downloaded=["a", "b"], removed=["c"], skipped={"d": "big"})
+    assert result.summary() == "1,500 objects listed, 2 downloaded, 1 removed, 1 not mirrored"
 
 
 def test_backoff_starts_soon_doubles_and_is_capped() -> None:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from retrain_gate.errors import RetrainGateError, StateError
 from retrain_gate.fsutil import atomic_write
 from retrain_gate.sources.url import BucketURL
+from retrain_gate.text import plural
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore, RetryConfig
@@ -92,7 +93,7 @@ class SyncResult:
         return bool(self.downloaded or self.removed)
 
     def summary(self) -> str:
-        parts = [f"{self.listed:,} object(s) listed"]
+        parts = [f"{plural(self.listed, 'object')} listed"]
         if self.downloaded:
             parts.append(f"{len(self.downloaded):,} downloaded")
         if self.removed:
@@ -350,7 +351,7 @@ class BucketMirror:
             key, reason = failures[0]
             raise BucketUnreachable(
                 self.bucket.url,
-                f"{len(failures):,} of {len(wanted):,} new object(s) could not be downloaded "
+                f"{len(failures):,} of {plural(len(wanted), 'new object')} could not be downloaded "
                 f"(first: {scrub(key)}: {reason}); the others are mirrored",
             )
         return result
