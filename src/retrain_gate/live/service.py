@@ -48,7 +48,7 @@ from retrain_gate.live.events import (
 from retrain_gate.live.pulls import PullScheduler
 from retrain_gate.live.sending import Sending
 from retrain_gate.live.tracker import Tracker
-from retrain_gate.live.watcher import ExportWatcher, WatchEvent
+from retrain_gate.live.watcher import ExportWatcher, WatchEvent, WatchStatus
 from retrain_gate.live.writerlock import WriterLock
 from retrain_gate.models import Report
 from retrain_gate.sources.poller import BucketPoller, PollStatus
@@ -84,6 +84,11 @@ class GateService:
         self.tracker = Tracker(config, self._emit)
         self.sending = Sending(config, self._emit)
         self._poller: BucketPoller | None = None  # the writer's, when export_dir is a bucket
+        # The mirror folder's watcher going live is said only once the bucket has answered
+        # (held here until then); the watcher's and the poller's threads both reach it.
+        self._bucket_lock = threading.Lock()
+        self._bucket_listed = False
+        self._mirror_live: tuple[WatchStatus, float] | None = None  # (state, at)
 
     @property
     def watcher(self) -> ExportWatcher | None:
@@ -252,6 +257,8 @@ class GateService:
             self._emit(BucketUnreachable(status.message, status.since))
         elif status.kind == "reachable":
             self._unreadable = None
+            with self._bucket_lock:
+                self._bucket_listed, self._mirror_live = True, None
             watcher = self._watcher
             back = watcher.status if watcher is not None else "live"
             self._emit(BucketReachable(status.message, back))
@@ -259,6 +266,11 @@ class GateService:
             self._emit(Problem(status.message))
         else:
             self._emit(BucketSynced(status.message))
+            with self._bucket_lock:
+                self._bucket_listed = True
+                held, self._mirror_live = self._mirror_live, None
+            if held is not None:
+                self._say_mirror_live(*held)
 
     def _follow(self) -> None:
         holder = self._writer_lock.holder() or "another process"
@@ -322,14 +334,23 @@ class GateService:
             return
         if event.status is None:
             return
-        message = event.message
         if event.status in ("live", "polling"):
-            if self._unreadable is not None:
-                return  # said by BucketReachable, with this state, when a listing succeeds
-            message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
-        elif event.status == "folder_missing":
+            with self._bucket_lock:
+                if not self._bucket_listed or self._unreadable is not None:
+                    # said when a listing succeeds (BucketReachable carries this state)
+                    self._mirror_live = (event.status, event.at)
+                    return
+            self._say_mirror_live(event.status, event.at)
+            return
+        message = event.message
+        if event.status == "folder_missing":
             message = f"listing {paths.export_source} for the first time"
         self._emit(WatcherStatus(event.status, message, at=event.at))
+
+    def _say_mirror_live(self, status: WatchStatus, at: float) -> None:
+        paths = self.config.paths
+        message = f"watching {paths.export_source} (listed every {paths.poll_seconds:g} s)"
+        self._emit(WatcherStatus(status, message, at=at))
 
     def _changed(self, name: str, value: object) -> bool:
         if name in self._seen and self._seen[name] == value:

@@ -53,6 +53,7 @@ class BucketPoller:
         self.unreachable_since: float | None = None
         self.failures = 0
         self._reason: str | None = None  # the trouble as last said
+        self.listed = False  # a listing succeeded since start: the first one is always said
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="retrain-gate-bucket", daemon=True)
@@ -79,6 +80,8 @@ class BucketPoller:
         except Exception as exc:  # keep polling whatever happens
             return self._failed(f"unexpected: {exc!r}", kind="error")
         was_down = self.unreachable_since
+        first = not self.listed
+        self.listed = True
         self.unreachable_since = None
         self.failures = 0
         self._reason = None
@@ -94,7 +97,7 @@ class BucketPoller:
             return status
         message = f"bucket {self.mirror.bucket.url}: {result.summary()}"
         status = PollStatus("synced", message, now, result)
-        if result.changed or result.skipped:
+        if result.changed or result.skipped or first:
             self._on_status(status)
         return status
 
