@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from retrain_gate.config import load_config
-from retrain_gate.live.events import BatchRead, Ingested, LiveEvent, ReportChanged
+from retrain_gate.live.events import FILE_LINES, BatchRead, Ingested, LiveEvent, ReportChanged
 from retrain_gate.live.service import GateService
 from tests.lsbuild import kp
 from tests.unit.test_storage_files import annotation_file
@@ -81,10 +81,11 @@ def test_a_burst_of_saves_is_merged_in_batches(folder: Path) -> None:
         files = sum(u.files if isinstance(u, BatchRead) else 1 for u in lines)
         assert files == 300
         assert 1 <= reports <= 30, reports  # batches of what settled together
-        # ... and a line for each batch of many files, not one per file
-        assert len(lines) < 100, [u.text for u in lines]
+        # ... and a batch of many files is one line (how the 300 split into batches depends
+        # on the machine's speed: tests/unit/test_batch_lines.py has the rule itself)
         for u in lines:
             if isinstance(u, BatchRead):
+                assert u.files > FILE_LINES
                 assert (
                     u.text
                     == f"ingested {u.files} files: {u.files} frames, {u.files} new, 0 changed"
