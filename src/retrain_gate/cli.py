@@ -377,8 +377,10 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 
 def _files_read(results: list[IngestResult]) -> str:
     """'2 exports read', '15 storage files read', '1 export and 15 storage files read'."""
+    from retrain_gate.labelstudio.storage import is_storage_name
+
     read = [r.path for r in results if r.outcome == "ingested"]
-    storage = sum(1 for path in read if not path.suffix)  # Label Studio's: no extension
+    storage = sum(1 for path in read if is_storage_name(path))
     exports = len(read) - storage
     parts = [plural(exports, "export")] if exports or not storage else []
     if storage:

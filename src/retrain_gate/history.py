@@ -22,11 +22,11 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 import polars as pl
 
+from retrain_gate.labelstudio.storage import is_storage_name
 from retrain_gate.models import EPISODE_KEY, Report
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ def registry_ingests(records: Mapping[str, object]) -> tuple[list[tuple[float, s
         outcome = getattr(record, "outcome", None)
         if not (isinstance(at, int | float) and isinstance(outcome, str)):
             continue
-        if PurePath(name).suffix:
+        if not is_storage_name(name):
             exports.append((float(at), outcome))
         elif outcome == "ingested":
             storage.append(float(at))

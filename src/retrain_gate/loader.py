@@ -26,6 +26,7 @@ from retrain_gate.errors import ExportRefused
 from retrain_gate.labelstudio.export import ParsedExport, read_columns, read_releasable
 from retrain_gate.labelstudio.export import parsed as build_tables
 from retrain_gate.labelstudio.format import Bytes, refuse_by_name
+from retrain_gate.labelstudio.storage import is_storage_name
 
 TaskProgress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -174,7 +175,7 @@ def load_export(
 ) -> Loaded:
     """Read, hash and parse one export (a file without an extension: `load_storage`).
     Never raises for a bad file: it returns a refusal."""
-    if not path.suffix:
+    if is_storage_name(path):
         return load_storage(path, config, size, mtime_ns)
     by_name = refuse_by_name(path)
     try:
@@ -269,7 +270,7 @@ class IsolatedLoader:
         known: KnownContent,
         progress: TaskProgress | None = None,
     ) -> Loaded:
-        if not path.suffix and size <= IN_PROCESS_BYTES:
+        if is_storage_name(path) and size <= IN_PROCESS_BYTES:
             # A storage file of a few KB: the round trip to the worker costs more than its
             # read, and its annotation is decoded here again anyway.
             return load_storage(path, config, size, mtime_ns)

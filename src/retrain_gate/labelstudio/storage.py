@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, Literal
 
 import msgspec
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
 Kind = Literal["annotation", "task", "other"]
 
 _TOP = msgspec.json.Decoder(dict[str, msgspec.Raw])
+
+
+def is_storage_name(path: PurePath | str) -> bool:
+    """Whether a file is read as a target-storage file: a name without an extension (the id
+    Label Studio names it by). Exports, and task-format files saved as `<task id>.json`, have
+    one and are read as exports."""
+    return not PurePath(path).suffix
 
 
 def classify(raw: bytes | bytearray) -> Kind:
