@@ -173,7 +173,8 @@ def test_pinning_an_empty_eval_set_is_refused(project: Path) -> None:
     assert check_json(project)["eval"]["status"] == "unpinned"
     eval_gate = next(g for g in check_json(project)["gates"] if g["name"] == "eval")
     assert eval_gate["detail"] == (
-        f"eval set at {project / 'eval.txt'} is empty: put its files there, then pin it"
+        "eval set not pinned yet, pin it before retraining "
+        f"(the eval set at {project / 'eval.txt'} is empty: put its files there first)"
     )
 
     (folder / "set.txt").write_text("eval v1\n", encoding="utf-8")  # one file: a pin

@@ -391,13 +391,14 @@ def _eval_gate(status: EvalStatus) -> Gate:
         "missing": f"eval set missing at {status.path}",
     }
     if status.current_hash == EMPTY_HASH:
-        # "pin it" would be refused (evalset.empty_pin_refusal): say what will be accepted.
-        details["unpinned"] = (
-            f"eval set at {status.path} is empty: put its files there, then pin it"
+        # "pin it" would be refused (evalset.empty_pin_refusal): §8's words, then what a pin
+        # needs first.
+        details["unpinned"] += (
+            f" (the eval set at {status.path} is empty: put its files there first)"
         )
-        details["drifted"] = (
-            f"eval set at {status.path} is empty now, pinned with files: restore them, or fill "
-            "it and pin it again"
+        details["drifted"] += (
+            f" (the eval set at {status.path} is empty now: restore its files, or fill it and "
+            "pin it again)"
         )
     return Gate(
         name="eval",

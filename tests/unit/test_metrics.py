@@ -262,14 +262,15 @@ def test_fewer_than_two_tasks_passes_and_says_why() -> None:
             None,
             EMPTY_HASH,
             "unpinned",
-            "eval set at /data/eval is empty: put its files there, then pin it",
+            "eval set not pinned yet, pin it before retraining "
+            "(the eval set at /data/eval is empty: put its files there first)",
         ),
         (
             PIN,
             EMPTY_HASH,
             "drifted",
-            "eval set at /data/eval is empty now, pinned with files: restore them, or fill it "
-            "and pin it again",
+            "eval set drifted, pin it before retraining (the eval set at /data/eval is empty "
+            "now: restore its files, or fill it and pin it again)",
         ),
     ],
 )
